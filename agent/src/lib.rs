@@ -1,1 +1,11 @@
+//! PayFlow's agent: moves Silae payroll journals into Odoo, exactly once. See ARCHITECTURE.md.
 
+pub mod cli;
+pub mod config;
+pub mod import;
+pub mod journal;
+pub mod money;
+pub mod period;
+pub mod secrets;
+pub mod silae;
+pub mod store;

@@ -1,0 +1,125 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::config::Config;
+use crate::import::Agent;
+use crate::secrets::{SecretName, Source};
+
+#[derive(Debug, Args)]
+pub struct Cmd {
+    /// Check the config and secrets only, without any network call.
+    #[arg(long)]
+    offline: bool,
+}
+
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn ok(&mut self, what: &str, detail: impl std::fmt::Display) {
+        println!("ok    {what}: {detail}");
+    }
+    fn fail(&mut self, what: &str, detail: impl std::fmt::Display) {
+        self.failures += 1;
+        println!("FAIL  {what}: {detail}");
+    }
+}
+
+impl Cmd {
+    pub async fn run(self, path: Option<&Path>) -> anyhow::Result<ExitCode> {
+        let mut r = Report { failures: 0 };
+        let Some(path) = path else {
+            r.fail(
+                "config",
+                "no config file: pass --config PATH or set PAYFLOW_CONFIG",
+            );
+            return Ok(ExitCode::FAILURE);
+        };
+        let config = match Config::load(path) {
+            Ok(c) => {
+                r.ok(
+                    "config",
+                    format!("{} (instance {})", path.display(), c.instance),
+                );
+                c
+            }
+            Err(e) => {
+                r.fail("config", e);
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        let agent = match Agent::open(config) {
+            Ok(a) => {
+                r.ok("state", a.config.database_path().display());
+                a
+            }
+            Err(e) => {
+                r.fail("state", e);
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        let mut needed = vec![
+            SecretName::SilaeClientId,
+            SecretName::SilaeClientSecret,
+            SecretName::SilaeSubscriptionKey,
+            SecretName::OdooSecret,
+        ];
+        if agent
+            .config
+            .smtp
+            .as_ref()
+            .is_some_and(|s| s.username.is_some())
+        {
+            needed.push(SecretName::SmtpPassword);
+        }
+        for name in needed {
+            match agent.secrets.source(name) {
+                Ok(Source::Unset) => r.fail(
+                    &format!("secret {name}"),
+                    format_args!("not set: run `payflow-agent secret set {name}` (value on standard input) or set {}", name.env_var()),
+                ),
+                Ok(source) => r.ok(&format!("secret {name}"), source),
+                Err(e) => r.fail(&format!("secret {name}"), e),
+            }
+        }
+        if !self.offline {
+            match agent.silae().await {
+                Err(f) => r.fail("silae", f.message),
+                Ok(silae) => match silae.liste_dossiers().await {
+                    Ok(list) => {
+                        r.ok(
+                            "silae",
+                            format_args!(
+                                "{} dossier(s) readable with these credentials",
+                                list.len()
+                            ),
+                        );
+                        let readable: Vec<_> =
+                            list.iter().filter_map(|d| d.numero.clone()).collect();
+                        for d in agent.store().dossiers().unwrap_or_default() {
+                            if readable.contains(&d.silae_number) {
+                                r.ok(&format!("dossier {}", d.silae_number), "readable in Silae");
+                            } else {
+                                r.fail(
+                                    &format!("dossier {}", d.silae_number),
+                                    "not among the dossiers these Silae credentials can read: check the number, or ask Silae to grant access",
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => r.fail("silae", e),
+                },
+            }
+        }
+        if r.failures == 0 {
+            println!("all checks passed");
+            Ok(ExitCode::SUCCESS)
+        } else {
+            println!("{} check(s) failed", r.failures);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The command line: one file per subcommand, each a clap `Args` with `run()`. Thin: the work
+//! lives in the domain modules.
+
+mod check;
+mod dossier;
+mod import;
+mod runs;
+mod secret;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::import::Agent;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "payflow-agent",
+    version,
+    about = "Moves Silae payroll journals into Odoo, exactly once"
+)]
+pub struct Cli {
+    /// The instance's config file (TOML).
+    #[arg(long, global = true, env = "PAYFLOW_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add, list or remove the payroll dossiers to transfer.
+    #[command(subcommand)]
+    Dossier(dossier::Cmd),
+    /// Import (or preview with --dry-run) one period of one dossier now.
+    Import(import::Cmd),
+    /// The run log, newest first.
+    Runs(runs::Cmd),
+    /// Test the config, the secrets and the connections; say what to fix.
+    Check(check::Cmd),
+    /// Set, list or delete the secrets (values are read from standard input).
+    #[command(subcommand)]
+    Secret(secret::Cmd),
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    #[cfg(unix)]
+    // SAFETY: umask only changes this process's file creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PAYFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config_path = cli.config.clone();
+    let load = || -> anyhow::Result<Config> {
+        let path = config_path
+            .as_deref()
+            .context("no config file: pass --config PATH or set PAYFLOW_CONFIG (e.g. /etc/payflow/prod.toml)")?;
+        Ok(Config::load(path)?)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Dossier(cmd) => cmd.run(&open(load()?)?),
+        Command::Import(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
+        Command::Runs(cmd) => cmd.run(&open(load()?)?),
+        Command::Check(cmd) => runtime.block_on(cmd.run(config_path.as_deref())),
+        Command::Secret(cmd) => cmd.run(&load()?),
+    }
+}
+
+fn open(config: Config) -> anyhow::Result<Agent> {
+    let path = config.database_path();
+    Agent::open(config)
+        .with_context(|| format!("cannot open the state database {}", path.display()))
+}
+
+/// The OS user, recorded as who started a CLI run.
+fn os_user() -> Option<String> {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+}

@@ -1,0 +1,516 @@
+//! The TOML configuration: no secret in it. Loaded strictly (unknown keys refused), then
+//! validated; every error names the file, the key and what is expected.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_SILAE_API_URL: &str = "https://payroll-api.silae.fr/payroll";
+pub const DEFAULT_SILAE_TOKEN_URL: &str = "https://payroll-api-auth.silae.fr/oauth2/v2.0/token";
+pub const DEFAULT_SILAE_SCOPE: &str =
+    "https://silaecloudb2c.onmicrosoft.com/36658aca-9556-41b7-9e48-77e90b006f34/.default";
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub instance: String,
+    /// The SQLite database and the encrypted secret store. A relative path is taken from the
+    /// folder of the config file.
+    pub data_dir: PathBuf,
+    /// The time zone of "today" and of the times shown to people.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Where the key of the encrypted secret store lives (default: `<data_dir>/secrets.key`).
+    /// Keep it apart from the data folder's backups for the store to protect anything.
+    #[serde(default)]
+    pub secrets_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub rpc: RpcConfig,
+    #[serde(default)]
+    pub silae: SilaeConfig,
+    pub odoo: OdooConfig,
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RpcConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SilaeConfig {
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    #[serde(default = "default_token_url")]
+    pub token_url: String,
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// Seconds before one HTTP call to Silae is abandoned.
+    #[serde(default = "default_silae_timeout")]
+    pub timeout_secs: u64,
+    /// How many times a 429, a 5xx or a timeout is retried.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// The first backoff delay, doubled at each retry (with jitter, at most 30 s).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+}
+
+impl Default for SilaeConfig {
+    fn default() -> Self {
+        SilaeConfig {
+            api_url: default_api_url(),
+            token_url: default_token_url(),
+            scope: default_scope(),
+            timeout_secs: default_silae_timeout(),
+            max_retries: default_retries(),
+            retry_base_ms: default_retry_base_ms(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OdooProtocol {
+    #[default]
+    Auto,
+    Json2,
+    Jsonrpc,
+    Xmlrpc,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OdooConfig {
+    pub url: String,
+    pub database: String,
+    pub login: String,
+    #[serde(default)]
+    pub protocol: OdooProtocol,
+    #[serde(default = "default_odoo_timeout")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    #[serde(default = "default_smtp_host")]
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    pub from: String,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+fn default_timezone() -> String {
+    "Europe/Paris".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:8390".into()
+}
+fn default_api_url() -> String {
+    DEFAULT_SILAE_API_URL.into()
+}
+fn default_token_url() -> String {
+    DEFAULT_SILAE_TOKEN_URL.into()
+}
+fn default_scope() -> String {
+    DEFAULT_SILAE_SCOPE.into()
+}
+fn default_silae_timeout() -> u64 {
+    60
+}
+fn default_retries() -> u32 {
+    4
+}
+fn default_retry_base_ms() -> u64 {
+    500
+}
+fn default_odoo_timeout() -> u64 {
+    120
+}
+fn default_smtp_host() -> String {
+    "mail.infomaniak.com".into()
+}
+fn default_smtp_port() -> u16 {
+    587
+}
+
+/// A configuration error: which file, which key, what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read the config file {file}: {source}; pass --config PATH or set PAYFLOW_CONFIG"
+    )]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: expected {expected}, found {found:?}")]
+    Invalid {
+        file: PathBuf,
+        key: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates config text; `path` is named in errors and anchors a relative
+    /// `data_dir`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: path.to_owned(),
+            message: one_line(&e.to_string()),
+        })?;
+        if config.data_dir.is_relative() {
+            let base = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            config.data_dir = base.join(&config.data_dir);
+        }
+        if let Some(k) = &config.secrets_key_file {
+            if k.is_relative() {
+                let base = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                config.secrets_key_file = Some(base.join(k));
+            }
+        }
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, expected, found: &str| {
+            Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                key,
+                expected,
+                found: found.to_owned(),
+            })
+        };
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&self.instance) {
+            return invalid(
+                "instance",
+                "a name of letters, digits, '-' or '_' (at most 64)",
+                &self.instance,
+            );
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir", "a folder path", "");
+        }
+        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+            return invalid(
+                "timezone",
+                "an IANA time zone such as \"Europe/Paris\"",
+                &self.timezone,
+            );
+        }
+        if self.rpc.listen.parse::<SocketAddr>().is_err() {
+            return invalid(
+                "rpc.listen",
+                "an address and port such as \"127.0.0.1:8390\"",
+                &self.rpc.listen,
+            );
+        }
+        for (key, value) in [
+            ("silae.api_url", &self.silae.api_url),
+            ("silae.token_url", &self.silae.token_url),
+            ("odoo.url", &self.odoo.url),
+        ] {
+            if !is_http_url(value) {
+                return invalid(key, "an http:// or https:// URL", value);
+            }
+        }
+        if self.silae.scope.trim().is_empty() {
+            return invalid("silae.scope", "the OAuth2 scope given by Silae", "");
+        }
+        if !(1..=3600).contains(&self.silae.timeout_secs) {
+            return invalid(
+                "silae.timeout_secs",
+                "seconds between 1 and 3600",
+                &self.silae.timeout_secs.to_string(),
+            );
+        }
+        if self.silae.max_retries > 10 {
+            return invalid(
+                "silae.max_retries",
+                "at most 10",
+                &self.silae.max_retries.to_string(),
+            );
+        }
+        if self.silae.retry_base_ms > 60_000 {
+            return invalid(
+                "silae.retry_base_ms",
+                "at most 60000 ms",
+                &self.silae.retry_base_ms.to_string(),
+            );
+        }
+        if self.odoo.database.trim().is_empty() {
+            return invalid("odoo.database", "the Odoo database name", "");
+        }
+        if self.odoo.login.trim().is_empty() {
+            return invalid("odoo.login", "the Odoo user's login", "");
+        }
+        if !(1..=3600).contains(&self.odoo.timeout_secs) {
+            return invalid(
+                "odoo.timeout_secs",
+                "seconds between 1 and 3600",
+                &self.odoo.timeout_secs.to_string(),
+            );
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.host.trim().is_empty() {
+                return invalid("smtp.host", "the SMTP server's host name", "");
+            }
+            if smtp.port == 0 {
+                return invalid("smtp.port", "a port between 1 and 65535", "0");
+            }
+            if !looks_like_mailbox(&smtp.from) {
+                return invalid(
+                    "smtp.from",
+                    "an address such as \"PayFlow <notifications@example.com>\"",
+                    &smtp.from,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("payflow.sqlite3")
+    }
+
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets.key"))
+    }
+
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.timezone).expect("validated on load")
+    }
+}
+
+fn is_http_url(s: &str) -> bool {
+    match reqwest::Url::parse(s) {
+        Ok(u) => matches!(u.scheme(), "http" | "https") && u.host_str().is_some(),
+        Err(_) => false,
+    }
+}
+
+/// `a@b.c` or `Name <a@b.c>`.
+pub fn looks_like_mailbox(s: &str) -> bool {
+    let addr = match (s.find('<'), s.rfind('>')) {
+        (Some(i), Some(j)) if i < j && s.trim_end().ends_with('>') => &s[i + 1..j],
+        (None, None) => s.trim(),
+        _ => return false,
+    };
+    match addr.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !addr.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+impl fmt::Display for OdooProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OdooProtocol::Auto => "auto",
+            OdooProtocol::Json2 => "json2",
+            OdooProtocol::Jsonrpc => "jsonrpc",
+            OdooProtocol::Xmlrpc => "xmlrpc",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+instance = "prod"
+data_dir = "state"
+
+[odoo]
+url = "http://127.0.0.1:8069"
+database = "prod"
+login = "payflow-bot@example.com"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/payflow/prod.toml"), text)
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/etc/payflow/state"));
+        assert_eq!(c.silae.api_url, DEFAULT_SILAE_API_URL);
+        assert_eq!(c.silae.token_url, DEFAULT_SILAE_TOKEN_URL);
+        assert_eq!(c.silae.scope, DEFAULT_SILAE_SCOPE);
+        assert_eq!(c.rpc.listen, "127.0.0.1:8390");
+        assert_eq!(c.odoo.protocol, OdooProtocol::Auto);
+        assert_eq!(c.timezone, "Europe/Paris");
+        assert!(c.smtp.is_none());
+        assert_eq!(
+            c.secrets_key_path(),
+            PathBuf::from("/etc/payflow/state/secrets.key")
+        );
+    }
+
+    #[test]
+    fn the_contract_example_loads() {
+        let text = r#"
+instance = "prod"
+data_dir = "/var/lib/payflow/prod"
+[rpc]
+listen = "127.0.0.1:8390"
+[silae]
+api_url   = "https://payroll-api.silae.fr/payroll"
+token_url = "https://payroll-api-auth.silae.fr/oauth2/v2.0/token"
+scope     = "https://silaecloudb2c.onmicrosoft.com/36658aca-9556-41b7-9e48-77e90b006f34/.default"
+[odoo]
+url      = "http://127.0.0.1:8069"
+database = "prod"
+login    = "payflow-bot@example.com"
+protocol = "auto"
+[smtp]
+host     = "mail.infomaniak.com"
+port     = 587
+security = "starttls"
+from     = "PayFlow <notifications@example.com>"
+username = "notifications@example.com"
+"#;
+        let c = parse(text).unwrap();
+        let smtp = c.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::Starttls));
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/payflow/prod"));
+    }
+
+    #[test]
+    fn errors_name_the_file_the_key_and_what_is_expected() {
+        let cases = [
+            (
+                MINIMAL.replace("http://127.0.0.1:8069", "ftp://x"),
+                "key `odoo.url`: expected an http:// or https:// URL",
+            ),
+            (
+                MINIMAL.replace("\"prod\"\ndata", "\"pr od\"\ndata"),
+                "key `instance`",
+            ),
+            (
+                format!("{MINIMAL}\n[rpc]\nlisten = \"localhost\"\n"),
+                "key `rpc.listen`",
+            ),
+            (
+                format!("timezone = \"Mars/Olympus\"\n{MINIMAL}"),
+                "key `timezone`",
+            ),
+            (
+                format!("{MINIMAL}\n[smtp]\nfrom = \"nobody\"\n"),
+                "key `smtp.from`",
+            ),
+            (
+                MINIMAL
+                    .replace("protocol", "x")
+                    .replace("login = ", "protocol = \"soap\"\nlogin = "),
+                "soap",
+            ),
+            (
+                format!("{MINIMAL}\ncolour = \"blue\"\n"),
+                "unknown field `colour`",
+            ),
+            (
+                MINIMAL.replace("login = \"payflow-bot@example.com\"", ""),
+                "missing field `login`",
+            ),
+            ("instance = ".to_owned(), "/etc/payflow/prod.toml"),
+        ];
+        for (text, expected) in cases {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.starts_with("/etc/payflow/prod.toml: "), "{err}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_file_says_how_to_point_at_one() {
+        let err = Config::load(Path::new("/nonexistent/payflow.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/payflow.toml") && err.contains("PAYFLOW_CONFIG"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mailboxes() {
+        assert!(looks_like_mailbox("PayFlow <notifications@example.com>"));
+        assert!(looks_like_mailbox("a@b.fr"));
+        assert!(!looks_like_mailbox("PayFlow <notifications>"));
+        assert!(!looks_like_mailbox("a b@c.fr"));
+    }
+}

@@ -1,0 +1,559 @@
+//! The local SQLite store: dossiers and runs. The only module that holds SQL.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite_migration::{Migrations, M};
+use serde::{Deserialize, Serialize};
+
+use crate::period::Period;
+
+static MIGRATIONS: LazyLock<Migrations<'static>> =
+    LazyLock::new(|| Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))]));
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("the database {path} could not be migrated: {source}")]
+    Migrate {
+        path: String,
+        source: rusqlite_migration::Error,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error(
+        "no dossier {0} is configured: add it with `payflow-agent dossier add --silae {0} ...`"
+    )]
+    UnknownDossier(String),
+    #[error("no run {0}")]
+    UnknownRun(i64),
+    #[error("invalid dossier: {0}")]
+    InvalidDossier(String),
+}
+
+/// A payroll file to transfer: what sysadmins and accountants configure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dossier {
+    pub silae_number: String,
+    pub name: String,
+    pub company_id: i64,
+    pub journal_code: String,
+    pub transfer_day: u8,
+    #[serde(default)]
+    pub alert_emails: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Silae account code -> Odoo account code; always wins over normalisation.
+    #[serde(default)]
+    pub account_map: BTreeMap<String, String>,
+    /// Silae repartition index (`1`, `2`…) -> Odoo analytic account (code or name).
+    #[serde(default)]
+    pub analytic: BTreeMap<String, String>,
+    /// The first period to import; nothing before it is caught up.
+    #[serde(default)]
+    pub start_period: Option<Period>,
+    /// Wait for Silae to close the period before importing it.
+    #[serde(default = "yes")]
+    pub wait_closed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Dossier {
+    /// Checks the fields a person types; the message names the field and what is expected.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let bad = |m: String| Err(StoreError::InvalidDossier(m));
+        if self.silae_number.is_empty()
+            || !self.silae_number.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return bad(format!(
+                "silae_number {:?}: expected the Silae dossier number, e.g. 100200",
+                self.silae_number
+            ));
+        }
+        if self.name.trim().is_empty() {
+            return bad("name: expected a non-empty name".into());
+        }
+        if self.company_id <= 0 {
+            return bad(format!(
+                "company_id {}: expected the Odoo company id (a positive integer)",
+                self.company_id
+            ));
+        }
+        if self.journal_code.trim().is_empty() || self.journal_code.len() > 16 {
+            return bad(format!(
+                "journal_code {:?}: expected the Odoo journal's short code, e.g. SAL",
+                self.journal_code
+            ));
+        }
+        if !(1..=31).contains(&self.transfer_day) {
+            return bad(format!(
+                "transfer_day {}: expected a day of the month from 1 to 31",
+                self.transfer_day
+            ));
+        }
+        for e in &self.alert_emails {
+            if !crate::config::looks_like_mailbox(e) || e.contains('<') {
+                return bad(format!(
+                    "alert_emails {e:?}: expected an e-mail address such as compta@example.com"
+                ));
+            }
+        }
+        for (k, v) in &self.account_map {
+            if k.trim().is_empty() || v.trim().is_empty() {
+                return bad(format!(
+                    "account_map {k:?} -> {v:?}: expected SILAE_CODE=ODOO_CODE, both non-empty"
+                ));
+            }
+        }
+        for (k, v) in &self.analytic {
+            if k.parse::<u32>().map_or(true, |i| i == 0) || v.trim().is_empty() {
+                return bad(format!(
+                    "analytic {k:?} -> {v:?}: expected INDEX=ANALYTIC_ACCOUNT with Silae's repartition index (1, 2, …)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Cli,
+    Timer,
+    Rpc,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Cli => "cli",
+            Trigger::Timer => "timer",
+            Trigger::Rpc => "rpc",
+        }
+    }
+}
+
+/// One run as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Run {
+    pub id: i64,
+    pub dossier: String,
+    pub period: String,
+    pub trigger: String,
+    pub triggered_by: Option<String>,
+    pub dry_run: bool,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub error_kind: Option<String>,
+    pub message: String,
+    pub moves: Vec<i64>,
+    pub total_debit_cents: Option<i64>,
+    pub total_credit_cents: Option<i64>,
+    pub line_count: Option<i64>,
+    pub alert: Option<String>,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    pub status: String,
+    pub error_kind: Option<String>,
+    pub message: String,
+    pub moves: Vec<i64>,
+    pub total_debit_cents: Option<i64>,
+    pub total_credit_cents: Option<i64>,
+    pub line_count: Option<i64>,
+    pub plan_json: Option<String>,
+}
+
+/// Filters of the run log.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub dossier: Option<String>,
+    pub status: Option<String>,
+    pub period: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migrate {
+                path: shown,
+                source,
+            })?;
+        Ok(Store { conn })
+    }
+
+    pub fn upsert_dossier(&self, d: &Dossier, now: &str) -> Result<Dossier, StoreError> {
+        d.validate()?;
+        self.conn.execute(
+            "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
+                                   account_map, analytic, start_period, wait_closed, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+             ON CONFLICT (silae_number) DO UPDATE SET
+                name = excluded.name, company_id = excluded.company_id, journal_code = excluded.journal_code,
+                transfer_day = excluded.transfer_day, alert_emails = excluded.alert_emails, enabled = excluded.enabled,
+                account_map = excluded.account_map, analytic = excluded.analytic, start_period = excluded.start_period,
+                wait_closed = excluded.wait_closed, updated_at = excluded.updated_at",
+            params![
+                d.silae_number,
+                d.name,
+                d.company_id,
+                d.journal_code,
+                d.transfer_day,
+                serde_json::to_string(&d.alert_emails).expect("json"),
+                d.enabled,
+                serde_json::to_string(&d.account_map).expect("json"),
+                serde_json::to_string(&d.analytic).expect("json"),
+                d.start_period.map(|p| p.to_string()),
+                d.wait_closed,
+                now,
+            ],
+        )?;
+        self.dossier(&d.silae_number)
+    }
+
+    pub fn dossier(&self, silae_number: &str) -> Result<Dossier, StoreError> {
+        self.conn
+            .query_row(
+                &format!("{DOSSIER_SELECT} WHERE silae_number = ?1"),
+                [silae_number],
+                dossier_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownDossier(silae_number.to_owned()))
+    }
+
+    pub fn dossiers(&self) -> Result<Vec<Dossier>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{DOSSIER_SELECT} ORDER BY silae_number"))?;
+        let rows = stmt.query_map([], dossier_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Removes a dossier (its runs stay in the log); `false` when there was none.
+    pub fn remove_dossier(&self, silae_number: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM dossiers WHERE silae_number = ?1",
+            [silae_number],
+        )? > 0)
+    }
+
+    /// Records the start of a run; returns its id.
+    pub fn start_run(
+        &self,
+        dossier: &str,
+        period: Period,
+        trigger: Trigger,
+        triggered_by: Option<&str>,
+        dry_run: bool,
+        now: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO runs (dossier, period, trigger, triggered_by, dry_run, started_at, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
+            params![
+                dossier,
+                period.to_string(),
+                trigger.as_str(),
+                triggered_by,
+                dry_run,
+                now
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, id: i64, outcome: &RunOutcome, now: &str) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, status = ?3, error_kind = ?4, message = ?5, moves = ?6,
+                 total_debit = ?7, total_credit = ?8, line_count = ?9, plan = ?10
+             WHERE id = ?1",
+            params![
+                id,
+                now,
+                outcome.status,
+                outcome.error_kind,
+                outcome.message,
+                serde_json::to_string(&outcome.moves).expect("json"),
+                outcome.total_debit_cents,
+                outcome.total_credit_cents,
+                outcome.line_count,
+                outcome.plan_json,
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::UnknownRun(id));
+        }
+        Ok(())
+    }
+
+    pub fn run(&self, id: i64) -> Result<Run, StoreError> {
+        self.conn
+            .query_row(&format!("{RUN_SELECT} WHERE id = ?1"), [id], run_from_row)
+            .optional()?
+            .ok_or(StoreError::UnknownRun(id))
+    }
+
+    /// The plan recorded with a run, as JSON.
+    pub fn run_plan(&self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT plan FROM runs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// The run log, newest first.
+    pub fn runs(&self, f: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        let sql = format!(
+            "{RUN_SELECT} WHERE (?1 IS NULL OR dossier = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR period = ?3) AND (?4 IS NULL OR id < ?4)
+             ORDER BY id DESC LIMIT ?5"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                f.dossier,
+                f.status,
+                f.period,
+                f.before_id,
+                f.limit.unwrap_or(100).min(10_000)
+            ],
+            run_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+const DOSSIER_SELECT: &str =
+    "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
+    account_map, analytic, start_period, wait_closed FROM dossiers";
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(i)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
+    let start: Option<String> = row.get(9)?;
+    Ok(Dossier {
+        silae_number: row.get(0)?,
+        name: row.get(1)?,
+        company_id: row.get(2)?,
+        journal_code: row.get(3)?,
+        transfer_day: row.get(4)?,
+        alert_emails: json_col(row, 5)?,
+        enabled: row.get(6)?,
+        account_map: json_col(row, 7)?,
+        analytic: json_col(row, 8)?,
+        start_period: start.and_then(|s| s.parse().ok()),
+        wait_closed: row.get(10)?,
+    })
+}
+
+const RUN_SELECT: &str =
+    "SELECT id, dossier, period, trigger, triggered_by, dry_run, started_at, finished_at, status,
+    error_kind, message, moves, total_debit, total_credit, line_count, alert FROM runs";
+
+fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: row.get(0)?,
+        dossier: row.get(1)?,
+        period: row.get(2)?,
+        trigger: row.get(3)?,
+        triggered_by: row.get(4)?,
+        dry_run: row.get(5)?,
+        started_at: row.get(6)?,
+        finished_at: row.get(7)?,
+        status: row.get(8)?,
+        error_kind: row.get(9)?,
+        message: row.get(10)?,
+        moves: json_col(row, 11)?,
+        total_debit_cents: row.get(12)?,
+        total_credit_cents: row.get(13)?,
+        line_count: row.get(14)?,
+        alert: row.get(15)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn dossier(n: &str) -> Dossier {
+        Dossier {
+            silae_number: n.into(),
+            name: "ACME".into(),
+            company_id: 1,
+            journal_code: "SAL".into(),
+            transfer_day: 5,
+            alert_emails: vec!["paie@example.com".into()],
+            enabled: true,
+            account_map: BTreeMap::from([("42100000".into(), "421100".into())]),
+            analytic: BTreeMap::from([("1".into(), "PARIS".into())]),
+            start_period: Some("2026-01".parse().unwrap()),
+            wait_closed: true,
+        }
+    }
+
+    #[test]
+    fn migrates_and_uses_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b.sqlite3");
+        let s = Store::open(&path).unwrap();
+        let mode: String = s
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(s);
+        // Re-opening an up-to-date database is fine.
+        Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn dossiers_round_trip_and_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        let d = dossier("100200");
+        assert_eq!(s.upsert_dossier(&d, "t0").unwrap(), d);
+        let mut d2 = d.clone();
+        d2.name = "ACME SAS".into();
+        d2.transfer_day = 31;
+        assert_eq!(s.upsert_dossier(&d2, "t1").unwrap(), d2);
+        assert_eq!(s.dossiers().unwrap(), [d2]);
+        assert!(matches!(s.dossier("9"), Err(StoreError::UnknownDossier(_))));
+        assert!(s.remove_dossier("100200").unwrap());
+        assert!(!s.remove_dossier("100200").unwrap());
+    }
+
+    #[test]
+    fn invalid_dossiers_are_refused_with_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        let cases: [(fn(&mut Dossier), &str); 5] = [
+            (|d| d.transfer_day = 32, "transfer_day 32"),
+            (|d| d.company_id = 0, "company_id 0"),
+            (
+                |d| d.alert_emails = vec!["nope".into()],
+                "alert_emails \"nope\"",
+            ),
+            (|d| d.silae_number = "10 02".into(), "silae_number"),
+            (
+                |d| d.analytic = BTreeMap::from([("0".into(), "X".into())]),
+                "analytic \"0\"",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut d = dossier("1");
+            change(&mut d);
+            let err = s.upsert_dossier(&d, "t").unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        assert!(s.dossiers().unwrap().is_empty());
+    }
+
+    #[test]
+    fn runs_are_listed_newest_first_with_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        let p: Period = "2026-10".parse().unwrap();
+        let a = s
+            .start_run("100200", p, Trigger::Cli, Some("root"), true, "t0")
+            .unwrap();
+        let b = s
+            .start_run("100300", p, Trigger::Timer, None, false, "t1")
+            .unwrap();
+        let long = "x".repeat(10_000);
+        s.finish_run(
+            a,
+            &RunOutcome {
+                status: "failed".into(),
+                error_kind: Some("unbalanced".into()),
+                message: long.clone(),
+                ..Default::default()
+            },
+            "t2",
+        )
+        .unwrap();
+        s.finish_run(
+            b,
+            &RunOutcome {
+                status: "imported".into(),
+                moves: vec![7, 8],
+                ..Default::default()
+            },
+            "t3",
+        )
+        .unwrap();
+        let all = s.runs(&RunFilter::default()).unwrap();
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [b, a]);
+        assert_eq!(all[1].message.len(), 10_000, "messages are never cut");
+        assert_eq!(all[0].moves, [7, 8]);
+        let failed = s
+            .runs(&RunFilter {
+                status: Some("failed".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].error_kind.as_deref(), Some("unbalanced"));
+        let older = s
+            .runs(&RunFilter {
+                before_id: Some(b),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(older[0].id, a);
+        assert_eq!(
+            s.runs(&RunFilter {
+                dossier: Some("100300".into()),
+                ..Default::default()
+            })
+            .unwrap()[0]
+                .id,
+            b
+        );
+        assert_eq!(s.run(a).unwrap().triggered_by.as_deref(), Some("root"));
+    }
+}
