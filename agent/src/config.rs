@@ -44,9 +44,7 @@ pub struct RpcConfig {
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        RpcConfig {
-            listen: default_listen(),
-        }
+        RpcConfig { listen: default_listen() }
     }
 }
 
@@ -165,54 +163,34 @@ fn default_smtp_port() -> u16 {
 /// A configuration error: which file, which key, what is expected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "cannot read the config file {file}: {source}; pass --config PATH or set PAYFLOW_CONFIG"
-    )]
-    Read {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read the config file {file}: {source}; pass --config PATH or set PAYFLOW_CONFIG")]
+    Read { file: PathBuf, source: std::io::Error },
     #[error("{file}: {message}")]
     Syntax { file: PathBuf, message: String },
     #[error("{file}: key `{key}`: expected {expected}, found {found:?}")]
-    Invalid {
-        file: PathBuf,
-        key: &'static str,
-        expected: &'static str,
-        found: String,
-    },
+    Invalid { file: PathBuf, key: &'static str, expected: &'static str, found: String },
 }
 
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_owned(), source })?;
         Config::parse(path, &text)
     }
 
     /// Parses and validates config text; `path` is named in errors and anchors a relative
     /// `data_dir`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: path.to_owned(),
-            message: one_line(&e.to_string()),
-        })?;
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Syntax { file: path.to_owned(), message: one_line(&e.to_string()) })?;
         if config.data_dir.is_relative() {
-            let base = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             config.data_dir = base.join(&config.data_dir);
         }
         if let Some(k) = &config.secrets_key_file {
             if k.is_relative() {
-                let base = path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
+                let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 config.secrets_key_file = Some(base.join(k));
             }
         }
@@ -222,42 +200,22 @@ impl Config {
 
     pub fn validate(&self, file: &Path) -> Result<(), ConfigError> {
         let invalid = |key, expected, found: &str| {
-            Err(ConfigError::Invalid {
-                file: file.to_owned(),
-                key,
-                expected,
-                found: found.to_owned(),
-            })
+            Err(ConfigError::Invalid { file: file.to_owned(), key, expected, found: found.to_owned() })
         };
         let name_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if !name_ok(&self.instance) {
-            return invalid(
-                "instance",
-                "a name of letters, digits, '-' or '_' (at most 64)",
-                &self.instance,
-            );
+            return invalid("instance", "a name of letters, digits, '-' or '_' (at most 64)", &self.instance);
         }
         if self.data_dir.as_os_str().is_empty() {
             return invalid("data_dir", "a folder path", "");
         }
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
-            return invalid(
-                "timezone",
-                "an IANA time zone such as \"Europe/Paris\"",
-                &self.timezone,
-            );
+            return invalid("timezone", "an IANA time zone such as \"Europe/Paris\"", &self.timezone);
         }
         if self.rpc.listen.parse::<SocketAddr>().is_err() {
-            return invalid(
-                "rpc.listen",
-                "an address and port such as \"127.0.0.1:8390\"",
-                &self.rpc.listen,
-            );
+            return invalid("rpc.listen", "an address and port such as \"127.0.0.1:8390\"", &self.rpc.listen);
         }
         for (key, value) in [
             ("silae.api_url", &self.silae.api_url),
@@ -272,25 +230,13 @@ impl Config {
             return invalid("silae.scope", "the OAuth2 scope given by Silae", "");
         }
         if !(1..=3600).contains(&self.silae.timeout_secs) {
-            return invalid(
-                "silae.timeout_secs",
-                "seconds between 1 and 3600",
-                &self.silae.timeout_secs.to_string(),
-            );
+            return invalid("silae.timeout_secs", "seconds between 1 and 3600", &self.silae.timeout_secs.to_string());
         }
         if self.silae.max_retries > 10 {
-            return invalid(
-                "silae.max_retries",
-                "at most 10",
-                &self.silae.max_retries.to_string(),
-            );
+            return invalid("silae.max_retries", "at most 10", &self.silae.max_retries.to_string());
         }
         if self.silae.retry_base_ms > 60_000 {
-            return invalid(
-                "silae.retry_base_ms",
-                "at most 60000 ms",
-                &self.silae.retry_base_ms.to_string(),
-            );
+            return invalid("silae.retry_base_ms", "at most 60000 ms", &self.silae.retry_base_ms.to_string());
         }
         if self.odoo.database.trim().is_empty() {
             return invalid("odoo.database", "the Odoo database name", "");
@@ -299,11 +245,7 @@ impl Config {
             return invalid("odoo.login", "the Odoo user's login", "");
         }
         if !(1..=3600).contains(&self.odoo.timeout_secs) {
-            return invalid(
-                "odoo.timeout_secs",
-                "seconds between 1 and 3600",
-                &self.odoo.timeout_secs.to_string(),
-            );
+            return invalid("odoo.timeout_secs", "seconds between 1 and 3600", &self.odoo.timeout_secs.to_string());
         }
         if let Some(smtp) = &self.smtp {
             if smtp.host.trim().is_empty() {
@@ -313,11 +255,7 @@ impl Config {
                 return invalid("smtp.port", "a port between 1 and 65535", "0");
             }
             if !looks_like_mailbox(&smtp.from) {
-                return invalid(
-                    "smtp.from",
-                    "an address such as \"PayFlow <notifications@example.com>\"",
-                    &smtp.from,
-                );
+                return invalid("smtp.from", "an address such as \"PayFlow <notifications@example.com>\"", &smtp.from);
             }
         }
         Ok(())
@@ -328,9 +266,7 @@ impl Config {
     }
 
     pub fn secrets_key_path(&self) -> PathBuf {
-        self.secrets_key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("secrets.key"))
+        self.secrets_key_file.clone().unwrap_or_else(|| self.data_dir.join("secrets.key"))
     }
 
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
@@ -354,21 +290,14 @@ pub fn looks_like_mailbox(s: &str) -> bool {
     };
     match addr.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !addr.contains(char::is_whitespace)
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !addr.contains(char::is_whitespace)
         }
         None => false,
     }
 }
 
 fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ")
+    s.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" | ")
 }
 
 impl fmt::Display for OdooProtocol {
@@ -411,10 +340,7 @@ login = "payflow-bot@example.com"
         assert_eq!(c.odoo.protocol, OdooProtocol::Auto);
         assert_eq!(c.timezone, "Europe/Paris");
         assert!(c.smtp.is_none());
-        assert_eq!(
-            c.secrets_key_path(),
-            PathBuf::from("/etc/payflow/state/secrets.key")
-        );
+        assert_eq!(c.secrets_key_path(), PathBuf::from("/etc/payflow/state/secrets.key"));
     }
 
     #[test]
@@ -453,57 +379,26 @@ username = "notifications@example.com"
                 MINIMAL.replace("http://127.0.0.1:8069", "ftp://x"),
                 "key `odoo.url`: expected an http:// or https:// URL",
             ),
-            (
-                MINIMAL.replace("\"prod\"\ndata", "\"pr od\"\ndata"),
-                "key `instance`",
-            ),
-            (
-                format!("{MINIMAL}\n[rpc]\nlisten = \"localhost\"\n"),
-                "key `rpc.listen`",
-            ),
-            (
-                format!("timezone = \"Mars/Olympus\"\n{MINIMAL}"),
-                "key `timezone`",
-            ),
-            (
-                format!("{MINIMAL}\n[smtp]\nfrom = \"nobody\"\n"),
-                "key `smtp.from`",
-            ),
-            (
-                MINIMAL
-                    .replace("protocol", "x")
-                    .replace("login = ", "protocol = \"soap\"\nlogin = "),
-                "soap",
-            ),
-            (
-                format!("{MINIMAL}\ncolour = \"blue\"\n"),
-                "unknown field `colour`",
-            ),
-            (
-                MINIMAL.replace("login = \"payflow-bot@example.com\"", ""),
-                "missing field `login`",
-            ),
+            (MINIMAL.replace("\"prod\"\ndata", "\"pr od\"\ndata"), "key `instance`"),
+            (format!("{MINIMAL}\n[rpc]\nlisten = \"localhost\"\n"), "key `rpc.listen`"),
+            (format!("timezone = \"Mars/Olympus\"\n{MINIMAL}"), "key `timezone`"),
+            (format!("{MINIMAL}\n[smtp]\nfrom = \"nobody\"\n"), "key `smtp.from`"),
+            (MINIMAL.replace("protocol", "x").replace("login = ", "protocol = \"soap\"\nlogin = "), "soap"),
+            (format!("{MINIMAL}\ncolour = \"blue\"\n"), "unknown field `colour`"),
+            (MINIMAL.replace("login = \"payflow-bot@example.com\"", ""), "missing field `login`"),
             ("instance = ".to_owned(), "/etc/payflow/prod.toml"),
         ];
         for (text, expected) in cases {
             let err = parse(&text).unwrap_err().to_string();
             assert!(err.starts_with("/etc/payflow/prod.toml: "), "{err}");
-            assert!(
-                err.contains(expected),
-                "{err:?} should contain {expected:?}"
-            );
+            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
         }
     }
 
     #[test]
     fn missing_file_says_how_to_point_at_one() {
-        let err = Config::load(Path::new("/nonexistent/payflow.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("/nonexistent/payflow.toml") && err.contains("PAYFLOW_CONFIG"),
-            "{err}"
-        );
+        let err = Config::load(Path::new("/nonexistent/payflow.toml")).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/payflow.toml") && err.contains("PAYFLOW_CONFIG"), "{err}");
     }
 
     #[test]

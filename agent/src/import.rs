@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::journal::{self, ImportPlan, MovePlan, Problems};
+use crate::odoo::{self, OdooClient, OdooError, Protocol, ResolveError, Resolved, Session, Target};
 use crate::period::Period;
 use crate::secrets::{SecretError, SecretName, Secrets};
 use crate::silae::{SilaeClient, SilaeCredentials, SilaeError};
@@ -48,10 +49,7 @@ impl ErrorKind {
 
     /// Whether trying again later may succeed without anyone changing anything.
     pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::SilaeUnavailable | ErrorKind::OdooUnavailable
-        )
+        matches!(self, ErrorKind::SilaeUnavailable | ErrorKind::OdooUnavailable)
     }
 }
 
@@ -104,42 +102,50 @@ impl From<SilaeError> for Failure {
             SilaeError::Unavailable(_) => ErrorKind::SilaeUnavailable,
             SilaeError::BadResponse(_) => ErrorKind::SilaeBadResponse,
         };
-        Failure {
-            kind,
-            message: e.to_string(),
-        }
+        Failure { kind, message: e.to_string() }
     }
 }
 
 impl From<Problems> for Failure {
     fn from(p: Problems) -> Failure {
-        let kind = if p.is_balance_only() {
-            ErrorKind::Unbalanced
-        } else {
-            ErrorKind::SilaeBadResponse
+        let kind = if p.is_balance_only() { ErrorKind::Unbalanced } else { ErrorKind::SilaeBadResponse };
+        Failure { kind, message: p.to_string() }
+    }
+}
+
+impl From<OdooError> for Failure {
+    fn from(e: OdooError) -> Failure {
+        let kind = match &e {
+            OdooError::Auth(_) => ErrorKind::OdooAuth,
+            OdooError::Unavailable(_) => ErrorKind::OdooUnavailable,
+            OdooError::Rejected { .. } => ErrorKind::OdooRejected,
         };
-        Failure {
-            kind,
-            message: p.to_string(),
-        }
+        Failure { kind, message: e.to_string() }
+    }
+}
+
+impl From<ResolveError> for Failure {
+    fn from(e: ResolveError) -> Failure {
+        let kind = match &e {
+            ResolveError::Odoo(o) => return o.clone().into(),
+            ResolveError::Company { .. } | ResolveError::AddonMissing { .. } => ErrorKind::Config,
+            ResolveError::Journal(_) => ErrorKind::MissingJournal,
+            ResolveError::Accounts(..) => ErrorKind::MissingAccounts,
+            ResolveError::Locked(_) => ErrorKind::OdooRejected,
+        };
+        Failure { kind, message: e.to_string() }
     }
 }
 
 impl From<SecretError> for Failure {
     fn from(e: SecretError) -> Failure {
-        Failure {
-            kind: ErrorKind::Config,
-            message: e.to_string(),
-        }
+        Failure { kind: ErrorKind::Config, message: e.to_string() }
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
-        Failure {
-            kind: ErrorKind::Config,
-            message: e.to_string(),
-        }
+        Failure { kind: ErrorKind::Config, message: e.to_string() }
     }
 }
 
@@ -173,6 +179,7 @@ pub struct Agent {
     pub store: Mutex<Store>,
     pub secrets: Secrets,
     silae: tokio::sync::OnceCell<SilaeClient>,
+    odoo: tokio::sync::OnceCell<OdooClient>,
 }
 
 impl Agent {
@@ -188,6 +195,7 @@ impl Agent {
             store: Mutex::new(store),
             secrets,
             silae: tokio::sync::OnceCell::new(),
+            odoo: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -215,20 +223,49 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// The Odoo client, built on first use, connected with the session remembered in the
+    /// store (so an import does not authenticate again).
+    pub async fn odoo(&self) -> Result<&OdooClient, Failure> {
+        let client = self
+            .odoo
+            .get_or_try_init(|| async {
+                let secret = self.secrets.require(SecretName::OdooSecret)?;
+                Ok::<_, Failure>(OdooClient::new(&self.config.odoo, secret)?)
+            })
+            .await?;
+        let o = &self.config.odoo;
+        let remembered = self.store().odoo_session(&o.url, &o.database, &o.login)?.and_then(|s| {
+            let protocol = match s.protocol.as_str() {
+                "json2" => Protocol::Json2,
+                "xmlrpc" => Protocol::XmlRpc,
+                _ => Protocol::JsonRpc,
+            };
+            Some(Session { protocol, major: u32::try_from(s.major).ok()?, uid: s.uid })
+        });
+        let session = client.connect(remembered).await?;
+        if remembered != Some(session) {
+            self.remember(session);
+        }
+        Ok(client)
+    }
+
+    /// Keeps the session for the next process.
+    pub fn remember(&self, s: Session) {
+        let o = &self.config.odoo;
+        let row = crate::store::OdooSession { protocol: s.protocol.as_str().into(), major: s.major.into(), uid: s.uid };
+        if let Err(e) = self.store().save_odoo_session(&o.url, &o.database, &o.login, Some(&row), &self.now()) {
+            tracing::warn!("cannot remember the Odoo session: {e}");
+        }
+    }
+}
+
 pub fn now_in(tz: &jiff::tz::TimeZone) -> String {
-    jiff::Timestamp::now()
-        .to_zoned(tz.clone())
-        .strftime("%Y-%m-%dT%H:%M:%S%:z")
-        .to_string()
+    jiff::Timestamp::now().to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
 /// Imports (or previews) one period of one dossier, and records the run.
-pub async fn run_period(
-    agent: &Agent,
-    dossier: &str,
-    period: Period,
-    opts: &ImportOptions,
-) -> RunReport {
+pub async fn run_period(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
     let started = agent.store().start_run(
         dossier,
         period,
@@ -263,11 +300,8 @@ pub async fn run_period(
             report.message = done.message;
             report.moves = done.moves;
             if let Some(plan) = &done.plan {
-                report.plans = plan
-                    .moves
-                    .iter()
-                    .map(|m| plan_json(m, done.journal.as_deref()))
-                    .collect();
+                report.plans =
+                    plan.moves.iter().map(|m| plan_json(m, done.journal.as_deref(), done.resolved.as_ref())).collect();
                 outcome.total_debit_cents = Some(plan.total_debit().0);
                 outcome.total_credit_cents = Some(plan.total_credit().0);
                 outcome.line_count = Some(plan.line_count() as i64);
@@ -303,14 +337,10 @@ struct Done {
     moves: Vec<i64>,
     plan: Option<ImportPlan>,
     journal: Option<String>,
+    resolved: Option<Resolved>,
 }
 
-async fn attempt(
-    agent: &Agent,
-    dossier_number: &str,
-    period: Period,
-    opts: &ImportOptions,
-) -> Result<Done, Failure> {
+async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &ImportOptions) -> Result<Done, Failure> {
     let dossier = agent.store().dossier(dossier_number)?;
     if let Some(start) = dossier.start_period.filter(|s| period < *s) {
         return Err(Failure {
@@ -330,20 +360,20 @@ async fn attempt(
                 moves: Vec::new(),
                 plan: None,
                 journal: None,
+                resolved: None,
             });
         }
     }
-    let payload = silae.ecritures(dossier_number, period).await?;
+    let (payload, raw) = silae.ecritures(dossier_number, period).await?;
     let plan = journal::plan(dossier_number, period, &payload, &dossier.account_map)?;
     if plan.moves.is_empty() {
         return Ok(Done {
             status: Status::NoData,
-            message: format!(
-                "Silae has no payroll entries for dossier {dossier_number} in {period}"
-            ),
+            message: format!("Silae has no payroll entries for dossier {dossier_number} in {period}"),
             moves: Vec::new(),
             plan: None,
             journal: None,
+            resolved: None,
         });
     }
     let summary = format!(
@@ -353,25 +383,176 @@ async fn attempt(
         plan.total_debit(),
         plan.total_credit()
     );
+    let journal_code = Some(dossier.journal_code.clone());
+    // A preview checks Odoo too when it can (accounts, journal, lock dates, existing moves),
+    // and says so when it cannot.
+    if opts.dry_run && agent.secrets.get(SecretName::OdooSecret)?.is_none() {
+        return Ok(Done {
+            status: Status::Previewed,
+            message: format!(
+                "dry run: {summary}; Odoo not checked (the secret odoo_secret is not set); nothing was written"
+            ),
+            moves: Vec::new(),
+            plan: Some(plan),
+            journal: journal_code,
+            resolved: None,
+        });
+    }
+    let odoo = agent.odoo().await?;
+    let target = Target {
+        company_id: dossier.company_id,
+        journal_code: &dossier.journal_code,
+        account_map: &dossier.account_map,
+        analytic: &dossier.analytic,
+    };
+    let resolved = odoo.resolve(&target, &plan).await;
+    if let Some(s) = odoo.current_session().await {
+        agent.remember(s);
+    }
+    let resolved = resolved?;
+    // Posted moves are never touched; a draft of the same payload is already there.
+    let pending: Vec<&MovePlan> = plan
+        .moves
+        .iter()
+        .filter(|m| match resolved.existing.get(&m.import_key) {
+            None => true,
+            Some(e) => e.state == "draft" && e.payload_hash.as_deref() != Some(m.payload_hash.as_str()),
+        })
+        .collect();
+    let replaced = pending.iter().filter(|m| resolved.existing.contains_key(&m.import_key)).count();
+    let present: Vec<i64> =
+        plan.moves.iter().filter_map(|m| resolved.existing.get(&m.import_key).map(|e| e.id)).collect();
+    if pending.is_empty() {
+        let done = Done {
+            status: Status::AlreadyImported,
+            message: format!("already in Odoo: move(s) {}; nothing was written", ids(&present)),
+            moves: present,
+            plan: Some(plan),
+            journal: journal_code,
+            resolved: Some(resolved),
+        };
+        return Ok(done);
+    }
     if opts.dry_run {
         return Ok(Done {
             status: Status::Previewed,
-            message: format!("dry run: {summary}; nothing was written"),
+            message: format!(
+                "dry run: {summary}; checked in Odoo ({}): would create {}, replace {} draft(s), leave {} already imported; nothing was written",
+                resolved.company_name,
+                pending.len() - replaced,
+                replaced,
+                plan.moves.len() - pending.len()
+            ),
             moves: Vec::new(),
             plan: Some(plan),
-            journal: Some(dossier.journal_code),
+            journal: journal_code,
+            resolved: Some(resolved),
         });
     }
-    Err(Failure {
-        kind: ErrorKind::Config,
+    let attachment = serde_json::json!({
+        "name": format!("silae-{dossier_number}-{period}.json"),
+        "datas": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &raw),
+        "mimetype": "application/json",
+    });
+    let entries: Vec<Value> = pending
+        .iter()
+        .map(|m| {
+            odoo::move_entry(
+                m,
+                &resolved,
+                dossier.company_id,
+                &attachment,
+                &chatter_message(&dossier.name, dossier_number, period, m),
+            )
+        })
+        .collect();
+    let results = match odoo.write(entries).await {
+        Ok(r) => r,
+        Err(OdooError::Rejected { message, .. }) if is_duplicate_key(&message) => {
+            // Another agent wrote the same period at the same moment: look again.
+            let keys: Vec<&str> = plan.moves.iter().map(|m| m.import_key.as_str()).collect();
+            let now = odoo.existing(dossier.company_id, &keys).await?;
+            if plan.moves.iter().all(|m| now.contains_key(&m.import_key)) {
+                let moves: Vec<i64> = plan.moves.iter().map(|m| now[&m.import_key].id).collect();
+                return Ok(Done {
+                    status: Status::AlreadyImported,
+                    message: format!(
+                        "imported at the same moment by another run: move(s) {}; nothing was written by this one",
+                        ids(&moves)
+                    ),
+                    moves,
+                    plan: Some(plan),
+                    journal: journal_code,
+                    resolved: Some(resolved),
+                });
+            }
+            return Err(Failure { kind: ErrorKind::OdooRejected, message: format!("Odoo refused: {message}") });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let written: Vec<i64> = results.iter().map(|r| r.id).collect();
+    let mut moves = present.clone();
+    for r in &results {
+        if !moves.contains(&r.id) {
+            moves.push(r.id);
+        }
+    }
+    moves.retain(|id| {
+        *id > 0
+            && (written.contains(id)
+                || !pending.iter().any(|m| resolved.existing.get(&m.import_key).map(|e| e.id) == Some(*id)))
+    });
+    let created = results.iter().filter(|r| r.result == "created").count();
+    let replaced = results.iter().filter(|r| r.result == "replaced").count();
+    let status = if created + replaced == 0 { Status::AlreadyImported } else { Status::Imported };
+    Ok(Done {
+        status,
         message: format!(
-            "checked {summary}, but this build cannot write to Odoo yet: use --dry-run"
+            "{summary}; in Odoo ({}): {created} created, {replaced} draft(s) replaced, {} already there: move(s) {}",
+            resolved.company_name,
+            plan.moves.len() - created - replaced,
+            ids(&moves)
         ),
+        moves,
+        plan: Some(plan),
+        journal: journal_code,
+        resolved: Some(resolved),
     })
 }
 
+fn ids(v: &[i64]) -> String {
+    v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn is_duplicate_key(message: &str) -> bool {
+    message.contains("payflow_import_key")
+        || message.contains("duplicate key")
+        || message.contains("could not serialize")
+}
+
+/// The chatter message of a created move, in French: accountants read it.
+fn chatter_message(name: &str, number: &str, period: Period, m: &MovePlan) -> String {
+    format!(
+        "<p>Écritures de paie importées de Silae par PayFlow {}.</p><ul><li>Dossier : {} ({})</li><li>Période : {}</li>\
+         <li>Rupture : {}</li><li>Total débit : {} € ; total crédit : {} €</li><li>{} lignes</li><li>Clé d'import : {}</li></ul>",
+        env!("CARGO_PKG_VERSION"),
+        escape(name),
+        escape(number),
+        period,
+        escape(&m.rupture_label),
+        m.total_debit,
+        m.total_credit,
+        m.lines.len(),
+        escape(&m.import_key)
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 /// The JSON of one move plan: amounts as numbers with two decimals and as integer cents.
-pub fn plan_json(m: &MovePlan, journal: Option<&str>) -> Value {
+pub fn plan_json(m: &MovePlan, journal: Option<&str>, resolved: Option<&Resolved>) -> Value {
     let lines: Vec<Value> = m
         .lines
         .iter()
@@ -379,6 +560,7 @@ pub fn plan_json(m: &MovePlan, journal: Option<&str>) -> Value {
             json!({
                 "account": l.account,
                 "mapped_account": l.mapped_account,
+                "odoo_account": resolved.and_then(|r| r.accounts.get(&l.account)).map(|(_, code)| code),
                 "label": l.label,
                 "debit": l.debit.to_json_number(),
                 "credit": l.credit.to_json_number(),
@@ -401,6 +583,7 @@ pub fn plan_json(m: &MovePlan, journal: Option<&str>) -> Value {
         "total_credit_cents": m.total_credit.0,
         "line_count": m.lines.len(),
         "payload_hash": m.payload_hash,
+        "odoo_move": resolved.and_then(|r| r.existing.get(&m.import_key)).map(|e| json!({"id": e.id, "state": e.state})),
         "lines": lines,
     })
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod import;
 pub mod journal;
 pub mod money;
+pub mod odoo;
 pub mod period;
 pub mod secrets;
 pub mod silae;

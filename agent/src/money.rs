@@ -83,9 +83,7 @@ pub fn parse_scaled(text: &str, scale: u32) -> Result<i64, DecimalError> {
     if int_part.is_empty() && frac_part.is_empty() {
         return Err(bad());
     }
-    if !int_part.bytes().all(|b| b.is_ascii_digit())
-        || !frac_part.bytes().all(|b| b.is_ascii_digit())
-    {
+    if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     // All digits, and the power of ten of the last one.
@@ -103,21 +101,14 @@ pub fn parse_scaled(text: &str, scale: u32) -> Result<i64, DecimalError> {
     }
     let shift = last_exp + scale as i32;
     if shift < 0 {
-        return Err(DecimalError::TooPrecise {
-            text: text.to_owned(),
-            scale,
-        });
+        return Err(DecimalError::TooPrecise { text: text.to_owned(), scale });
     }
     if digits.len() + shift as usize > 18 {
         return Err(DecimalError::OutOfRange(text.to_owned()));
     }
-    let mut value: i64 = digits
-        .parse()
-        .map_err(|_| DecimalError::OutOfRange(text.to_owned()))?;
+    let mut value: i64 = digits.parse().map_err(|_| DecimalError::OutOfRange(text.to_owned()))?;
     for _ in 0..shift {
-        value = value
-            .checked_mul(10)
-            .ok_or_else(|| DecimalError::OutOfRange(text.to_owned()))?;
+        value = value.checked_mul(10).ok_or_else(|| DecimalError::OutOfRange(text.to_owned()))?;
     }
     Ok(if negative { -value } else { value })
 }
@@ -151,27 +142,12 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_exact() {
-        assert!(matches!(
-            parse_cents("12.345"),
-            Err(DecimalError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            parse_cents("1E-03"),
-            Err(DecimalError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            parse_cents("abc"),
-            Err(DecimalError::NotANumber(_))
-        ));
+        assert!(matches!(parse_cents("12.345"), Err(DecimalError::TooPrecise { .. })));
+        assert!(matches!(parse_cents("1E-03"), Err(DecimalError::TooPrecise { .. })));
+        assert!(matches!(parse_cents("abc"), Err(DecimalError::NotANumber(_))));
         assert!(matches!(parse_cents(""), Err(DecimalError::NotANumber(_))));
-        assert!(matches!(
-            parse_cents("1e30"),
-            Err(DecimalError::OutOfRange(_))
-        ));
-        assert!(matches!(
-            parse_cents("\"12\""),
-            Err(DecimalError::NotANumber(_))
-        ));
+        assert!(matches!(parse_cents("1e30"), Err(DecimalError::OutOfRange(_))));
+        assert!(matches!(parse_cents("\"12\""), Err(DecimalError::NotANumber(_))));
     }
 
     #[test]

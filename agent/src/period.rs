@@ -28,15 +28,11 @@ const MOIS: [&str; 12] = [
 
 impl Period {
     pub fn new(year: i16, month: i8) -> Option<Period> {
-        ((1..=12).contains(&month) && (1900..=9999).contains(&year))
-            .then_some(Period { year, month })
+        ((1..=12).contains(&month) && (1900..=9999).contains(&year)).then_some(Period { year, month })
     }
 
     pub fn of_date(date: Date) -> Period {
-        Period {
-            year: date.year(),
-            month: date.month(),
-        }
+        Period { year: date.year(), month: date.month() }
     }
 
     pub fn year(self) -> i16 {
@@ -57,29 +53,17 @@ impl Period {
 
     pub fn next(self) -> Period {
         if self.month == 12 {
-            Period {
-                year: self.year + 1,
-                month: 1,
-            }
+            Period { year: self.year + 1, month: 1 }
         } else {
-            Period {
-                year: self.year,
-                month: self.month + 1,
-            }
+            Period { year: self.year, month: self.month + 1 }
         }
     }
 
     pub fn previous(self) -> Period {
         if self.month == 1 {
-            Period {
-                year: self.year - 1,
-                month: 12,
-            }
+            Period { year: self.year - 1, month: 12 }
         } else {
-            Period {
-                year: self.year,
-                month: self.month - 1,
-            }
+            Period { year: self.year, month: self.month - 1 }
         }
     }
 
@@ -140,30 +124,16 @@ mod tests {
         let p: Period = "2026-10".parse().unwrap();
         assert_eq!(p.to_string(), "2026-10");
         assert_eq!(p.last_day().to_string(), "2026-10-31");
-        assert_eq!(
-            "2028-02".parse::<Period>().unwrap().last_day().to_string(),
-            "2028-02-29"
-        );
-        assert_eq!(
-            "2026-12".parse::<Period>().unwrap().next().to_string(),
-            "2027-01"
-        );
-        assert_eq!(
-            "2026-01".parse::<Period>().unwrap().previous().to_string(),
-            "2025-12"
-        );
+        assert_eq!("2028-02".parse::<Period>().unwrap().last_day().to_string(), "2028-02-29");
+        assert_eq!("2026-12".parse::<Period>().unwrap().next().to_string(), "2027-01");
+        assert_eq!("2026-01".parse::<Period>().unwrap().previous().to_string(), "2025-12");
         assert_eq!(p.salary_ref(), "SALAIRES OCTOBRE 2026");
-        assert_eq!(
-            "2026-08".parse::<Period>().unwrap().salary_ref(),
-            "SALAIRES AOÛT 2026"
-        );
+        assert_eq!("2026-08".parse::<Period>().unwrap().salary_ref(), "SALAIRES AOÛT 2026");
     }
 
     #[test]
     fn refuses_bad_periods() {
-        for bad in [
-            "2026-13", "2026-1", "26-10", "2026/10", "", "2026-00", "abcd-ef",
-        ] {
+        for bad in ["2026-13", "2026-1", "26-10", "2026/10", "", "2026-00", "abcd-ef"] {
             assert!(bad.parse::<Period>().is_err(), "{bad} should be refused");
         }
     }

@@ -62,10 +62,7 @@ impl fmt::Display for SecretName {
 impl FromStr for SecretName {
     type Err = SecretError;
     fn from_str(s: &str) -> Result<SecretName, SecretError> {
-        SecretName::ALL
-            .into_iter()
-            .find(|n| n.as_str() == s)
-            .ok_or_else(|| SecretError::UnknownName(s.to_owned()))
+        SecretName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| SecretError::UnknownName(s.to_owned()))
     }
 }
 
@@ -95,22 +92,16 @@ pub enum SecretError {
         "unknown secret name {0:?}: expected one of silae_client_id, silae_client_secret, silae_subscription_key, odoo_secret, smtp_password, rpc_token"
     )]
     UnknownName(String),
-    #[error("the secret {name} is not set: run `payflow-agent secret set {name}` (value on standard input), or set {env}")]
+    #[error(
+        "the secret {name} is not set: run `payflow-agent secret set {name}` (value on standard input), or set {env}"
+    )]
     Missing { name: SecretName, env: String },
     #[error("the secret {0} is empty: give a non-empty value")]
     Empty(SecretName),
     #[error("{path}: {action}: {source}")]
-    Io {
-        path: PathBuf,
-        action: &'static str,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, action: &'static str, source: std::io::Error },
     #[error("the secret store {store} cannot be decrypted with the key {key}: {why}. Restore the key file, or delete both files and set the secrets again")]
-    Undecryptable {
-        store: PathBuf,
-        key: PathBuf,
-        why: String,
-    },
+    Undecryptable { store: PathBuf, key: PathBuf, why: String },
     #[error("the secret store {0} is damaged: {1}. Delete it and set the secrets again")]
     Damaged(PathBuf, String),
 }
@@ -139,10 +130,7 @@ pub struct Secrets {
 
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Secrets")
-            .field("store_path", &self.store_path)
-            .field("key_path", &self.key_path)
-            .finish()
+        f.debug_struct("Secrets").field("store_path", &self.store_path).field("key_path", &self.key_path).finish()
     }
 }
 
@@ -157,18 +145,8 @@ impl Secrets {
         )
     }
 
-    pub fn new(
-        store_path: PathBuf,
-        key_path: PathBuf,
-        credentials_dir: Option<PathBuf>,
-        env: EnvLookup,
-    ) -> Secrets {
-        Secrets {
-            store_path,
-            key_path,
-            credentials_dir,
-            env,
-        }
+    pub fn new(store_path: PathBuf, key_path: PathBuf, credentials_dir: Option<PathBuf>, env: EnvLookup) -> Secrets {
+        Secrets { store_path, key_path, credentials_dir, env }
     }
 
     pub fn store_path(&self) -> &Path {
@@ -182,10 +160,7 @@ impl Secrets {
 
     /// The value, or an error that says how to set it.
     pub fn require(&self, name: SecretName) -> Result<SecretString, SecretError> {
-        self.get(name)?.ok_or_else(|| SecretError::Missing {
-            name,
-            env: name.env_var(),
-        })
+        self.get(name)?.ok_or_else(|| SecretError::Missing { name, env: name.env_var() })
     }
 
     pub fn source(&self, name: SecretName) -> Result<Source, SecretError> {
@@ -206,13 +181,7 @@ impl Secrets {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(SecretError::Io {
-                        path,
-                        action: "cannot read the credential",
-                        source,
-                    })
-                }
+                Err(source) => return Err(SecretError::Io { path, action: "cannot read the credential", source }),
             }
         }
         let store = self.read_store()?;
@@ -220,34 +189,22 @@ impl Secrets {
             return Ok(None);
         };
         let cipher = self.cipher(false)?.expect("a store with entries has a key");
-        let nonce = B64
-            .decode(&sealed.nonce)
-            .map_err(|e| SecretError::Damaged(self.store_path.clone(), e.to_string()))?;
-        let ct = B64
-            .decode(&sealed.ciphertext)
-            .map_err(|e| SecretError::Damaged(self.store_path.clone(), e.to_string()))?;
+        let nonce =
+            B64.decode(&sealed.nonce).map_err(|e| SecretError::Damaged(self.store_path.clone(), e.to_string()))?;
+        let ct =
+            B64.decode(&sealed.ciphertext).map_err(|e| SecretError::Damaged(self.store_path.clone(), e.to_string()))?;
         if nonce.len() != 24 {
-            return Err(SecretError::Damaged(
-                self.store_path.clone(),
-                "a nonce has the wrong length".into(),
-            ));
+            return Err(SecretError::Damaged(self.store_path.clone(), "a nonce has the wrong length".into()));
         }
         let plain = cipher
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &ct,
-                    aad: name.as_str().as_bytes(),
-                },
-            )
+            .decrypt(XNonce::from_slice(&nonce), Payload { msg: &ct, aad: name.as_str().as_bytes() })
             .map_err(|_| SecretError::Undecryptable {
                 store: self.store_path.clone(),
                 key: self.key_path.clone(),
                 why: format!("the entry {name} does not authenticate (wrong key or altered file)"),
             })?;
-        let value = String::from_utf8(plain).map_err(|_| {
-            SecretError::Damaged(self.store_path.clone(), format!("{name} is not UTF-8"))
-        })?;
+        let value = String::from_utf8(plain)
+            .map_err(|_| SecretError::Damaged(self.store_path.clone(), format!("{name} is not UTF-8")))?;
         Ok(Some((SecretString::from(value), Source::Store)))
     }
 
@@ -261,24 +218,10 @@ impl Secrets {
         let cipher = self.cipher(true)?.expect("created when asked");
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ct = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: value.as_bytes(),
-                    aad: name.as_str().as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                SecretError::Damaged(self.store_path.clone(), "encryption failed".into())
-            })?;
+            .encrypt(&nonce, Payload { msg: value.as_bytes(), aad: name.as_str().as_bytes() })
+            .map_err(|_| SecretError::Damaged(self.store_path.clone(), "encryption failed".into()))?;
         store.version = 1;
-        store.entries.insert(
-            name.as_str().to_owned(),
-            Sealed {
-                nonce: B64.encode(nonce),
-                ciphertext: B64.encode(ct),
-            },
-        );
+        store.entries.insert(name.as_str().to_owned(), Sealed { nonce: B64.encode(nonce), ciphertext: B64.encode(ct) });
         self.write_store(&store)
     }
 
@@ -294,14 +237,13 @@ impl Secrets {
 
     fn read_store(&self) -> Result<StoreFile, SecretError> {
         match std::fs::read(&self.store_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| SecretError::Damaged(self.store_path.clone(), e.to_string())),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| SecretError::Damaged(self.store_path.clone(), e.to_string()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreFile::default()),
-            Err(source) => Err(SecretError::Io {
-                path: self.store_path.clone(),
-                action: "cannot read the secret store",
-                source,
-            }),
+            Err(source) => {
+                Err(SecretError::Io { path: self.store_path.clone(), action: "cannot read the secret store", source })
+            }
         }
     }
 
@@ -313,28 +255,17 @@ impl Secrets {
     /// The cipher from the key file (or the `secrets_key` credential); with `create`, a new
     /// random key is written when there is none.
     fn cipher(&self, create: bool) -> Result<Option<XChaCha20Poly1305>, SecretError> {
-        let from_credential = self
-            .credentials_dir
-            .as_ref()
-            .map(|d| d.join("secrets_key"))
-            .filter(|p| p.exists());
+        let from_credential = self.credentials_dir.as_ref().map(|d| d.join("secrets_key")).filter(|p| p.exists());
         let path = from_credential.unwrap_or_else(|| self.key_path.clone());
-        let undecryptable = |why: String| SecretError::Undecryptable {
-            store: self.store_path.clone(),
-            key: path.clone(),
-            why,
-        };
+        let undecryptable =
+            |why: String| SecretError::Undecryptable { store: self.store_path.clone(), key: path.clone(), why };
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let key = B64
-                    .decode(text.trim())
-                    .map_err(|e| undecryptable(format!("the key is not base64: {e}")))?;
+                let key = B64.decode(text.trim()).map_err(|e| undecryptable(format!("the key is not base64: {e}")))?;
                 if key.len() != 32 {
                     return Err(undecryptable("the key is not 32 bytes".into()));
                 }
-                Ok(Some(
-                    XChaCha20Poly1305::new_from_slice(&key).expect("32 bytes"),
-                ))
+                Ok(Some(XChaCha20Poly1305::new_from_slice(&key).expect("32 bytes")))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !create {
@@ -344,22 +275,14 @@ impl Secrets {
                 write_private(&path, format!("{}\n", B64.encode(key)).as_bytes())?;
                 Ok(Some(XChaCha20Poly1305::new(&key)))
             }
-            Err(source) => Err(SecretError::Io {
-                path,
-                action: "cannot read the secret key",
-                source,
-            }),
+            Err(source) => Err(SecretError::Io { path, action: "cannot read the secret key", source }),
         }
     }
 }
 
 /// Writes a file readable by its owner only, atomically (temporary file, then rename).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretError> {
-    let io = |action, source| SecretError::Io {
-        path: path.to_owned(),
-        action,
-        source,
-    };
+    let io = |action, source| SecretError::Io { path: path.to_owned(), action, source };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io("cannot create the folder", e))?;
     }
@@ -371,9 +294,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretError> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut f = options.open(&tmp).map_err(|e| io("cannot write", e))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| io("cannot write", e))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io("cannot write", e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| io("cannot replace", e))
 }
@@ -383,10 +304,7 @@ mod tests {
     use super::*;
 
     fn secrets(dir: &Path, env: &[(&str, &str)], creds: Option<PathBuf>) -> Secrets {
-        let env: BTreeMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Secrets::new(
             dir.join("secrets.store"),
             dir.join("key/secrets.key"),
@@ -400,37 +318,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = secrets(dir.path(), &[], None);
         assert_eq!(s.source(SecretName::OdooSecret).unwrap(), Source::Unset);
-        s.set(
-            SecretName::OdooSecret,
-            &SecretString::from("hunter2-planted\n"),
-        )
-        .unwrap();
-        assert_eq!(
-            s.get(SecretName::OdooSecret)
-                .unwrap()
-                .unwrap()
-                .expose_secret(),
-            "hunter2-planted"
-        );
+        s.set(SecretName::OdooSecret, &SecretString::from("hunter2-planted\n")).unwrap();
+        assert_eq!(s.get(SecretName::OdooSecret).unwrap().unwrap().expose_secret(), "hunter2-planted");
         assert_eq!(s.source(SecretName::OdooSecret).unwrap(), Source::Store);
         let on_disk = std::fs::read_to_string(s.store_path()).unwrap();
-        assert!(
-            !on_disk.contains("hunter2"),
-            "the store holds the value in clear"
-        );
+        assert!(!on_disk.contains("hunter2"), "the store holds the value in clear");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            for p in [
-                s.store_path().to_owned(),
-                dir.path().join("key/secrets.key"),
-            ] {
-                assert_eq!(
-                    std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-                    0o600,
-                    "{}",
-                    p.display()
-                );
+            for p in [s.store_path().to_owned(), dir.path().join("key/secrets.key")] {
+                assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
             }
         }
         assert!(s.delete(SecretName::OdooSecret).unwrap());
@@ -445,93 +342,41 @@ mod tests {
         std::fs::create_dir(&creds).unwrap();
         std::fs::write(creds.join("odoo_secret"), "from-credential\n").unwrap();
         let store_only = secrets(dir.path(), &[], None);
-        store_only
-            .set(SecretName::OdooSecret, &SecretString::from("from-store"))
-            .unwrap();
+        store_only.set(SecretName::OdooSecret, &SecretString::from("from-store")).unwrap();
         let with_creds = secrets(dir.path(), &[], Some(creds.clone()));
-        assert_eq!(
-            with_creds
-                .get(SecretName::OdooSecret)
-                .unwrap()
-                .unwrap()
-                .expose_secret(),
-            "from-credential"
-        );
-        assert_eq!(
-            with_creds.source(SecretName::OdooSecret).unwrap(),
-            Source::Credential
-        );
-        let with_env = secrets(
-            dir.path(),
-            &[("PAYFLOW_ODOO_SECRET", "from-env")],
-            Some(creds),
-        );
-        assert_eq!(
-            with_env
-                .get(SecretName::OdooSecret)
-                .unwrap()
-                .unwrap()
-                .expose_secret(),
-            "from-env"
-        );
-        assert_eq!(
-            store_only
-                .get(SecretName::OdooSecret)
-                .unwrap()
-                .unwrap()
-                .expose_secret(),
-            "from-store"
-        );
+        assert_eq!(with_creds.get(SecretName::OdooSecret).unwrap().unwrap().expose_secret(), "from-credential");
+        assert_eq!(with_creds.source(SecretName::OdooSecret).unwrap(), Source::Credential);
+        let with_env = secrets(dir.path(), &[("PAYFLOW_ODOO_SECRET", "from-env")], Some(creds));
+        assert_eq!(with_env.get(SecretName::OdooSecret).unwrap().unwrap().expose_secret(), "from-env");
+        assert_eq!(store_only.get(SecretName::OdooSecret).unwrap().unwrap().expose_secret(), "from-store");
     }
 
     #[test]
     fn errors_say_what_to_do_and_never_the_value() {
         let dir = tempfile::tempdir().unwrap();
         let s = secrets(dir.path(), &[], None);
-        let err = s
-            .require(SecretName::SilaeClientSecret)
-            .unwrap_err()
-            .to_string();
+        let err = s.require(SecretName::SilaeClientSecret).unwrap_err().to_string();
         assert!(
-            err.contains("payflow-agent secret set silae_client_secret")
-                && err.contains("PAYFLOW_SILAE_CLIENT_SECRET"),
+            err.contains("payflow-agent secret set silae_client_secret") && err.contains("PAYFLOW_SILAE_CLIENT_SECRET"),
             "{err}"
         );
-        assert!(matches!(
-            "nope".parse::<SecretName>(),
-            Err(SecretError::UnknownName(_))
-        ));
-        assert!(matches!(
-            s.set(SecretName::RpcToken, &SecretString::from("\n")),
-            Err(SecretError::Empty(_))
-        ));
+        assert!(matches!("nope".parse::<SecretName>(), Err(SecretError::UnknownName(_))));
+        assert!(matches!(s.set(SecretName::RpcToken, &SecretString::from("\n")), Err(SecretError::Empty(_))));
         // A lost key: the store cannot be read, and the error says so without any value.
-        s.set(
-            SecretName::RpcToken,
-            &SecretString::from("planted-token-value"),
-        )
-        .unwrap();
+        s.set(SecretName::RpcToken, &SecretString::from("planted-token-value")).unwrap();
         std::fs::remove_file(dir.path().join("key/secrets.key")).unwrap();
         let err = s.get(SecretName::RpcToken).unwrap_err().to_string();
-        assert!(
-            err.contains("key file is missing") && !err.contains("planted-token-value"),
-            "{err}"
-        );
+        assert!(err.contains("key file is missing") && !err.contains("planted-token-value"), "{err}");
         // A tampered store does not authenticate.
         let other = secrets(dir.path(), &[], None);
-        other
-            .set(SecretName::SmtpPassword, &SecretString::from("x"))
-            .unwrap();
+        other.set(SecretName::SmtpPassword, &SecretString::from("x")).unwrap();
         let err = other.get(SecretName::RpcToken).unwrap_err().to_string();
         assert!(err.contains("does not authenticate"), "{err}");
     }
 
     #[test]
     fn names_map_to_env_vars() {
-        assert_eq!(
-            SecretName::SilaeClientSecret.env_var(),
-            "PAYFLOW_SILAE_CLIENT_SECRET"
-        );
+        assert_eq!(SecretName::SilaeClientSecret.env_var(), "PAYFLOW_SILAE_CLIENT_SECRET");
         for n in SecretName::ALL {
             assert_eq!(n.as_str().parse::<SecretName>().unwrap(), n);
         }

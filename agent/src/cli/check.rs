@@ -32,18 +32,12 @@ impl Cmd {
     pub async fn run(self, path: Option<&Path>) -> anyhow::Result<ExitCode> {
         let mut r = Report { failures: 0 };
         let Some(path) = path else {
-            r.fail(
-                "config",
-                "no config file: pass --config PATH or set PAYFLOW_CONFIG",
-            );
+            r.fail("config", "no config file: pass --config PATH or set PAYFLOW_CONFIG");
             return Ok(ExitCode::FAILURE);
         };
         let config = match Config::load(path) {
             Ok(c) => {
-                r.ok(
-                    "config",
-                    format!("{} (instance {})", path.display(), c.instance),
-                );
+                r.ok("config", format!("{} (instance {})", path.display(), c.instance));
                 c
             }
             Err(e) => {
@@ -67,19 +61,17 @@ impl Cmd {
             SecretName::SilaeSubscriptionKey,
             SecretName::OdooSecret,
         ];
-        if agent
-            .config
-            .smtp
-            .as_ref()
-            .is_some_and(|s| s.username.is_some())
-        {
+        if agent.config.smtp.as_ref().is_some_and(|s| s.username.is_some()) {
             needed.push(SecretName::SmtpPassword);
         }
         for name in needed {
             match agent.secrets.source(name) {
                 Ok(Source::Unset) => r.fail(
                     &format!("secret {name}"),
-                    format_args!("not set: run `payflow-agent secret set {name}` (value on standard input) or set {}", name.env_var()),
+                    format_args!(
+                        "not set: run `payflow-agent secret set {name}` (value on standard input) or set {}",
+                        name.env_var()
+                    ),
                 ),
                 Ok(source) => r.ok(&format!("secret {name}"), source),
                 Err(e) => r.fail(&format!("secret {name}"), e),
@@ -90,15 +82,8 @@ impl Cmd {
                 Err(f) => r.fail("silae", f.message),
                 Ok(silae) => match silae.liste_dossiers().await {
                     Ok(list) => {
-                        r.ok(
-                            "silae",
-                            format_args!(
-                                "{} dossier(s) readable with these credentials",
-                                list.len()
-                            ),
-                        );
-                        let readable: Vec<_> =
-                            list.iter().filter_map(|d| d.numero.clone()).collect();
+                        r.ok("silae", format_args!("{} dossier(s) readable with these credentials", list.len()));
+                        let readable: Vec<_> = list.iter().filter_map(|d| d.numero.clone()).collect();
                         for d in agent.store().dossiers().unwrap_or_default() {
                             if readable.contains(&d.silae_number) {
                                 r.ok(&format!("dossier {}", d.silae_number), "readable in Silae");

@@ -64,9 +64,7 @@ pub struct Add {
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
-            Ok((k.trim().to_owned(), v.trim().to_owned()))
-        }
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
 }
@@ -92,11 +90,7 @@ impl Cmd {
                 let saved = store.upsert_dossier(&d, &agent.now())?;
                 println!(
                     "dossier {} saved: {} (company {}, journal {}, day {})",
-                    saved.silae_number,
-                    saved.name,
-                    saved.company_id,
-                    saved.journal_code,
-                    saved.transfer_day
+                    saved.silae_number, saved.name, saved.company_id, saved.journal_code, saved.transfer_day
                 );
             }
             Cmd::List { json } => {
@@ -107,8 +101,8 @@ impl Cmd {
                     println!("no dossier: add one with `payflow-agent dossier add`");
                 } else {
                     println!(
-                        "{:<10} {:<30} {:>7} {:<8} {:>3} {:<8} {}",
-                        "SILAE", "NAME", "COMPANY", "JOURNAL", "DAY", "ENABLED", "ALERTS"
+                        "{:<10} {:<30} {:>7} {:<8} {:>3} {:<8} ALERTS",
+                        "SILAE", "NAME", "COMPANY", "JOURNAL", "DAY", "ENABLED"
                     );
                     for d in all {
                         println!(
@@ -128,9 +122,7 @@ impl Cmd {
                 if store.remove_dossier(&silae)? {
                     println!("dossier {silae} removed (its runs stay in the log)");
                 } else {
-                    anyhow::bail!(
-                        "no dossier {silae} to remove (see `payflow-agent dossier list`)"
-                    );
+                    anyhow::bail!("no dossier {silae} to remove (see `payflow-agent dossier list`)");
                 }
             }
         }

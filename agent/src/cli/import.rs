@@ -24,33 +24,20 @@ pub struct Cmd {
 
 impl Cmd {
     pub async fn run(self, agent: &Agent) -> anyhow::Result<ExitCode> {
-        let opts = ImportOptions {
-            dry_run: self.dry_run,
-            trigger: Trigger::Cli,
-            triggered_by: super::os_user(),
-        };
+        let opts = ImportOptions { dry_run: self.dry_run, trigger: Trigger::Cli, triggered_by: super::os_user() };
         let report = run_period(agent, &self.dossier, self.period, &opts).await;
         if self.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
             print_report(&report);
         }
-        Ok(if report.status.is_success() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
+        Ok(if report.status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     }
 }
 
 pub fn print_report(r: &RunReport) {
     let kind = r.error_kind.map(|k| format!(" [{k}]")).unwrap_or_default();
-    println!(
-        "dossier {}, period {}: {}{kind}",
-        r.dossier,
-        r.period,
-        r.status.as_str()
-    );
+    println!("dossier {}, period {}: {}{kind}", r.dossier, r.period, r.status.as_str());
     println!("{}", r.message);
     for (i, p) in r.plans.iter().enumerate() {
         println!();
@@ -63,16 +50,10 @@ pub fn print_report(r: &RunReport) {
             p["journal"].as_str().unwrap_or("-")
         );
         println!("  import key {}", p["import_key"].as_str().unwrap_or(""));
-        println!(
-            "  {:<10} {:<8} {:<48} {:>14} {:>14}  {}",
-            "ACCOUNT", "ODOO", "LABEL", "DEBIT", "CREDIT", "ANALYTIC"
-        );
+        println!("  {:<10} {:<8} {:<48} {:>14} {:>14}  ANALYTIC", "ACCOUNT", "ODOO", "LABEL", "DEBIT", "CREDIT");
         for l in p["lines"].as_array().into_iter().flatten() {
             let cents = |k: &str| {
-                l[k].as_i64()
-                    .map(|c| crate::money::Cents(c).to_string())
-                    .filter(|s| s != "0.00")
-                    .unwrap_or_default()
+                l[k].as_i64().map(|c| crate::money::Cents(c).to_string()).filter(|s| s != "0.00").unwrap_or_default()
             };
             let analytic = match &l["analytic"] {
                 serde_json::Value::Object(a) => format!("#{} {}%", a["index"], a["pct"]),
@@ -99,14 +80,7 @@ pub fn print_report(r: &RunReport) {
         );
     }
     if !r.moves.is_empty() {
-        println!(
-            "Odoo moves: {}",
-            r.moves
-                .iter()
-                .map(|m| m.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        println!("Odoo moves: {}", r.moves.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "));
     }
 }
 

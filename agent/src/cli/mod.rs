@@ -17,11 +17,7 @@ use crate::config::Config;
 use crate::import::Agent;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "payflow-agent",
-    version,
-    about = "Moves Silae payroll journals into Odoo, exactly once"
-)]
+#[command(name = "payflow-agent", version, about = "Moves Silae payroll journals into Odoo, exactly once")]
 pub struct Cli {
     /// The instance's config file (TOML).
     #[arg(long, global = true, env = "PAYFLOW_CONFIG", value_name = "PATH")]
@@ -67,11 +63,8 @@ pub fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAYFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -82,10 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .context("no config file: pass --config PATH or set PAYFLOW_CONFIG (e.g. /etc/payflow/prod.toml)")?;
         Ok(Config::load(path)?)
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match cli.command {
         Command::Dossier(cmd) => cmd.run(&open(load()?)?),
         Command::Import(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
@@ -97,14 +87,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn open(config: Config) -> anyhow::Result<Agent> {
     let path = config.database_path();
-    Agent::open(config)
-        .with_context(|| format!("cannot open the state database {}", path.display()))
+    Agent::open(config).with_context(|| format!("cannot open the state database {}", path.display()))
 }
 
 /// The OS user, recorded as who started a CLI run.
 fn os_user() -> Option<String> {
-    std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .ok()
+    std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).or_else(|_| std::env::var("USERNAME")).ok()
 }

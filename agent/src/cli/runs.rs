@@ -43,11 +43,7 @@ impl Cmd {
             println!("no run yet");
         }
         for r in runs {
-            let kind = r
-                .error_kind
-                .as_deref()
-                .map(|k| format!(" [{k}]"))
-                .unwrap_or_default();
+            let kind = r.error_kind.as_deref().map(|k| format!(" [{k}]")).unwrap_or_default();
             let dry = if r.dry_run { " (dry run)" } else { "" };
             println!(
                 "#{} {} dossier {} period {}: {}{kind}{dry} ({})",

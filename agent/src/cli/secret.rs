@@ -28,9 +28,7 @@ impl Cmd {
                     eprintln!("Type the value of {name}, then Enter and Ctrl-D (or pipe it in):");
                 }
                 let mut value = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut value)
-                    .context("cannot read the value from standard input")?;
+                std::io::stdin().read_to_string(&mut value).context("cannot read the value from standard input")?;
                 secrets.set(name, &SecretString::from(value))?;
                 println!("{name} stored in {}", secrets.store_path().display());
             }

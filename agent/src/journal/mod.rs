@@ -122,52 +122,20 @@ impl fmt::Display for At {
 /// One thing wrong with a Silae payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    DossierMismatch {
-        asked: String,
-        got: Option<String>,
-    },
-    PeriodMismatch {
-        asked: Period,
-        start: Option<String>,
-        end: Option<String>,
-    },
-    MissingField {
-        at: At,
-        field: &'static str,
-    },
-    BadAmount {
-        at: At,
-        field: &'static str,
-        why: String,
-    },
-    BadSens {
-        at: At,
-        sens: String,
-    },
-    LineOutsidePeriod {
-        at: At,
-        periode: String,
-    },
-    Unbalanced {
-        at: At,
-        debit: Cents,
-        credit: Cents,
-    },
-    TotalMismatch {
-        at: At,
-        side: &'static str,
-        lines: Cents,
-        announced: Cents,
-    },
+    DossierMismatch { asked: String, got: Option<String> },
+    PeriodMismatch { asked: Period, start: Option<String>, end: Option<String> },
+    MissingField { at: At, field: &'static str },
+    BadAmount { at: At, field: &'static str, why: String },
+    BadSens { at: At, sens: String },
+    LineOutsidePeriod { at: At, periode: String },
+    Unbalanced { at: At, debit: Cents, credit: Cents },
+    TotalMismatch { at: At, side: &'static str, lines: Cents, announced: Cents },
 }
 
 impl Problem {
     /// Balance problems are `unbalanced`; the others mean Silae's answer is not usable.
     pub fn is_balance(&self) -> bool {
-        matches!(
-            self,
-            Problem::Unbalanced { .. } | Problem::TotalMismatch { .. }
-        )
+        matches!(self, Problem::Unbalanced { .. } | Problem::TotalMismatch { .. })
     }
 }
 
@@ -217,11 +185,7 @@ impl Problems {
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        write!(
-            f,
-            "{n} problem{} in Silae's payroll journal, nothing was written:",
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "{n} problem{} in Silae's payroll journal, nothing was written:", if n == 1 { "" } else { "s" })?;
         for p in &self.0 {
             write!(f, "\n- {p}")?;
         }
@@ -241,10 +205,7 @@ pub fn plan(
 ) -> Result<ImportPlan, Problems> {
     let mut problems = Vec::new();
     if payload.numero_dossier.as_deref().map(str::trim) != Some(dossier) {
-        problems.push(Problem::DossierMismatch {
-            asked: dossier.to_owned(),
-            got: payload.numero_dossier.clone(),
-        });
+        problems.push(Problem::DossierMismatch { asked: dossier.to_owned(), got: payload.numero_dossier.clone() });
     }
     let start = payload.periode_debut.as_deref().and_then(date_part);
     let end = payload.periode_fin.as_deref().and_then(date_part);
@@ -263,44 +224,21 @@ pub fn plan(
     let mut moves = Vec::with_capacity(ruptures.len());
     for (i, rupture) in ruptures.iter().enumerate() {
         let number = i + 1;
-        let label = rupture
-            .libelle
-            .clone()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        let ctx = RuptureCtx {
-            dossier,
-            period,
-            number,
-            label: &label,
-            several,
-            check_line_dates,
-            account_map,
-        };
+        let label = rupture.libelle.clone().unwrap_or_default().trim().to_owned();
+        let ctx = RuptureCtx { dossier, period, number, label: &label, several, check_line_dates, account_map };
         if let Some(m) = plan_rupture(&ctx, rupture, &mut problems) {
-            let mut key = format!(
-                "silae:{dossier}:{period}:{}",
-                slug(&label).unwrap_or_else(|| format!("r{number}"))
-            );
+            let mut key = format!("silae:{dossier}:{period}:{}", slug(&label).unwrap_or_else(|| format!("r{number}")));
             let base = key.clone();
             let mut n = 1;
             while !keys.insert(key.clone()) {
                 n += 1;
                 key = format!("{base}-{n}");
             }
-            moves.push(MovePlan {
-                import_key: key,
-                ..m
-            });
+            moves.push(MovePlan { import_key: key, ..m });
         }
     }
     if problems.is_empty() {
-        Ok(ImportPlan {
-            dossier: dossier.to_owned(),
-            period,
-            moves,
-        })
+        Ok(ImportPlan { dossier: dossier.to_owned(), period, moves })
     } else {
         Err(Problems(problems))
     }
@@ -316,54 +254,27 @@ struct RuptureCtx<'a> {
     account_map: &'a BTreeMap<String, String>,
 }
 
-fn plan_rupture(
-    ctx: &RuptureCtx,
-    rupture: &Rupture,
-    problems: &mut Vec<Problem>,
-) -> Option<MovePlan> {
-    let RuptureCtx {
-        dossier,
-        period,
-        number,
-        label,
-        several,
-        ..
-    } = *ctx;
+fn plan_rupture(ctx: &RuptureCtx, rupture: &Rupture, problems: &mut Vec<Problem>) -> Option<MovePlan> {
+    let RuptureCtx { dossier, period, number, label, several, .. } = *ctx;
     let before = problems.len();
-    let at = |line: Option<usize>| At {
-        rupture: number,
-        label: label.to_owned(),
-        line,
-    };
-    let announced =
-        |field: &'static str, value: &Option<Decimal>, problems: &mut Vec<Problem>| match value {
-            None => {
-                problems.push(Problem::MissingField {
-                    at: at(None),
-                    field,
-                });
+    let at = |line: Option<usize>| At { rupture: number, label: label.to_owned(), line };
+    let announced = |field: &'static str, value: &Option<Decimal>, problems: &mut Vec<Problem>| match value {
+        None => {
+            problems.push(Problem::MissingField { at: at(None), field });
+            None
+        }
+        Some(d) => match parse_cents(&d.0) {
+            Ok(c) if c.0 >= 0 => Some(c),
+            Ok(c) => {
+                problems.push(Problem::BadAmount { at: at(None), field, why: format!("{c} is negative") });
                 None
             }
-            Some(d) => match parse_cents(&d.0) {
-                Ok(c) if c.0 >= 0 => Some(c),
-                Ok(c) => {
-                    problems.push(Problem::BadAmount {
-                        at: at(None),
-                        field,
-                        why: format!("{c} is negative"),
-                    });
-                    None
-                }
-                Err(e) => {
-                    problems.push(Problem::BadAmount {
-                        at: at(None),
-                        field,
-                        why: e.to_string(),
-                    });
-                    None
-                }
-            },
-        };
+            Err(e) => {
+                problems.push(Problem::BadAmount { at: at(None), field, why: e.to_string() });
+                None
+            }
+        },
+    };
     let total_debit = announced("totalDebit", &rupture.total_debit, problems);
     let total_credit = announced("totalCredit", &rupture.total_credit, problems);
     let ecritures = rupture.ecritures.as_deref().unwrap_or_default();
@@ -380,49 +291,24 @@ fn plan_rupture(
     // Silae's totals are the signed sums of each side's values (a negative debit value lowers
     // the debit total); the move's totals are what Odoo will show once negatives change sides.
     // Both balance together. Every amount is at most MAX_CENTS, so 5,000 lines cannot overflow.
-    let debit_values: Cents = lines
-        .iter()
-        .filter(|l| l.silae_debit)
-        .map(|l| Cents(l.debit.0 - l.credit.0))
-        .sum();
-    let credit_values: Cents = lines
-        .iter()
-        .filter(|l| !l.silae_debit)
-        .map(|l| Cents(l.credit.0 - l.debit.0))
-        .sum();
+    let debit_values: Cents = lines.iter().filter(|l| l.silae_debit).map(|l| Cents(l.debit.0 - l.credit.0)).sum();
+    let credit_values: Cents = lines.iter().filter(|l| !l.silae_debit).map(|l| Cents(l.credit.0 - l.debit.0)).sum();
     let debit: Cents = lines.iter().map(|l| l.debit).sum();
     let credit: Cents = lines.iter().map(|l| l.credit).sum();
     if debit != credit {
-        problems.push(Problem::Unbalanced {
-            at: at(None),
-            debit,
-            credit,
-        });
+        problems.push(Problem::Unbalanced { at: at(None), debit, credit });
     }
     if let Some(t) = total_debit.filter(|t| *t != debit_values) {
-        problems.push(Problem::TotalMismatch {
-            at: at(None),
-            side: "debit",
-            lines: debit_values,
-            announced: t,
-        });
+        problems.push(Problem::TotalMismatch { at: at(None), side: "debit", lines: debit_values, announced: t });
     }
     if let Some(t) = total_credit.filter(|t| *t != credit_values) {
-        problems.push(Problem::TotalMismatch {
-            at: at(None),
-            side: "credit",
-            lines: credit_values,
-            announced: t,
-        });
+        problems.push(Problem::TotalMismatch { at: at(None), side: "credit", lines: credit_values, announced: t });
     }
     if problems.len() > before {
         return None;
     }
-    let reference = if several && !label.is_empty() {
-        format!("{} - {label}", period.salary_ref())
-    } else {
-        period.salary_ref()
-    };
+    let reference =
+        if several && !label.is_empty() { format!("{} - {label}", period.salary_ref()) } else { period.salary_ref() };
     let payload_hash = hash_lines(dossier, period, &lines, debit, credit);
     Some(MovePlan {
         rupture: number,
@@ -448,55 +334,34 @@ fn plan_line(
     let account = match ligne.compte.as_deref().map(str::trim) {
         Some(c) if !c.is_empty() => c.to_owned(),
         _ => {
-            problems.push(Problem::MissingField {
-                at: at.clone(),
-                field: "compte",
-            });
+            problems.push(Problem::MissingField { at: at.clone(), field: "compte" });
             String::new()
         }
     };
     let value = match &ligne.valeur {
         None => {
-            problems.push(Problem::MissingField {
-                at: at.clone(),
-                field: "valeur",
-            });
+            problems.push(Problem::MissingField { at: at.clone(), field: "valeur" });
             None
         }
         Some(d) => parse_cents(&d.0)
-            .map_err(|e| {
-                problems.push(Problem::BadAmount {
-                    at: at.clone(),
-                    field: "valeur",
-                    why: e.to_string(),
-                })
-            })
+            .map_err(|e| problems.push(Problem::BadAmount { at: at.clone(), field: "valeur", why: e.to_string() }))
             .ok(),
     };
     let debit_side = match ligne.sens.as_deref().map(str::trim) {
         Some("D" | "d") => Some(true),
         Some("C" | "c") => Some(false),
         Some(other) => {
-            problems.push(Problem::BadSens {
-                at: at.clone(),
-                sens: other.to_owned(),
-            });
+            problems.push(Problem::BadSens { at: at.clone(), sens: other.to_owned() });
             None
         }
         None => {
-            problems.push(Problem::MissingField {
-                at: at.clone(),
-                field: "sens",
-            });
+            problems.push(Problem::MissingField { at: at.clone(), field: "sens" });
             None
         }
     };
     if let (Some(p), Some(period)) = (&ligne.periode, period) {
         if date_part(p).map(crate::period::Period::of_date) != Some(period) {
-            problems.push(Problem::LineOutsidePeriod {
-                at: at.clone(),
-                periode: p.clone(),
-            });
+            problems.push(Problem::LineOutsidePeriod { at: at.clone(), periode: p.clone() });
         }
     }
     let repartition = match ligne.index_repartition {
@@ -509,15 +374,8 @@ fn plan_line(
             });
             None
         }
-        Some(index) => match ligne
-            .pct_repartition
-            .as_ref()
-            .map(|d| parse_scaled(&d.0, 2))
-        {
-            Some(Ok(p)) if p > 0 && p <= 10_000 => Some(Repartition {
-                index,
-                pct: Hundredths(p),
-            }),
+        Some(index) => match ligne.pct_repartition.as_ref().map(|d| parse_scaled(&d.0, 2)) {
+            Some(Ok(p)) if p > 0 && p <= 10_000 => Some(Repartition { index, pct: Hundredths(p) }),
             Some(Ok(p)) => {
                 problems.push(Problem::BadAmount {
                     at: at.clone(),
@@ -527,18 +385,11 @@ fn plan_line(
                 None
             }
             Some(Err(e)) => {
-                problems.push(Problem::BadAmount {
-                    at: at.clone(),
-                    field: "pctRepartition",
-                    why: e.to_string(),
-                });
+                problems.push(Problem::BadAmount { at: at.clone(), field: "pctRepartition", why: e.to_string() });
                 None
             }
             None => {
-                problems.push(Problem::MissingField {
-                    at: at.clone(),
-                    field: "pctRepartition",
-                });
+                problems.push(Problem::MissingField { at: at.clone(), field: "pctRepartition" });
                 None
             }
         },
@@ -565,21 +416,12 @@ fn plan_line(
     })
 }
 
-fn hash_lines(
-    dossier: &str,
-    period: Period,
-    lines: &[PlanLine],
-    debit: Cents,
-    credit: Cents,
-) -> String {
+fn hash_lines(dossier: &str, period: Period, lines: &[PlanLine], debit: Cents, credit: Cents) -> String {
     let mut h = Sha256::new();
     h.update(format!("{dossier}\n{period}\n{debit}\n{credit}\n"));
     for l in lines {
         let (i, p) = l.repartition.map_or((0, 0), |r| (r.index, r.pct.0));
-        h.update(format!(
-            "{}\t{}\t{}\t{}\t{i}\t{p}\n",
-            l.account, l.label, l.debit, l.credit
-        ));
+        h.update(format!("{}\t{}\t{}\t{}\t{i}\t{p}\n", l.account, l.label, l.debit, l.credit));
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

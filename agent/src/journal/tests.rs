@@ -7,21 +7,13 @@ use super::*;
 use crate::silae::wire::{EcrituresComptablesAvecRuptures, Ligne, Rupture};
 
 fn shared_sample(name: &str) -> EcrituresComptablesAvecRuptures {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/silae/samples")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/silae/samples").join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap()
 }
 
 fn check(name: &str, dossier: &str, period: &str) -> ImportPlan {
-    plan(
-        dossier,
-        period.parse().unwrap(),
-        &shared_sample(name),
-        &BTreeMap::new(),
-    )
-    .unwrap()
+    plan(dossier, period.parse().unwrap(), &shared_sample(name), &BTreeMap::new()).unwrap()
 }
 
 #[test]
@@ -34,58 +26,33 @@ fn one_establishment_sample() {
     assert_eq!(m.lines.len(), 13);
     assert_eq!(m.total_debit, Cents(7_729_840));
     assert_eq!(m.total_credit, Cents(7_729_840));
-    assert_eq!(
-        m.import_key,
-        "silae:100200:2026-10:journal-de-paie-octobre-2026"
-    );
+    assert_eq!(m.import_key, "silae:100200:2026-10:journal-de-paie-octobre-2026");
     let first = &m.lines[0];
-    assert_eq!(
-        (first.account.as_str(), first.debit, first.credit),
-        ("64110000", Cents(5_288_591), Cents::ZERO)
-    );
+    assert_eq!((first.account.as_str(), first.debit, first.credit), ("64110000", Cents(5_288_591), Cents::ZERO));
     assert_eq!(first.label, "Salaires et appointements");
     assert_eq!(first.repartition, None);
     let last = m.lines.last().unwrap();
-    assert_eq!(
-        (last.account.as_str(), last.debit, last.credit),
-        ("44210000", Cents::ZERO, Cents(211_543))
-    );
+    assert_eq!((last.account.as_str(), last.debit, last.credit), ("44210000", Cents::ZERO, Cents(211_543)));
     assert_eq!(m.payload_hash.len(), 64);
 }
 
 #[test]
 fn two_establishments_sample_gives_two_moves_and_a_60_40_split() {
-    let p = check(
-        "dossier-100300-2026-10-two-establishments.json",
-        "100300",
-        "2026-10",
-    );
+    let p = check("dossier-100300-2026-10-two-establishments.json", "100300", "2026-10");
     assert_eq!(p.moves.len(), 2);
     let (paris, lyon) = (&p.moves[0], &p.moves[1]);
-    assert_eq!(
-        paris.reference,
-        "SALAIRES OCTOBRE 2026 - Établissement Paris"
-    );
+    assert_eq!(paris.reference, "SALAIRES OCTOBRE 2026 - Établissement Paris");
     assert_eq!(lyon.reference, "SALAIRES OCTOBRE 2026 - Établissement Lyon");
     assert_eq!(paris.import_key, "silae:100300:2026-10:etablissement-paris");
     assert_eq!(lyon.import_key, "silae:100300:2026-10:etablissement-lyon");
     assert_eq!((paris.lines.len(), lyon.lines.len()), (15, 13));
-    assert_eq!(
-        (paris.total_debit, paris.total_credit),
-        (Cents(16_400_394), Cents(16_400_394))
-    );
-    assert_eq!(
-        (lyon.total_debit, lyon.total_credit),
-        (Cents(4_268_207), Cents(4_268_207))
-    );
+    assert_eq!((paris.total_debit, paris.total_credit), (Cents(16_400_394), Cents(16_400_394)));
+    assert_eq!((lyon.total_debit, lyon.total_credit), (Cents(4_268_207), Cents(4_268_207)));
     assert_eq!(p.total_debit(), Cents(16_400_394 + 4_268_207));
     assert_eq!(p.line_count(), 28);
     // Salaries and allowances are split 60/40 between repartitions 1 and 2.
-    let split: Vec<_> = paris
-        .lines
-        .iter()
-        .filter_map(|l| l.repartition.map(|r| (l.account.as_str(), r.index, r.pct)))
-        .collect();
+    let split: Vec<_> =
+        paris.lines.iter().filter_map(|l| l.repartition.map(|r| (l.account.as_str(), r.index, r.pct))).collect();
     assert_eq!(
         split,
         [
@@ -97,15 +64,9 @@ fn two_establishments_sample_gives_two_moves_and_a_60_40_split() {
     );
     let amounts = paris.analytic_split();
     let (one, two) = (amounts[&1], amounts[&2]);
-    assert_eq!(
-        (one, two),
-        (Cents(6_779_337 + 203_379), Cents(4_519_558 + 135_587))
-    );
+    assert_eq!((one, two), (Cents(6_779_337 + 203_379), Cents(4_519_558 + 135_587)));
     // 60 % of the split amount, within Silae's rounding of each line to the cent.
-    assert!(
-        (one.0 * 100 - (one.0 + two.0) * 60).abs() <= 100,
-        "{one} / {two}"
-    );
+    assert!((one.0 * 100 - (one.0 + two.0) * 60).abs() <= 100, "{one} / {two}");
     assert!(lyon.lines.iter().all(|l| l.repartition.is_none()));
 }
 
@@ -119,13 +80,7 @@ fn empty_sample_has_no_move() {
 #[test]
 fn wrong_dossier_or_period_is_refused() {
     let payload = shared_sample("dossier-100200-2026-10.json");
-    let err = plan(
-        "100300",
-        "2026-09".parse().unwrap(),
-        &payload,
-        &BTreeMap::new(),
-    )
-    .unwrap_err();
+    let err = plan("100300", "2026-09".parse().unwrap(), &payload, &BTreeMap::new()).unwrap_err();
     assert_eq!(err.0.len(), 2, "{err}");
     assert!(matches!(err.0[0], Problem::DossierMismatch { .. }));
     assert!(matches!(err.0[1], Problem::PeriodMismatch { .. }));
@@ -144,51 +99,29 @@ fn every_problem_is_reported_at_once() {
     lyon[0].sens = Some("X".into());
     lyon[1].compte = None;
     lyon[2].valeur = Some(Decimal("7877.541".into()));
-    let err = plan(
-        "100300",
-        "2026-10".parse().unwrap(),
-        &payload,
-        &BTreeMap::new(),
-    )
-    .unwrap_err();
+    let err = plan("100300", "2026-10".parse().unwrap(), &payload, &BTreeMap::new()).unwrap_err();
     let text = err.to_string();
     assert_eq!(err.0.len(), 5, "{text}");
-    assert!(text.contains("rupture 1 (\"Établissement Paris\"): unbalanced: debit 164003.95 ≠ credit 164003.94 (difference 0.01)"), "{text}");
-    assert!(
-        text.contains("the lines' debit is 164003.95 but Silae's totalDebit is 164003.94"),
-        "{text}"
-    );
-    assert!(
-        text.contains("rupture 2 (\"Établissement Lyon\"), line 1: `sens` is \"X\""),
-        "{text}"
-    );
-    assert!(text.contains("line 2: `compte` is missing"), "{text}");
     assert!(
         text.contains(
-            "line 3: `valeur` is not a valid amount: `7877.541` has more than 2 decimals"
+            "rupture 1 (\"Établissement Paris\"): unbalanced: debit 164003.95 ≠ credit 164003.94 (difference 0.01)"
         ),
         "{text}"
     );
+    assert!(text.contains("the lines' debit is 164003.95 but Silae's totalDebit is 164003.94"), "{text}");
+    assert!(text.contains("rupture 2 (\"Établissement Lyon\"), line 1: `sens` is \"X\""), "{text}");
+    assert!(text.contains("line 2: `compte` is missing"), "{text}");
+    assert!(text.contains("line 3: `valeur` is not a valid amount: `7877.541` has more than 2 decimals"), "{text}");
 }
 
 #[test]
 fn totals_must_match_silae() {
     let mut payload = shared_sample("dossier-100200-2026-10.json");
     payload.ruptures.as_mut().unwrap()[0].total_credit = Some(Decimal("77298.41".into()));
-    let err = plan(
-        "100200",
-        "2026-10".parse().unwrap(),
-        &payload,
-        &BTreeMap::new(),
-    )
-    .unwrap_err();
+    let err = plan("100200", "2026-10".parse().unwrap(), &payload, &BTreeMap::new()).unwrap_err();
     assert!(err.is_balance_only());
     assert_eq!(err.0.len(), 1);
-    assert!(
-        err.to_string()
-            .contains("credit is 77298.40 but Silae's totalCredit is 77298.41"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("credit is 77298.40 but Silae's totalCredit is 77298.41"), "{err}");
 }
 
 #[test]
@@ -206,14 +139,8 @@ fn negative_amounts_change_sides_and_map_is_recorded() {
     let m = &p.moves[0];
     assert_eq!(m.import_key, "silae:7:2026-02:r1");
     assert_eq!(m.date.to_string(), "2026-02-28");
-    assert_eq!(
-        (m.lines[1].debit, m.lines[1].credit),
-        (Cents::ZERO, Cents(250))
-    );
-    assert_eq!(
-        (m.total_debit, m.total_credit),
-        (Cents(1_250), Cents(1_250))
-    );
+    assert_eq!((m.lines[1].debit, m.lines[1].credit), (Cents::ZERO, Cents(250)));
+    assert_eq!((m.total_debit, m.total_credit), (Cents(1_250), Cents(1_250)));
     assert_eq!(m.lines[2].mapped_account.as_deref(), Some("421100"));
     assert_eq!(m.lines[0].mapped_account, None);
 }
@@ -232,22 +159,10 @@ fn same_labels_get_distinct_keys_and_hash_tells_corrections() {
         periode_fin: Some("2026-10-31T00:00:00".into()),
         ruptures: Some(vec![r(v), r(v)]),
     };
-    let a = plan(
-        "1",
-        "2026-10".parse().unwrap(),
-        &payload("10"),
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let a = plan("1", "2026-10".parse().unwrap(), &payload("10"), &BTreeMap::new()).unwrap();
     assert_eq!(a.moves[0].import_key, "silae:1:2026-10:siege");
     assert_eq!(a.moves[1].import_key, "silae:1:2026-10:siege-2");
-    let b = plan(
-        "1",
-        "2026-10".parse().unwrap(),
-        &payload("11"),
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let b = plan("1", "2026-10".parse().unwrap(), &payload("11"), &BTreeMap::new()).unwrap();
     assert_eq!(a.moves[0].import_key, b.moves[0].import_key);
     assert_ne!(a.moves[0].payload_hash, b.moves[0].payload_hash);
     assert_eq!(a.moves[0].payload_hash, a.moves[1].payload_hash);
@@ -256,14 +171,8 @@ fn same_labels_get_distinct_keys_and_hash_tells_corrections() {
 #[test]
 fn account_candidates_normalise_to_the_chart() {
     let none = BTreeMap::new();
-    assert_eq!(
-        account_candidates("64110000", &none),
-        ["64110000", "6411000", "641100"]
-    );
-    assert_eq!(
-        account_candidates("42100000", &none),
-        ["42100000", "4210000", "421000"]
-    );
+    assert_eq!(account_candidates("64110000", &none), ["64110000", "6411000", "641100"]);
+    assert_eq!(account_candidates("42100000", &none), ["42100000", "4210000", "421000"]);
     assert_eq!(account_candidates("4011", &none), ["4011"]);
     let map = BTreeMap::from([("64110000".to_owned(), "641000".to_owned())]);
     assert_eq!(account_candidates("64110000", &map), ["641000"]);
@@ -271,14 +180,8 @@ fn account_candidates_normalise_to_the_chart() {
 
 #[test]
 fn slugs() {
-    assert_eq!(
-        slug("Établissement Paris").as_deref(),
-        Some("etablissement-paris")
-    );
-    assert_eq!(
-        slug("  Œuvres -- sociales  ").as_deref(),
-        Some("oeuvres-sociales")
-    );
+    assert_eq!(slug("Établissement Paris").as_deref(), Some("etablissement-paris"));
+    assert_eq!(slug("  Œuvres -- sociales  ").as_deref(), Some("oeuvres-sociales"));
     assert_eq!(slug("«»"), None);
 }
 
@@ -309,22 +212,12 @@ fn build(ruptures: &[Vec<(bool, i64)>], skew: i64) -> (EcrituresComptablesAvecRu
         .map(|(i, lines)| {
             let mut ecritures: Vec<Ligne> = lines
                 .iter()
-                .map(|(debit, cents)| {
-                    line(
-                        "64110000",
-                        if *debit { "D" } else { "C" },
-                        &Cents(*cents).to_string(),
-                    )
-                })
+                .map(|(debit, cents)| line("64110000", if *debit { "D" } else { "C" }, &Cents(*cents).to_string()))
                 .collect();
             let debit: i64 = lines.iter().filter(|l| l.0).map(|l| l.1).sum();
             let credit: i64 = lines.iter().filter(|l| !l.0).map(|l| l.1).sum();
             // Balance with one closing line, then skew the first rupture if asked.
-            let (sens, diff) = if debit >= credit {
-                ("C", debit - credit)
-            } else {
-                ("D", credit - debit)
-            };
+            let (sens, diff) = if debit >= credit { ("C", debit - credit) } else { ("D", credit - debit) };
             let closing = diff + if i == 0 { skew } else { 0 };
             ecritures.push(line("42100000", sens, &Cents(closing).to_string()));
             let total = debit.max(credit);

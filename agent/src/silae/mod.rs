@@ -17,8 +17,7 @@ use crate::config::SilaeConfig;
 use crate::period::Period;
 use wire::{
     ApiErrors, DossierRecupererPeriodeEnCoursResponse, DossierRequest, EcrituresComptables4Request,
-    EcrituresComptablesAvecRuptures, ListeDossiersRequest, ListeDossiersResponse,
-    ProprietesDossier,
+    EcrituresComptablesAvecRuptures, ListeDossiersRequest, ListeDossiersResponse, ProprietesDossier,
 };
 
 /// The three Silae credentials.
@@ -58,10 +57,7 @@ struct CachedToken {
 /// What one attempt gave: done, or retry (after at least this delay), or stop.
 enum Attempt<T> {
     Done(T),
-    Retry {
-        why: String,
-        after: Option<Duration>,
-    },
+    Retry { why: String, after: Option<Duration> },
     Fail(SilaeError),
 }
 
@@ -79,22 +75,14 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl SilaeClient {
-    pub fn new(
-        config: SilaeConfig,
-        credentials: SilaeCredentials,
-    ) -> Result<SilaeClient, SilaeError> {
+    pub fn new(config: SilaeConfig, credentials: SilaeCredentials) -> Result<SilaeClient, SilaeError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout_secs))
             .connect_timeout(Duration::from_secs(config.timeout_secs.min(15)))
             .user_agent(concat!("payflow-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SilaeError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
-        Ok(SilaeClient {
-            http,
-            config,
-            credentials,
-            token: Mutex::new(None),
-        })
+        Ok(SilaeClient { http, config, credentials, token: Mutex::new(None) })
     }
 
     /// The payroll journal of one dossier and period (`EcrituresComptables4`), with every
@@ -103,50 +91,34 @@ impl SilaeClient {
         &self,
         dossier: &str,
         period: Period,
-    ) -> Result<EcrituresComptablesAvecRuptures, SilaeError> {
+    ) -> Result<(EcrituresComptablesAvecRuptures, Vec<u8>), SilaeError> {
         let body = EcrituresComptables4Request {
             numero_dossier: dossier.to_owned(),
             periode_debut: format!("{}T00:00:00", period.first_day()),
             periode_fin: format!("{}T00:00:00", period.last_day()),
             avec_toutes_les_repartitions_analytiques: true,
         };
-        self.post(
-            "v1/EcrituresComptables/EcrituresComptables4",
-            Some(dossier),
-            &body,
-        )
-        .await
+        let path = "v1/EcrituresComptables/EcrituresComptables4";
+        let bytes = self.post_raw(path, Some(dossier), &body).await?;
+        Ok((parse(path, &bytes)?, bytes))
     }
 
     /// The payroll period in progress in Silae; the periods before it are closed.
     pub async fn periode_en_cours(&self, dossier: &str) -> Result<Period, SilaeError> {
-        let body = DossierRequest {
-            numero_dossier: dossier.to_owned(),
-        };
-        let answer: DossierRecupererPeriodeEnCoursResponse = self
-            .post(
-                "v1/InfosTechniquesDossiers/DossierRecupererPeriodeEnCours",
-                Some(dossier),
-                &body,
-            )
-            .await?;
-        let text = answer
-            .periode_en_cours
-            .ok_or_else(|| SilaeError::BadResponse("`periodeEnCours` is missing".into()))?;
-        wire::date_part(&text).map(Period::of_date).ok_or_else(|| {
-            SilaeError::BadResponse(format!("`periodeEnCours` is not a date: {text:?}"))
-        })
+        let body = DossierRequest { numero_dossier: dossier.to_owned() };
+        let answer: DossierRecupererPeriodeEnCoursResponse =
+            self.post("v1/InfosTechniquesDossiers/DossierRecupererPeriodeEnCours", Some(dossier), &body).await?;
+        let text =
+            answer.periode_en_cours.ok_or_else(|| SilaeError::BadResponse("`periodeEnCours` is missing".into()))?;
+        wire::date_part(&text)
+            .map(Period::of_date)
+            .ok_or_else(|| SilaeError::BadResponse(format!("`periodeEnCours` is not a date: {text:?}")))
     }
 
     /// The dossiers these credentials can read.
     pub async fn liste_dossiers(&self) -> Result<Vec<ProprietesDossier>, SilaeError> {
-        let answer: ListeDossiersResponse = self
-            .post(
-                "v1/InfosTechniquesDossiers/ListeDossiers",
-                None,
-                &ListeDossiersRequest::default(),
-            )
-            .await?;
+        let answer: ListeDossiersResponse =
+            self.post("v1/InfosTechniquesDossiers/ListeDossiers", None, &ListeDossiersRequest::default()).await?;
         Ok(answer.liste_dossiers.unwrap_or_default())
     }
 
@@ -156,6 +128,11 @@ impl SilaeClient {
         dossier: Option<&str>,
         body: &B,
     ) -> Result<T, SilaeError> {
+        let bytes = self.post_raw(path, dossier, body).await?;
+        parse(path, &bytes)
+    }
+
+    async fn post_raw<B: Serialize>(&self, path: &str, dossier: Option<&str>, body: &B) -> Result<Vec<u8>, SilaeError> {
         let url = format!("{}/{path}", self.config.api_url.trim_end_matches('/'));
         let mut refreshed = false;
         let mut attempt = 0u32;
@@ -165,43 +142,24 @@ impl SilaeClient {
                 .http
                 .post(&url)
                 .bearer_auth(token.expose_secret())
-                .header(
-                    "Ocp-Apim-Subscription-Key",
-                    self.credentials.subscription_key.expose_secret(),
-                )
+                .header("Ocp-Apim-Subscription-Key", self.credentials.subscription_key.expose_secret())
                 .json(body);
             if let Some(d) = dossier {
                 request = request.header("dossiers", d);
             }
             let outcome = match request.send().await {
-                Err(e) => Attempt::Retry {
-                    why: describe_transport(&e, &url),
-                    after: None,
-                },
+                Err(e) => Attempt::Retry { why: describe_transport(&e, &url), after: None },
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = parse_retry_after(response.headers());
                     match response.bytes().await {
-                        Err(e) => Attempt::Retry {
-                            why: describe_transport(&e, &url),
-                            after: None,
-                        },
-                        Ok(bytes) => {
-                            self.judge(status, retry_after, &bytes, path, &mut refreshed)
-                                .await
-                        }
+                        Err(e) => Attempt::Retry { why: describe_transport(&e, &url), after: None },
+                        Ok(bytes) => self.judge(status, retry_after, &bytes, path, &mut refreshed).await,
                     }
                 }
             };
             match outcome {
-                Attempt::Done(bytes) => {
-                    return serde_json::from_slice(&bytes).map_err(|e| {
-                        SilaeError::BadResponse(format!(
-                            "{path}: invalid JSON ({e}); {} bytes received",
-                            bytes.len()
-                        ))
-                    })
-                }
+                Attempt::Done(bytes) => return Ok(bytes),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry { why, after } => {
                     if after.is_some_and(|d| d > MAX_RETRY_AFTER) {
@@ -211,10 +169,7 @@ impl SilaeClient {
                         )));
                     }
                     if attempt >= self.config.max_retries {
-                        return Err(SilaeError::Unavailable(format!(
-                            "{why} (after {} attempts)",
-                            attempt + 1
-                        )));
+                        return Err(SilaeError::Unavailable(format!("{why} (after {} attempts)", attempt + 1)));
                     }
                     let delay = self.backoff(attempt).max(after.unwrap_or_default());
                     tracing::warn!(
@@ -248,22 +203,15 @@ impl SilaeClient {
             return Attempt::Fail(SilaeError::Blocked(detail));
         }
         match status {
-            StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
-                why: format!("{path}: {detail}"),
-                after: retry_after.or(Some(Duration::ZERO)),
-            },
-            s if s.is_server_error() => Attempt::Retry {
-                why: format!("{path}: {detail}"),
-                after: retry_after,
-            },
+            StatusCode::TOO_MANY_REQUESTS => {
+                Attempt::Retry { why: format!("{path}: {detail}"), after: retry_after.or(Some(Duration::ZERO)) }
+            }
+            s if s.is_server_error() => Attempt::Retry { why: format!("{path}: {detail}"), after: retry_after },
             StatusCode::UNAUTHORIZED if !*refreshed => {
                 // The token may have expired early or been revoked: one fresh token, once.
                 *refreshed = true;
                 *self.token.lock().await = None;
-                Attempt::Retry {
-                    why: format!("{path}: {detail}; renewing the token"),
-                    after: Some(Duration::ZERO),
-                }
+                Attempt::Retry { why: format!("{path}: {detail}; renewing the token"), after: Some(Duration::ZERO) }
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 Attempt::Fail(SilaeError::Auth(format!("{path}: {detail}")))
@@ -274,9 +222,7 @@ impl SilaeClient {
 
     fn backoff(&self, attempt: u32) -> Duration {
         let base = Duration::from_millis(self.config.retry_base_ms);
-        let exp = base
-            .saturating_mul(2u32.saturating_pow(attempt))
-            .min(MAX_BACKOFF);
+        let exp = base.saturating_mul(2u32.saturating_pow(attempt)).min(MAX_BACKOFF);
         // Full jitter over the upper half: between exp/2 and exp.
         let half = exp / 2;
         half + Duration::from_millis(rand::thread_rng().gen_range(0..=half.as_millis() as u64))
@@ -308,68 +254,40 @@ impl SilaeClient {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.credentials.client_id.expose_secret()),
-            (
-                "client_secret",
-                self.credentials.client_secret.expose_secret(),
-            ),
+            ("client_secret", self.credentials.client_secret.expose_secret()),
             ("scope", self.config.scope.as_str()),
         ];
         let mut attempt = 0;
         loop {
-            let result = self
-                .http
-                .post(&self.config.token_url)
-                .form(&form)
-                .send()
-                .await;
+            let result = self.http.post(&self.config.token_url).form(&form).send().await;
             let why = match result {
                 Ok(r) if r.status().is_success() => {
                     let started = Instant::now();
                     let answer: TokenAnswer = r.json().await.map_err(|e| {
-                        SilaeError::BadResponse(format!(
-                            "the token endpoint's answer is not valid JSON: {e}"
-                        ))
+                        SilaeError::BadResponse(format!("the token endpoint's answer is not valid JSON: {e}"))
                     })?;
                     let value = answer
                         .access_token
                         .filter(|t| !t.is_empty())
-                        .ok_or_else(|| {
-                            SilaeError::BadResponse(
-                                "the token endpoint gave no access_token".into(),
-                            )
-                        })?;
+                        .ok_or_else(|| SilaeError::BadResponse("the token endpoint gave no access_token".into()))?;
                     let secs = match answer.expires_in {
                         Some(serde_json::Value::Number(n)) => n.as_u64(),
                         Some(serde_json::Value::String(s)) => s.parse().ok(),
                         _ => None,
                     }
                     .unwrap_or(300);
-                    let lifetime = Duration::from_secs(secs)
-                        .saturating_sub(TOKEN_MARGIN)
-                        .max(Duration::from_secs(secs / 2));
-                    return Ok(CachedToken {
-                        value: SecretString::from(value),
-                        valid_until: started + lifetime,
-                    });
+                    let lifetime =
+                        Duration::from_secs(secs).saturating_sub(TOKEN_MARGIN).max(Duration::from_secs(secs / 2));
+                    return Ok(CachedToken { value: SecretString::from(value), valid_until: started + lifetime });
                 }
-                Ok(r)
-                    if r.status().is_server_error()
-                        || r.status() == StatusCode::TOO_MANY_REQUESTS =>
-                {
+                Ok(r) if r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS => {
                     format!("the token endpoint answered HTTP {}", r.status().as_u16())
                 }
                 Ok(r) => {
                     let status = r.status();
                     let detail = match r.json::<TokenError>().await {
-                        Ok(TokenError {
-                            error: Some(e),
-                            error_description: d,
-                        }) => {
-                            format!(
-                                "{e}{}",
-                                d.map(|d| format!(" ({})", first_line(&d)))
-                                    .unwrap_or_default()
-                            )
+                        Ok(TokenError { error: Some(e), error_description: d }) => {
+                            format!("{e}{}", d.map(|d| format!(" ({})", first_line(&d))).unwrap_or_default())
                         }
                         _ => "no detail".into(),
                     };
@@ -381,15 +299,17 @@ impl SilaeClient {
                 Err(e) => describe_transport(&e, &self.config.token_url),
             };
             if attempt >= self.config.max_retries {
-                return Err(SilaeError::Unavailable(format!(
-                    "{why} (after {} attempts)",
-                    attempt + 1
-                )));
+                return Err(SilaeError::Unavailable(format!("{why} (after {} attempts)", attempt + 1)));
             }
             tokio::time::sleep(self.backoff(attempt)).await;
             attempt += 1;
         }
     }
+}
+
+fn parse<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, SilaeError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| SilaeError::BadResponse(format!("{path}: invalid JSON ({e}); {} bytes received", bytes.len())))
 }
 
 fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -414,14 +334,7 @@ fn describe_transport(e: &reqwest::Error, url: &str) -> String {
         detail = s.to_string();
         source = s.source();
     }
-    format!(
-        "{url}: {what}{}",
-        if detail.is_empty() {
-            String::new()
-        } else {
-            format!(" ({detail})")
-        }
-    )
+    format!("{url}: {what}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })
 }
 
 fn describe_error_body(status: StatusCode, errors: Option<&ApiErrors>, bytes: &[u8]) -> String {
@@ -431,9 +344,7 @@ fn describe_error_body(status: StatusCode, errors: Option<&ApiErrors>, bytes: &[
             // API Management's own answers: {"statusCode": 401, "message": "..."}.
             let v: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
             v.and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| {
-                    first_line(&String::from_utf8_lossy(&bytes[..bytes.len().min(300)]))
-                })
+                .unwrap_or_else(|| first_line(&String::from_utf8_lossy(&bytes[..bytes.len().min(300)])))
         }
     };
     format!("HTTP {}: {summary}", status.as_u16())

@@ -16,9 +16,7 @@ impl<'de> Deserialize<'de> for Decimal {
         if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
             Ok(Decimal(text.to_owned()))
         } else {
-            Err(serde::de::Error::custom(format!(
-                "expected a number, found {text}"
-            )))
+            Err(serde::de::Error::custom(format!("expected a number, found {text}")))
         }
     }
 }
@@ -159,8 +157,7 @@ mod tests {
 
     #[test]
     fn keeps_amounts_as_text() {
-        let l: Ligne =
-            serde_json::from_str(r#"{"valeur": 52885.91, "pctRepartition": 60.0}"#).unwrap();
+        let l: Ligne = serde_json::from_str(r#"{"valeur": 52885.91, "pctRepartition": 60.0}"#).unwrap();
         assert_eq!(l.valeur, Some(Decimal("52885.91".into())));
         assert_eq!(l.pct_repartition, Some(Decimal("60.0".into())));
         assert!(serde_json::from_str::<Ligne>(r#"{"valeur": "12"}"#).is_err());
@@ -168,14 +165,8 @@ mod tests {
 
     #[test]
     fn reads_dates() {
-        assert_eq!(
-            date_part("2026-10-31T00:00:00").unwrap().to_string(),
-            "2026-10-31"
-        );
-        assert_eq!(
-            date_part("2026-10-31T00:00:00+02:00").unwrap().to_string(),
-            "2026-10-31"
-        );
+        assert_eq!(date_part("2026-10-31T00:00:00").unwrap().to_string(), "2026-10-31");
+        assert_eq!(date_part("2026-10-31T00:00:00+02:00").unwrap().to_string(), "2026-10-31");
         assert!(date_part("31/10/2026").is_none());
     }
 }

@@ -10,26 +10,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::period::Period;
 
-static MIGRATIONS: LazyLock<Migrations<'static>> =
-    LazyLock::new(|| Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))]));
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_init.sql")),
+        M::up(include_str!("migrations/0002_odoo_sessions.sql")),
+    ])
+});
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: rusqlite::Error },
     #[error("the database {path} could not be migrated: {source}")]
-    Migrate {
-        path: String,
-        source: rusqlite_migration::Error,
-    },
+    Migrate { path: String, source: rusqlite_migration::Error },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
-    #[error(
-        "no dossier {0} is configured: add it with `payflow-agent dossier add --silae {0} ...`"
-    )]
+    #[error("no dossier {0} is configured: add it with `payflow-agent dossier add --silae {0} ...`")]
     UnknownDossier(String),
     #[error("no run {0}")]
     UnknownRun(i64),
@@ -72,9 +68,7 @@ impl Dossier {
     /// Checks the fields a person types; the message names the field and what is expected.
     pub fn validate(&self) -> Result<(), StoreError> {
         let bad = |m: String| Err(StoreError::InvalidDossier(m));
-        if self.silae_number.is_empty()
-            || !self.silae_number.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
+        if self.silae_number.is_empty() || !self.silae_number.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return bad(format!(
                 "silae_number {:?}: expected the Silae dossier number, e.g. 100200",
                 self.silae_number
@@ -84,10 +78,7 @@ impl Dossier {
             return bad("name: expected a non-empty name".into());
         }
         if self.company_id <= 0 {
-            return bad(format!(
-                "company_id {}: expected the Odoo company id (a positive integer)",
-                self.company_id
-            ));
+            return bad(format!("company_id {}: expected the Odoo company id (a positive integer)", self.company_id));
         }
         if self.journal_code.trim().is_empty() || self.journal_code.len() > 16 {
             return bad(format!(
@@ -96,23 +87,16 @@ impl Dossier {
             ));
         }
         if !(1..=31).contains(&self.transfer_day) {
-            return bad(format!(
-                "transfer_day {}: expected a day of the month from 1 to 31",
-                self.transfer_day
-            ));
+            return bad(format!("transfer_day {}: expected a day of the month from 1 to 31", self.transfer_day));
         }
         for e in &self.alert_emails {
             if !crate::config::looks_like_mailbox(e) || e.contains('<') {
-                return bad(format!(
-                    "alert_emails {e:?}: expected an e-mail address such as compta@example.com"
-                ));
+                return bad(format!("alert_emails {e:?}: expected an e-mail address such as compta@example.com"));
             }
         }
         for (k, v) in &self.account_map {
             if k.trim().is_empty() || v.trim().is_empty() {
-                return bad(format!(
-                    "account_map {k:?} -> {v:?}: expected SILAE_CODE=ODOO_CODE, both non-empty"
-                ));
+                return bad(format!("account_map {k:?} -> {v:?}: expected SILAE_CODE=ODOO_CODE, both non-empty"));
             }
         }
         for (k, v) in &self.analytic {
@@ -203,20 +187,12 @@ impl Store {
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
         }
-        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: shown.clone(),
-            source,
-        })?;
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        MIGRATIONS
-            .to_latest(&mut conn)
-            .map_err(|source| StoreError::Migrate {
-                path: shown,
-                source,
-            })?;
+        MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migrate { path: shown, source })?;
         Ok(Store { conn })
     }
 
@@ -251,29 +227,20 @@ impl Store {
 
     pub fn dossier(&self, silae_number: &str) -> Result<Dossier, StoreError> {
         self.conn
-            .query_row(
-                &format!("{DOSSIER_SELECT} WHERE silae_number = ?1"),
-                [silae_number],
-                dossier_from_row,
-            )
+            .query_row(&format!("{DOSSIER_SELECT} WHERE silae_number = ?1"), [silae_number], dossier_from_row)
             .optional()?
             .ok_or_else(|| StoreError::UnknownDossier(silae_number.to_owned()))
     }
 
     pub fn dossiers(&self) -> Result<Vec<Dossier>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{DOSSIER_SELECT} ORDER BY silae_number"))?;
+        let mut stmt = self.conn.prepare(&format!("{DOSSIER_SELECT} ORDER BY silae_number"))?;
         let rows = stmt.query_map([], dossier_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Removes a dossier (its runs stay in the log); `false` when there was none.
     pub fn remove_dossier(&self, silae_number: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
-            "DELETE FROM dossiers WHERE silae_number = ?1",
-            [silae_number],
-        )? > 0)
+        Ok(self.conn.execute("DELETE FROM dossiers WHERE silae_number = ?1", [silae_number])? > 0)
     }
 
     /// Records the start of a run; returns its id.
@@ -289,14 +256,7 @@ impl Store {
         self.conn.execute(
             "INSERT INTO runs (dossier, period, trigger, triggered_by, dry_run, started_at, status)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
-            params![
-                dossier,
-                period.to_string(),
-                trigger.as_str(),
-                triggered_by,
-                dry_run,
-                now
-            ],
+            params![dossier, period.to_string(), trigger.as_str(), triggered_by, dry_run, now],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -334,11 +294,7 @@ impl Store {
 
     /// The plan recorded with a run, as JSON.
     pub fn run_plan(&self, id: i64) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT plan FROM runs WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?
-            .flatten())
+        Ok(self.conn.query_row("SELECT plan FROM runs WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
     }
 
     /// The run log, newest first.
@@ -350,28 +306,64 @@ impl Store {
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
-            params![
-                f.dossier,
-                f.status,
-                f.period,
-                f.before_id,
-                f.limit.unwrap_or(100).min(10_000)
-            ],
+            params![f.dossier, f.status, f.period, f.before_id, f.limit.unwrap_or(100).min(10_000)],
             run_from_row,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
-const DOSSIER_SELECT: &str =
-    "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
+/// A remembered Odoo session: protocol, major version and uid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OdooSession {
+    pub protocol: String,
+    pub major: i64,
+    pub uid: i64,
+}
+
+impl Store {
+    pub fn odoo_session(&self, url: &str, database: &str, login: &str) -> Result<Option<OdooSession>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT protocol, major, uid FROM odoo_sessions WHERE url = ?1 AND database = ?2 AND login = ?3",
+                params![url, database, login],
+                |r| Ok(OdooSession { protocol: r.get(0)?, major: r.get(1)?, uid: r.get(2)? }),
+            )
+            .optional()?)
+    }
+
+    pub fn save_odoo_session(
+        &self,
+        url: &str,
+        database: &str,
+        login: &str,
+        s: Option<&OdooSession>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        match s {
+            Some(s) => self.conn.execute(
+                "INSERT INTO odoo_sessions (url, database, login, protocol, major, uid, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (url, database, login) DO UPDATE SET protocol = excluded.protocol, major = excluded.major,
+                    uid = excluded.uid, updated_at = excluded.updated_at",
+                params![url, database, login, s.protocol, s.major, s.uid, now],
+            )?,
+            None => self.conn.execute(
+                "DELETE FROM odoo_sessions WHERE url = ?1 AND database = ?2 AND login = ?3",
+                params![url, database, login],
+            )?,
+        };
+        Ok(())
+    }
+}
+
+const DOSSIER_SELECT: &str = "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
     account_map, analytic, start_period, wait_closed FROM dossiers";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
@@ -391,8 +383,7 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
     })
 }
 
-const RUN_SELECT: &str =
-    "SELECT id, dossier, period, trigger, triggered_by, dry_run, started_at, finished_at, status,
+const RUN_SELECT: &str = "SELECT id, dossier, period, trigger, triggered_by, dry_run, started_at, finished_at, status,
     error_kind, message, moves, total_debit, total_credit, line_count, alert FROM runs";
 
 fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
@@ -441,10 +432,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b.sqlite3");
         let s = Store::open(&path).unwrap();
-        let mode: String = s
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
+        let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         drop(s);
         // Re-opening an up-to-date database is fine.
@@ -471,18 +459,13 @@ mod tests {
     fn invalid_dossiers_are_refused_with_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db")).unwrap();
-        let cases: [(fn(&mut Dossier), &str); 5] = [
+        type Change = fn(&mut Dossier);
+        let cases: [(Change, &str); 5] = [
             (|d| d.transfer_day = 32, "transfer_day 32"),
             (|d| d.company_id = 0, "company_id 0"),
-            (
-                |d| d.alert_emails = vec!["nope".into()],
-                "alert_emails \"nope\"",
-            ),
+            (|d| d.alert_emails = vec!["nope".into()], "alert_emails \"nope\""),
             (|d| d.silae_number = "10 02".into(), "silae_number"),
-            (
-                |d| d.analytic = BTreeMap::from([("0".into(), "X".into())]),
-                "analytic \"0\"",
-            ),
+            (|d| d.analytic = BTreeMap::from([("0".into(), "X".into())]), "analytic \"0\""),
         ];
         for (change, expected) in cases {
             let mut d = dossier("1");
@@ -498,12 +481,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db")).unwrap();
         let p: Period = "2026-10".parse().unwrap();
-        let a = s
-            .start_run("100200", p, Trigger::Cli, Some("root"), true, "t0")
-            .unwrap();
-        let b = s
-            .start_run("100300", p, Trigger::Timer, None, false, "t1")
-            .unwrap();
+        let a = s.start_run("100200", p, Trigger::Cli, Some("root"), true, "t0").unwrap();
+        let b = s.start_run("100300", p, Trigger::Timer, None, false, "t1").unwrap();
         let long = "x".repeat(10_000);
         s.finish_run(
             a,
@@ -516,44 +495,18 @@ mod tests {
             "t2",
         )
         .unwrap();
-        s.finish_run(
-            b,
-            &RunOutcome {
-                status: "imported".into(),
-                moves: vec![7, 8],
-                ..Default::default()
-            },
-            "t3",
-        )
-        .unwrap();
+        s.finish_run(b, &RunOutcome { status: "imported".into(), moves: vec![7, 8], ..Default::default() }, "t3")
+            .unwrap();
         let all = s.runs(&RunFilter::default()).unwrap();
         assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [b, a]);
         assert_eq!(all[1].message.len(), 10_000, "messages are never cut");
         assert_eq!(all[0].moves, [7, 8]);
-        let failed = s
-            .runs(&RunFilter {
-                status: Some("failed".into()),
-                ..Default::default()
-            })
-            .unwrap();
+        let failed = s.runs(&RunFilter { status: Some("failed".into()), ..Default::default() }).unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].error_kind.as_deref(), Some("unbalanced"));
-        let older = s
-            .runs(&RunFilter {
-                before_id: Some(b),
-                ..Default::default()
-            })
-            .unwrap();
+        let older = s.runs(&RunFilter { before_id: Some(b), ..Default::default() }).unwrap();
         assert_eq!(older[0].id, a);
-        assert_eq!(
-            s.runs(&RunFilter {
-                dossier: Some("100300".into()),
-                ..Default::default()
-            })
-            .unwrap()[0]
-                .id,
-            b
-        );
+        assert_eq!(s.runs(&RunFilter { dossier: Some("100300".into()), ..Default::default() }).unwrap()[0].id, b);
         assert_eq!(s.run(a).unwrap().triggered_by.as_deref(), Some("root"));
     }
 }

@@ -1,0 +1,645 @@
+//! The Odoo client: one session (protocol, version, uid) reused across imports, every account
+//! of every rupture resolved in one search, and one atomic write through the `payflow_silae`
+//! addon. See docs/odoo-protocol.md for the calls.
+
+pub mod transport;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{json, Map, Value};
+use tokio::sync::Mutex;
+
+use crate::config::{OdooConfig, OdooProtocol};
+use crate::journal::{account_candidates, ImportPlan, MovePlan};
+pub use transport::Protocol;
+use transport::Transport;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OdooError {
+    #[error("{0}")]
+    Auth(String),
+    #[error("Odoo is unavailable: {0}")]
+    Unavailable(String),
+    #[error("Odoo refused: {name}: {message}")]
+    Rejected { name: String, message: String },
+}
+
+/// The session of this agent in Odoo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub protocol: Protocol,
+    pub major: u32,
+    pub uid: i64,
+}
+
+pub struct OdooClient {
+    transport: Transport,
+    config: OdooConfig,
+    secret: SecretString,
+    session: Mutex<Option<Session>>,
+}
+
+/// What an import targets in Odoo.
+pub struct Target<'a> {
+    pub company_id: i64,
+    pub journal_code: &'a str,
+    pub account_map: &'a BTreeMap<String, String>,
+    /// Silae repartition index -> analytic account code or name.
+    pub analytic: &'a BTreeMap<String, String>,
+}
+
+/// A move already carrying one of the import keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    pub id: i64,
+    pub state: String,
+    pub payload_hash: Option<String>,
+}
+
+/// Everything the plan needs from Odoo, found in one round of concurrent reads.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub company_name: String,
+    pub journal_id: i64,
+    /// Silae code -> (Odoo account id, Odoo code).
+    pub accounts: HashMap<String, (i64, String)>,
+    /// Repartition index -> analytic account id.
+    pub analytic: HashMap<i32, i64>,
+    pub existing: HashMap<String, Existing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingAccount {
+    pub silae_code: String,
+    pub tried: Vec<String>,
+}
+
+/// Why a plan cannot be written, found before anything is written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+    #[error("the Odoo company {asked} does not exist or is not allowed to {login}; companies: {available}")]
+    Company { asked: i64, login: String, available: String },
+    #[error("{0}")]
+    Journal(String),
+    #[error("{0}")]
+    Accounts(String, Vec<MissingAccount>),
+    #[error("{0}")]
+    Locked(String),
+    #[error("the payflow_silae addon is not installed in the Odoo database {database} ({detail}): install it from odoo_addon/payflow_silae (Apps > PayFlow (Silae)); previews (--dry-run) work without it")]
+    AddonMissing { database: String, detail: String },
+}
+
+/// What the addon did with one move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteResult {
+    pub import_key: String,
+    pub id: i64,
+    pub result: String,
+    pub state: String,
+}
+
+const READ_ATTEMPTS: u32 = 3;
+
+impl OdooClient {
+    pub fn new(config: &OdooConfig, secret: SecretString) -> Result<OdooClient, OdooError> {
+        Ok(OdooClient {
+            transport: Transport::new(&config.url, &config.database, Duration::from_secs(config.timeout_secs))?,
+            config: config.clone(),
+            secret,
+            session: Mutex::new(None),
+        })
+    }
+
+    /// How many HTTP calls this client has made (tests and benchmarks count them).
+    pub fn calls(&self) -> u64 {
+        self.transport.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts from a remembered session (no call at all), or finds one.
+    pub async fn connect(&self, remembered: Option<Session>) -> Result<Session, OdooError> {
+        let mut current = self.session.lock().await;
+        if let Some(s) = *current {
+            return Ok(s);
+        }
+        let s = match remembered.filter(|s| self.protocol_allowed(s.protocol)) {
+            Some(s) => s,
+            None => self.authenticate().await?,
+        };
+        *current = Some(s);
+        Ok(s)
+    }
+
+    pub async fn current_session(&self) -> Option<Session> {
+        *self.session.lock().await
+    }
+
+    fn protocol_allowed(&self, p: Protocol) -> bool {
+        match self.config.protocol {
+            OdooProtocol::Auto => true,
+            OdooProtocol::Json2 => p == Protocol::Json2,
+            OdooProtocol::Jsonrpc => p == Protocol::JsonRpc,
+            OdooProtocol::Xmlrpc => p == Protocol::XmlRpc,
+        }
+    }
+
+    /// The server's major version (`common.version`).
+    pub async fn version(&self, protocol: Protocol) -> Result<(u32, String), OdooError> {
+        let via = if protocol == Protocol::XmlRpc { Protocol::XmlRpc } else { Protocol::JsonRpc };
+        let v = self.transport.common(via, "version", vec![]).await?;
+        let text = v.get("server_version").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let major = v
+            .get("server_version_info")
+            .and_then(|i| i.get(0))
+            .and_then(Value::as_u64)
+            .or_else(|| text.split(['.', '-', '~']).find_map(|p| p.trim_start_matches("saas").parse().ok()))
+            .ok_or_else(|| {
+                OdooError::Unavailable(format!("{}: cannot read the server version from {v}", self.config.url))
+            })?;
+        Ok((major as u32, text))
+    }
+
+    /// Finds the protocol and the uid (the only costly call, about 350 ms on Odoo 18).
+    pub async fn authenticate(&self) -> Result<Session, OdooError> {
+        let probe = match self.config.protocol {
+            OdooProtocol::Xmlrpc => Protocol::XmlRpc,
+            _ => Protocol::JsonRpc,
+        };
+        let (major, text) = self.version(probe).await?;
+        let protocol = match self.config.protocol {
+            OdooProtocol::Auto if major >= 19 => Protocol::Json2,
+            OdooProtocol::Auto | OdooProtocol::Jsonrpc => Protocol::JsonRpc,
+            OdooProtocol::Xmlrpc => Protocol::XmlRpc,
+            OdooProtocol::Json2 if major < 19 => {
+                return Err(OdooError::Rejected {
+                    name: "protocol".into(),
+                    message: format!(
+                        "odoo.protocol = \"json2\" needs Odoo 19 or later, this server is {text}: use \"auto\""
+                    ),
+                })
+            }
+            OdooProtocol::Json2 => Protocol::Json2,
+        };
+        if protocol == Protocol::Json2 {
+            // JSON-2 has no login step: the API key is checked on each call.
+            let me = self
+                .transport
+                .execute(
+                    protocol,
+                    0,
+                    &self.secret,
+                    "res.users",
+                    "search_read",
+                    None,
+                    params(json!({
+                        "domain": [["login", "=", self.config.login]], "fields": ["id"], "limit": 1,
+                    })),
+                )
+                .await?;
+            let uid = me.get(0).and_then(|u| u.get("id")).and_then(Value::as_i64).unwrap_or(0);
+            return Ok(Session { protocol, major, uid });
+        }
+        let answer = self
+            .transport
+            .common(
+                protocol,
+                "authenticate",
+                vec![
+                    json!(self.config.database),
+                    json!(self.config.login),
+                    json!(secrecy::ExposeSecret::expose_secret(&self.secret)),
+                    json!({}),
+                ],
+            )
+            .await
+            .map_err(|e| match e {
+                OdooError::Rejected { message, .. } => OdooError::Auth(format!(
+                    "Odoo could not authenticate on database {:?}: {message} (check odoo.database)",
+                    self.config.database
+                )),
+                other => other,
+            })?;
+        match answer.as_i64() {
+            Some(uid) if uid > 0 => Ok(Session { protocol, major, uid }),
+            _ => Err(OdooError::Auth(format!(
+                "Odoo refused the login {:?} on database {:?}: check odoo.login and the secret odoo_secret (password or API key)",
+                self.config.login, self.config.database
+            ))),
+        }
+    }
+
+    /// One call, as this session; reads are retried on transient failures, and an
+    /// authentication refusal of a remembered session leads to one fresh authentication.
+    pub async fn call(
+        &self,
+        model: &str,
+        method: &str,
+        ids: Option<Vec<i64>>,
+        kwargs: Map<String, Value>,
+        retry: bool,
+    ) -> Result<Value, OdooError> {
+        let mut attempt = 0;
+        let mut reauthenticated = false;
+        loop {
+            let session = self.connect(None).await?;
+            let result = self
+                .transport
+                .execute(session.protocol, session.uid, &self.secret, model, method, ids.clone(), kwargs.clone())
+                .await;
+            match result {
+                Err(OdooError::Auth(_)) if !reauthenticated => {
+                    reauthenticated = true;
+                    let fresh = self.authenticate().await?;
+                    *self.session.lock().await = Some(fresh);
+                }
+                Err(OdooError::Unavailable(why)) if retry && attempt + 1 < READ_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::warn!(model, method, attempt, "Odoo call failed, retrying: {why}");
+                    tokio::time::sleep(Duration::from_millis(200 * 4u64.pow(attempt - 1))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn search_read(
+        &self,
+        model: &str,
+        domain: Value,
+        fields: &[&str],
+        context: Value,
+    ) -> Result<Vec<Value>, OdooError> {
+        let v = self
+            .call(
+                model,
+                "search_read",
+                None,
+                params(json!({"domain": domain, "fields": fields, "context": context})),
+                true,
+            )
+            .await?;
+        match v {
+            Value::Array(rows) => Ok(rows),
+            other => Err(OdooError::Unavailable(format!("{model}.search_read answered {other} instead of a list"))),
+        }
+    }
+
+    /// The companies and their journals, to help the set-up.
+    pub async fn companies(&self) -> Result<Value, OdooError> {
+        let (companies, journals) = tokio::try_join!(
+            self.search_read("res.company", json!([]), &["id", "name"], json!({})),
+            self.search_read("account.journal", json!([]), &["id", "code", "name", "type", "company_id"], json!({})),
+        )?;
+        let out: Vec<Value> = companies
+            .iter()
+            .map(|c| {
+                let id = c["id"].as_i64().unwrap_or_default();
+                let js: Vec<Value> = journals
+                    .iter()
+                    .filter(|j| j["company_id"].get(0).and_then(Value::as_i64) == Some(id))
+                    .map(|j| json!({"id": j["id"], "code": j["code"], "name": j["name"], "type": j["type"]}))
+                    .collect();
+                json!({"id": id, "name": c["name"], "journals": js})
+            })
+            .collect();
+        Ok(Value::Array(out))
+    }
+
+    /// Whether the payflow_silae addon is installed.
+    pub async fn addon_installed(&self) -> Result<bool, OdooError> {
+        let rows = self
+            .search_read(
+                "ir.module.module",
+                json!([["name", "=", "payflow_silae"], ["state", "=", "installed"]]),
+                &["id"],
+                json!({}),
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Resolves company, journal, accounts, analytic accounts and existing keys, concurrently.
+    pub async fn resolve(&self, target: &Target<'_>, plan: &ImportPlan) -> Result<Resolved, ResolveError> {
+        let session = self.connect(None).await?;
+        let cid = target.company_id;
+        let lock_fields: &[&str] = if session.major >= 18 {
+            &["id", "name", "fiscalyear_lock_date", "hard_lock_date"]
+        } else {
+            &["id", "name", "fiscalyear_lock_date", "period_lock_date"]
+        };
+        let mut codes = BTreeSet::new();
+        for m in &plan.moves {
+            for l in &m.lines {
+                codes.extend(account_candidates(&l.account, target.account_map));
+            }
+        }
+        let codes: Vec<String> = codes.into_iter().collect();
+        let mut account_domain = vec![json!(["code", "in", codes])];
+        if session.major >= 18 {
+            account_domain.push(json!(["company_ids", "in", [cid]]));
+        } else {
+            account_domain.push(json!(["company_id", "=", cid]));
+        }
+        if session.major <= 18 {
+            account_domain.push(json!(["deprecated", "=", false]));
+        }
+        let uses_analytic =
+            !target.analytic.is_empty() && plan.moves.iter().any(|m| m.lines.iter().any(|l| l.repartition.is_some()));
+        let analytic_names: Vec<&String> = target.analytic.values().collect();
+        let keys: Vec<&str> = plan.moves.iter().map(|m| m.import_key.as_str()).collect();
+        let company_ctx = json!({"allowed_company_ids": [cid]});
+        let (companies, journals, accounts, analytic, existing) = tokio::join!(
+            self.search_read("res.company", json!([]), lock_fields, json!({})),
+            self.search_read(
+                "account.journal",
+                json!([["company_id", "=", cid]]),
+                &["id", "code", "name", "type", "active"],
+                json!({"active_test": false})
+            ),
+            self.search_read(
+                "account.account",
+                Value::Array(account_domain),
+                &["id", "code", "name"],
+                company_ctx.clone()
+            ),
+            async {
+                if uses_analytic {
+                    self.search_read(
+                        "account.analytic.account",
+                        json!(["|", ["code", "in", analytic_names], ["name", "in", analytic_names]]),
+                        &["id", "code", "name"],
+                        company_ctx.clone(),
+                    )
+                    .await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
+            self.search_read(
+                "account.move",
+                json!([["payflow_import_key", "in", keys], ["company_id", "=", cid]]),
+                &["id", "state", "payflow_import_key", "payflow_payload_hash"],
+                json!({}),
+            ),
+        );
+        // Company and lock dates first: they decide whether anything else matters.
+        let companies = companies?;
+        let company =
+            companies.iter().find(|c| c["id"].as_i64() == Some(cid)).ok_or_else(|| ResolveError::Company {
+                asked: cid,
+                login: self.config.login.clone(),
+                available: companies
+                    .iter()
+                    .map(|c| format!("{} ({})", c["id"], c["name"].as_str().unwrap_or("?")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let company_name = company["name"].as_str().unwrap_or_default().to_owned();
+        let date = plan.period.last_day();
+        for field in &lock_fields[2..] {
+            if let Some(lock) = company[*field].as_str().and_then(|d| d.parse::<jiff::civil::Date>().ok()) {
+                if date <= lock {
+                    return Err(ResolveError::Locked(format!(
+                        "the period {} (moves dated {date}) is locked in Odoo for {company_name}: {field} is {lock}. \
+                         Nothing was written; an adviser must move the lock date (Accounting > Configuration > Settings or Lock Dates) to import it",
+                        plan.period
+                    )));
+                }
+            }
+        }
+        let existing = match existing {
+            Err(OdooError::Rejected { message, .. }) if message.contains("payflow_import_key") => {
+                return Err(ResolveError::AddonMissing { database: self.config.database.clone(), detail: message })
+            }
+            other => other?,
+        };
+        let journals = journals?;
+        let journal_id = pick_journal(&journals, target.journal_code, &company_name)?;
+        let accounts = accounts?;
+        let analytic = analytic?;
+        let mut found: HashMap<&str, (i64, String)> = HashMap::new();
+        for a in &accounts {
+            if let (Some(id), Some(code)) = (a["id"].as_i64(), a["code"].as_str()) {
+                found.entry(code).or_insert((id, code.to_owned()));
+            }
+        }
+        let mut resolved_accounts = HashMap::new();
+        let mut missing = Vec::new();
+        let mut seen = BTreeSet::new();
+        for m in &plan.moves {
+            for l in &m.lines {
+                if !seen.insert(l.account.clone()) {
+                    continue;
+                }
+                let tried = account_candidates(&l.account, target.account_map);
+                match tried.iter().find_map(|c| found.get(c.as_str())) {
+                    Some(hit) => {
+                        resolved_accounts.insert(l.account.clone(), hit.clone());
+                    }
+                    None => missing.push(MissingAccount { silae_code: l.account.clone(), tried }),
+                }
+            }
+        }
+        let mut analytic_ids = HashMap::new();
+        let mut missing_analytic = Vec::new();
+        if uses_analytic {
+            let used: BTreeSet<i32> =
+                plan.moves.iter().flat_map(|m| m.lines.iter().filter_map(|l| l.repartition.map(|r| r.index))).collect();
+            for index in used {
+                let Some(name) = target.analytic.get(&index.to_string()) else {
+                    missing_analytic.push(format!(
+                        "repartition {index}: no analytic account mapped (add `--analytic {index}=ACCOUNT`)"
+                    ));
+                    continue;
+                };
+                match analytic
+                    .iter()
+                    .find(|a| a["code"].as_str() == Some(name))
+                    .or_else(|| analytic.iter().find(|a| a["name"].as_str() == Some(name)))
+                {
+                    Some(a) => {
+                        analytic_ids.insert(index, a["id"].as_i64().unwrap_or_default());
+                    }
+                    None => missing_analytic
+                        .push(format!("repartition {index}: no analytic account with code or name {name:?}")),
+                }
+            }
+        }
+        if !missing.is_empty() || !missing_analytic.is_empty() {
+            return Err(ResolveError::Accounts(describe_missing(&missing, &missing_analytic, &company_name), missing));
+        }
+        let existing = existing
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    m["payflow_import_key"].as_str()?.to_owned(),
+                    Existing {
+                        id: m["id"].as_i64()?,
+                        state: m["state"].as_str().unwrap_or_default().to_owned(),
+                        payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
+                    },
+                ))
+            })
+            .collect();
+        Ok(Resolved { company_name, journal_id, accounts: resolved_accounts, analytic: analytic_ids, existing })
+    }
+
+    /// Writes the moves in one call to the addon (one transaction: all or none).
+    pub async fn write(&self, moves: Vec<Value>) -> Result<Vec<WriteResult>, OdooError> {
+        let answer = self.call("account.move", "payflow_import", None, params(json!({"moves": moves})), false).await?;
+        let rows = answer.as_array().cloned().unwrap_or_default();
+        Ok(rows
+            .iter()
+            .map(|r| WriteResult {
+                import_key: r["import_key"].as_str().unwrap_or_default().to_owned(),
+                id: r["id"].as_i64().unwrap_or_default(),
+                result: r["result"].as_str().unwrap_or_default().to_owned(),
+                state: r["state"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect())
+    }
+
+    /// The keys' moves as they are now (after a refused write, to tell a lost race).
+    pub async fn existing(&self, company_id: i64, keys: &[&str]) -> Result<HashMap<String, Existing>, OdooError> {
+        let rows = self
+            .search_read(
+                "account.move",
+                json!([["payflow_import_key", "in", keys], ["company_id", "=", company_id]]),
+                &["id", "state", "payflow_import_key", "payflow_payload_hash"],
+                json!({}),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    m["payflow_import_key"].as_str()?.to_owned(),
+                    Existing {
+                        id: m["id"].as_i64()?,
+                        state: m["state"].as_str().unwrap_or_default().to_owned(),
+                        payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
+                    },
+                ))
+            })
+            .collect())
+    }
+}
+
+fn params(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn pick_journal(journals: &[Value], code: &str, company: &str) -> Result<i64, ResolveError> {
+    let listing = || {
+        let list: Vec<String> = journals
+            .iter()
+            .map(|j| {
+                format!(
+                    "{} ({}, {}{})",
+                    j["code"].as_str().unwrap_or("?"),
+                    j["name"].as_str().unwrap_or("?"),
+                    j["type"].as_str().unwrap_or("?"),
+                    if j["active"].as_bool() == Some(false) { ", archived" } else { "" }
+                )
+            })
+            .collect();
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.join(", ")
+        }
+    };
+    let hit = journals
+        .iter()
+        .find(|j| j["code"].as_str() == Some(code))
+        .or_else(|| journals.iter().find(|j| j["code"].as_str().is_some_and(|c| c.eq_ignore_ascii_case(code))));
+    let Some(j) = hit else {
+        return Err(ResolveError::Journal(format!(
+            "no journal with code {code:?} in {company}; journals there: {}. Create a Miscellaneous (general) journal with that code, or change the dossier's journal",
+            listing()
+        )));
+    };
+    if j["active"].as_bool() == Some(false) {
+        return Err(ResolveError::Journal(format!(
+            "the journal {code:?} of {company} is archived: unarchive it, or change the dossier's journal"
+        )));
+    }
+    if j["type"].as_str() != Some("general") {
+        return Err(ResolveError::Journal(format!(
+            "the journal {code:?} of {company} is of type {:?}, not a Miscellaneous (general) journal; general journals there: {}",
+            j["type"].as_str().unwrap_or("?"),
+            listing()
+        )));
+    }
+    Ok(j["id"].as_i64().unwrap_or_default())
+}
+
+fn describe_missing(missing: &[MissingAccount], analytic: &[String], company: &str) -> String {
+    let mut text = String::new();
+    if !missing.is_empty() {
+        text.push_str(&format!(
+            "{} Silae account(s) have no Odoo account in {company}; nothing was written:",
+            missing.len()
+        ));
+        for m in missing {
+            text.push_str(&format!("\n- {} (tried {})", m.silae_code, m.tried.join(", ")));
+        }
+        text.push_str(
+            "\nCreate these accounts in Odoo, or map each one to an existing account: payflow-agent dossier add ... ",
+        );
+        text.push_str(
+            &missing.iter().map(|m| format!("--map {}=ODOO_CODE", m.silae_code)).collect::<Vec<_>>().join(" "),
+        );
+    }
+    if !analytic.is_empty() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!("{} analytic mapping problem(s):", analytic.len()));
+        for a in analytic {
+            text.push_str(&format!("\n- {a}"));
+        }
+    }
+    text
+}
+
+/// The `payflow_import` entry of one move plan.
+pub fn move_entry(m: &MovePlan, resolved: &Resolved, company_id: i64, attachment: &Value, message: &str) -> Value {
+    let lines: Vec<Value> = m
+        .lines
+        .iter()
+        .map(|l| {
+            let (account_id, _) = &resolved.accounts[&l.account];
+            let mut vals = json!({
+                "account_id": account_id,
+                "name": l.label,
+                "debit": l.debit.to_json_number(),
+                "credit": l.credit.to_json_number(),
+            });
+            if let Some(id) = l.repartition.and_then(|r| resolved.analytic.get(&r.index)) {
+                vals["analytic_distribution"] = json!({ id.to_string(): 100.0 });
+            }
+            json!([0, 0, vals])
+        })
+        .collect();
+    json!({
+        "import_key": m.import_key,
+        "payload_hash": m.payload_hash,
+        "vals": {
+            "move_type": "entry",
+            "journal_id": resolved.journal_id,
+            "company_id": company_id,
+            "date": m.date.to_string(),
+            "ref": m.reference,
+            "line_ids": lines,
+        },
+        "attachment": attachment,
+        "message": message,
+    })
+}
