@@ -410,6 +410,11 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         agent.remember(s);
     }
     let resolved = resolved?;
+    if let Some(missing) = &resolved.addon_missing {
+        if !opts.dry_run {
+            return Err(missing.clone().into());
+        }
+    }
     // Posted moves are never touched; a draft of the same payload is already there.
     let pending: Vec<&MovePlan> = plan
         .moves
@@ -437,11 +442,12 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         return Ok(Done {
             status: Status::Previewed,
             message: format!(
-                "dry run: {summary}; checked in Odoo ({}): would create {}, replace {} draft(s), leave {} already imported; nothing was written",
+                "dry run: {summary}; checked in Odoo ({}): would create {}, replace {} draft(s), leave {} already imported; nothing was written{}",
                 resolved.company_name,
                 pending.len() - replaced,
                 replaced,
-                plan.moves.len() - pending.len()
+                plan.moves.len() - pending.len(),
+                resolved.addon_missing.as_ref().map(|e| format!(". Warning: {e}")).unwrap_or_default()
             ),
             moves: Vec::new(),
             plan: Some(plan),

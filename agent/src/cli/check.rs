@@ -99,12 +99,80 @@ impl Cmd {
                 },
             }
         }
+        if !self.offline {
+            check_odoo(&agent, &mut r).await;
+        }
         if r.failures == 0 {
             println!("all checks passed");
             Ok(ExitCode::SUCCESS)
         } else {
             println!("{} check(s) failed", r.failures);
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn check_odoo(agent: &Agent, r: &mut Report) {
+    let odoo = match agent.odoo().await {
+        Ok(o) => o,
+        Err(f) => return r.fail("odoo", format_args!("{} [{}]", f.message, f.kind)),
+    };
+    let session = odoo.current_session().await.expect("connected");
+    match odoo.authenticate().await {
+        Ok(s) => {
+            agent.remember(s);
+            r.ok(
+                "odoo",
+                format_args!(
+                    "{} database {} as {} (Odoo {}, {} protocol, uid {})",
+                    agent.config.odoo.url,
+                    agent.config.odoo.database,
+                    agent.config.odoo.login,
+                    s.major,
+                    s.protocol.as_str(),
+                    s.uid
+                ),
+            )
+        }
+        Err(e) => return r.fail("odoo", format_args!("{e} (remembered session: Odoo {})", session.major)),
+    }
+    match odoo.addon_installed().await {
+        Ok(true) => r.ok("odoo addon", "payflow_silae installed"),
+        Ok(false) => r.fail(
+            "odoo addon",
+            "payflow_silae is not installed: install odoo_addon/payflow_silae (Apps > PayFlow (Silae)); without it nothing can be written",
+        ),
+        Err(e) => r.fail("odoo addon", e),
+    }
+    let companies = match odoo.companies().await {
+        Ok(c) => c,
+        Err(e) => return r.fail("odoo companies", e),
+    };
+    for d in agent.store().dossiers().unwrap_or_default() {
+        let what = format!("dossier {} in Odoo", d.silae_number);
+        let Some(company) = companies.as_array().into_iter().flatten().find(|c| c["id"].as_i64() == Some(d.company_id))
+        else {
+            r.fail(
+                &what,
+                format_args!("company {} not found or not allowed to {}", d.company_id, agent.config.odoo.login),
+            );
+            continue;
+        };
+        let journal =
+            company["journals"].as_array().into_iter().flatten().find(|j| j["code"].as_str() == Some(&d.journal_code));
+        match journal {
+            Some(j) if j["type"] == "general" => {
+                r.ok(&what, format_args!("{}, journal {} ({})", company["name"].as_str().unwrap_or("?"), d.journal_code, j["name"].as_str().unwrap_or("?")))
+            }
+            Some(_) => r.fail(&what, format_args!("journal {} is not a Miscellaneous (general) journal", d.journal_code)),
+            None => r.fail(
+                &what,
+                format_args!(
+                    "no journal {} in {}: create a Miscellaneous journal with that code, or change the dossier (`payflow-agent odoo companies` lists them)",
+                    d.journal_code,
+                    company["name"].as_str().unwrap_or("?")
+                ),
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod check;
 mod dossier;
 mod import;
+mod odoo;
 mod runs;
 mod secret;
 
@@ -37,6 +38,9 @@ enum Command {
     Runs(runs::Cmd),
     /// Test the config, the secrets and the connections; say what to fix.
     Check(check::Cmd),
+    /// What Odoo holds, to help the set-up.
+    #[command(subcommand)]
+    Odoo(odoo::Cmd),
     /// Set, list or delete the secrets (values are read from standard input).
     #[command(subcommand)]
     Secret(secret::Cmd),
@@ -82,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(cmd) => cmd.run(&open(load()?)?),
         Command::Check(cmd) => runtime.block_on(cmd.run(config_path.as_deref())),
         Command::Secret(cmd) => cmd.run(&load()?),
+        Command::Odoo(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
     }
 }
 

@@ -68,6 +68,8 @@ pub struct Resolved {
     /// Repartition index -> analytic account id.
     pub analytic: HashMap<i32, i64>,
     pub existing: HashMap<String, Existing>,
+    /// Why writing is impossible, when the payflow_silae addon is missing (a preview goes on).
+    pub addon_missing: Option<ResolveError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,11 +412,12 @@ impl OdooClient {
                 }
             }
         }
-        let existing = match existing {
-            Err(OdooError::Rejected { message, .. }) if message.contains("payflow_import_key") => {
-                return Err(ResolveError::AddonMissing { database: self.config.database.clone(), detail: message })
-            }
-            other => other?,
+        let (existing, addon_missing) = match existing {
+            Err(OdooError::Rejected { message, .. }) if message.contains("payflow_import_key") => (
+                Vec::new(),
+                Some(ResolveError::AddonMissing { database: self.config.database.clone(), detail: message }),
+            ),
+            other => (other?, None),
         };
         let journals = journals?;
         let journal_id = pick_journal(&journals, target.journal_code, &company_name)?;
@@ -484,7 +487,14 @@ impl OdooClient {
                 ))
             })
             .collect();
-        Ok(Resolved { company_name, journal_id, accounts: resolved_accounts, analytic: analytic_ids, existing })
+        Ok(Resolved {
+            company_name,
+            journal_id,
+            accounts: resolved_accounts,
+            analytic: analytic_ids,
+            existing,
+            addon_missing,
+        })
     }
 
     /// Writes the moves in one call to the addon (one transaction: all or none).

@@ -1,1 +1,8 @@
-mod placeholder {}
+//! The one integration test binary: real loopback simulators, temporary folders, the real
+//! agent (in process, or as the built binary for CLI tests).
+
+mod cli;
+mod import;
+mod real_odoo;
+mod silae_client;
+mod util;

@@ -1,0 +1,39 @@
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::import::Agent;
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// The Odoo companies with their journals (id, code, name, type).
+    Companies {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Cmd {
+    pub async fn run(self, agent: &Agent) -> anyhow::Result<ExitCode> {
+        let Cmd::Companies { json } = self;
+        let odoo = agent.odoo().await.map_err(|f| anyhow::anyhow!("{} [{}]", f.message, f.kind))?;
+        let companies = odoo.companies().await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&companies)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        for c in companies.as_array().into_iter().flatten() {
+            println!("company {}: {}", c["id"], c["name"].as_str().unwrap_or("?"));
+            for j in c["journals"].as_array().into_iter().flatten() {
+                println!(
+                    "    {:<8} {:<40} {}",
+                    j["code"].as_str().unwrap_or("?"),
+                    j["name"].as_str().unwrap_or("?"),
+                    j["type"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,265 @@
+//! The built binary, as sysadmins run it.
+
+use serde_json::Value;
+
+use crate::util::*;
+
+#[tokio::test]
+async fn readme_demo_previews_two_moves_with_the_sample_s_totals() {
+    let w = World::start().await;
+    let add = w.cli(
+        &[
+            "dossier",
+            "add",
+            "--silae",
+            "100300",
+            "--name",
+            "ACME Paris-Lyon",
+            "--company",
+            "1",
+            "--journal",
+            "SAL",
+            "--day",
+            "5",
+            "--map",
+            "43730000=437000",
+            "--map",
+            "43740000=437000",
+            "--map",
+            "43750000=437000",
+        ],
+        None,
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let out = w.cli(&["import", "--dossier", "100300", "--period", "2026-10", "--dry-run", "--json"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "previewed");
+    assert_eq!(report["dossier"], "100300");
+    assert_eq!(report["period"], "2026-10");
+    assert_eq!(report["moves"], serde_json::json!([]));
+    let plans = report["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 2);
+    assert_eq!(
+        (plans[0]["total_debit"].as_f64(), plans[0]["total_credit"].as_f64()),
+        (Some(164003.94), Some(164003.94))
+    );
+    assert_eq!((plans[1]["total_debit"].as_f64(), plans[1]["total_credit"].as_f64()), (Some(42682.07), Some(42682.07)));
+    assert_no_secret(&text(&out));
+    // The text form shows the same, and the run is in the log.
+    let human = w.cli(&["import", "--dossier", "100300", "--period", "2026-10", "--dry-run"], None);
+    let shown = text(&human);
+    assert!(shown.contains("SALAIRES OCTOBRE 2026 - Établissement Lyon") && shown.contains("42682.07"), "{shown}");
+    let runs = w.cli(&["runs", "--json"], None);
+    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    assert_eq!(runs[0]["status"], "previewed");
+}
+
+#[tokio::test]
+async fn import_writes_and_exits_zero_then_reports_already_imported() {
+    let w = World::start().await;
+    let add = w.cli(
+        &[
+            "dossier",
+            "add",
+            "--silae",
+            "100200",
+            "--name",
+            "ACME",
+            "--company",
+            "1",
+            "--journal",
+            "SAL",
+            "--day",
+            "5",
+            "--map",
+            "43730000=437000",
+            "--map",
+            "43740000=437000",
+            "--map",
+            "43750000=437000",
+        ],
+        None,
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let out = w.cli(&["import", "--dossier", "100200", "--period", "2026-10", "--json"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "imported", "{report}");
+    assert_eq!(report["moves"].as_array().unwrap().len(), 1);
+    let again = w.cli(&["import", "--dossier", "100200", "--period", "2026-10", "--json"], None);
+    let report2: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report2["status"], "already_imported");
+    assert_eq!(report2["moves"], report["moves"]);
+    assert_eq!(w.odoo().moves().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_import_exits_non_zero_with_its_kind() {
+    let w = World::start().await;
+    w.cli(
+        &["dossier", "add", "--silae", "100200", "--name", "ACME", "--company", "1", "--journal", "SAL", "--day", "5"],
+        None,
+    );
+    let out = w.cli(&["import", "--dossier", "100200", "--period", "2026-10", "--json"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["status"].as_str(), report["error_kind"].as_str()), (Some("failed"), Some("missing_accounts")));
+    let unknown = w.cli(&["import", "--dossier", "999", "--period", "2026-10", "--json"], None);
+    let report: Value = serde_json::from_slice(&unknown.stdout).unwrap();
+    assert_eq!(report["error_kind"], "config");
+    assert!(report["message"].as_str().unwrap().contains("dossier add --silae 999"), "{report}");
+}
+
+#[tokio::test]
+async fn bad_arguments_and_configs_are_refused_with_what_to_fix() {
+    let w = World::start().await;
+    let out = w.cli(&["import", "--dossier", "100200", "--period", "2026-13"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("expected YYYY-MM"), "{}", text(&out));
+    let out = w.cli(
+        &["dossier", "add", "--silae", "1", "--name", "x", "--company", "1", "--journal", "SAL", "--day", "32"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = w.cli(
+        &[
+            "dossier",
+            "add",
+            "--silae",
+            "1",
+            "--name",
+            "x",
+            "--company",
+            "1",
+            "--journal",
+            "SAL",
+            "--day",
+            "3",
+            "--alert-email",
+            "nobody",
+        ],
+        None,
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out).contains("alert_emails \"nobody\""), "{}", text(&out));
+    let listed = w.cli(&["dossier", "list", "--json"], None);
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), serde_json::json!([]), "nothing saved");
+    std::fs::write(
+        &w.config_path,
+        "instance = \"x\"\ndata_dir = \"s\"\n[odoo]\nurl = \"nope\"\ndatabase = \"d\"\nlogin = \"l\"\n",
+    )
+    .unwrap();
+    let out = w.cli(&["runs"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let shown = text(&out);
+    assert!(shown.contains("test.toml") && shown.contains("key `odoo.url`"), "{shown}");
+}
+
+#[tokio::test]
+async fn dossiers_are_added_listed_updated_and_removed() {
+    let w = World::start().await;
+    let add = |name: &str| {
+        w.cli(
+            &[
+                "dossier",
+                "add",
+                "--silae",
+                "100200",
+                "--name",
+                name,
+                "--company",
+                "1",
+                "--journal",
+                "SAL",
+                "--day",
+                "31",
+                "--alert-email",
+                "paie@example.com",
+                "--alert-email",
+                "dsi@example.com",
+                "--analytic",
+                "1=PARIS",
+                "--start-period",
+                "2026-01",
+            ],
+            None,
+        )
+    };
+    assert!(add("ACME").status.success());
+    assert!(add("ACME SAS").status.success());
+    let list: Value = serde_json::from_slice(&w.cli(&["dossier", "list", "--json"], None).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["name"], "ACME SAS");
+    assert_eq!(list[0]["transfer_day"], 31);
+    assert_eq!(list[0]["alert_emails"], serde_json::json!(["paie@example.com", "dsi@example.com"]));
+    assert_eq!(list[0]["analytic"]["1"], "PARIS");
+    assert_eq!(list[0]["start_period"], "2026-01");
+    assert!(w.cli(&["dossier", "remove", "--silae", "100200"], None).status.success());
+    assert!(!w.cli(&["dossier", "remove", "--silae", "100200"], None).status.success());
+}
+
+#[tokio::test]
+async fn secrets_are_set_from_stdin_and_listed_without_values() {
+    let w = World::start().await;
+    let set = w.cli(&["secret", "set", "smtp_password"], Some("planted-smtp-pa55word\n"));
+    assert!(set.status.success(), "{}", text(&set));
+    let list = w.cli(&["secret", "list"], None);
+    let shown = text(&list);
+    assert!(shown.contains("smtp_password") && shown.contains("set (encrypted store)"), "{shown}");
+    assert!(shown.contains("rpc_token") && shown.contains("not set"), "{shown}");
+    assert!(shown.contains("silae_client_secret") && shown.contains("set (environment)"), "{shown}");
+    assert!(!shown.contains("planted-smtp-pa55word"));
+    assert_no_secret(&shown);
+    let store = std::fs::read_to_string(w.dir.path().join("state/secrets.store")).unwrap();
+    assert!(!store.contains("planted-smtp-pa55word"));
+    let bad = w.cli(&["secret", "set", "odoo_password"], Some("x"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("unknown secret name"), "{}", text(&bad));
+    assert!(w.cli(&["secret", "delete", "smtp_password"], None).status.success());
+    assert!(text(&w.cli(&["secret", "list"], None)).contains("smtp_password            not set"));
+}
+
+#[tokio::test]
+async fn debug_logs_never_show_a_secret() {
+    let w = World::start().await;
+    w.cli(
+        &["dossier", "add", "--silae", "100200", "--name", "ACME", "--company", "1", "--journal", "SAL", "--day", "5"],
+        None,
+    );
+    w.silae.push_fault(payflow_sim::silae::Fault::Status(503));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_payflow-agent"));
+    cmd.args(["import", "--dossier", "100200", "--period", "2026-10", "--dry-run"])
+        .env("PAYFLOW_CONFIG", &w.config_path)
+        .env("PAYFLOW_LOG", "trace");
+    for (k, v) in PLANTED {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let all = text(&out);
+    assert!(all.contains("retrying"), "the logs were captured: {all}");
+    assert_no_secret(&all);
+}
+
+#[tokio::test]
+async fn check_reports_what_to_fix() {
+    let w = World::start().await;
+    let out = w.cli(&["check"], None);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("ok    silae") && shown.contains("ok    odoo"), "{shown}");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_payflow-agent"));
+    let out = cmd
+        .args(["check", "--offline"])
+        .env("PAYFLOW_CONFIG", &w.config_path)
+        .env_remove("PAYFLOW_ODOO_SECRET")
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("FAIL  secret odoo_secret") && shown.contains("payflow-agent secret set odoo_secret"),
+        "{shown}"
+    );
+}

@@ -1,0 +1,211 @@
+//! The import scenarios on a real Odoo 18 (../shared/tools/odoo-dev), with the same assertions
+//! as on the simulator. Skipped, with the reason printed, when no real Odoo answers.
+//! `PAYFLOW_TEST_ODOO_URL` (default http://127.0.0.1:8069), `PAYFLOW_TEST_ODOO_DB` (default
+//! payflow), login admin, `PAYFLOW_TEST_ODOO_PASSWORD` (default admin).
+
+use payflow_agent::import::{ErrorKind, Status};
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+struct Real {
+    url: String,
+    db: String,
+    password: String,
+    http: reqwest::Client,
+}
+
+impl Real {
+    async fn call(&self, model: &str, method: &str, args: Value, kwargs: Value) -> Result<Value, String> {
+        let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "object", "method": "execute_kw",
+            "args": [self.db, 2, self.password, model, method, args, kwargs]}});
+        let v: Value = self
+            .http
+            .post(format!("{}/jsonrpc", self.url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        match v.get("error") {
+            Some(e) => Err(e["data"]["message"].as_str().unwrap_or("error").to_owned()),
+            None => Ok(v["result"].clone()),
+        }
+    }
+
+    /// The real Odoo, or why the tests are skipped.
+    async fn find() -> Result<Real, String> {
+        let url = std::env::var("PAYFLOW_TEST_ODOO_URL").unwrap_or_else(|_| "http://127.0.0.1:8069".into());
+        let db = std::env::var("PAYFLOW_TEST_ODOO_DB").unwrap_or_else(|_| "payflow".into());
+        let password = std::env::var("PAYFLOW_TEST_ODOO_PASSWORD").unwrap_or_else(|_| "admin".into());
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+        let real = Real { url: url.clone(), db, password, http };
+        let installed = real
+            .call(
+                "ir.module.module",
+                "search_read",
+                json!([[["name", "=", "payflow_silae"], ["state", "=", "installed"]]]),
+                json!({"fields": ["id"]}),
+            )
+            .await
+            .map_err(|e| format!("no real Odoo at {url} ({e}); install one with ../shared/tools/odoo-dev"))?;
+        if installed.as_array().is_none_or(|a| a.is_empty()) {
+            return Err(format!("the payflow_silae addon is not installed in the Odoo database {} at {url}", real.db));
+        }
+        Ok(real)
+    }
+
+    /// A payroll journal and the accounts of the samples; no move of earlier runs.
+    async fn prepare(&self) {
+        let journals = self
+            .call(
+                "account.journal",
+                "search_read",
+                json!([[["code", "=", "SAL"], ["company_id", "=", 1]]]),
+                json!({"fields": ["id"]}),
+            )
+            .await
+            .unwrap();
+        if journals.as_array().unwrap().is_empty() {
+            self.call(
+                "account.journal",
+                "create",
+                json!([{"name": "Salaires", "code": "SAL", "type": "general", "company_id": 1}]),
+                json!({}),
+            )
+            .await
+            .unwrap();
+        }
+        for code in [
+            "421000", "431000", "437000", "442100", "641100", "641400", "645100", "645300", "645400", "645800",
+            "647500",
+        ] {
+            let found = self
+                .call(
+                    "account.account",
+                    "search_read",
+                    json!([[["code", "=", code], ["company_ids", "in", [1]]]]),
+                    json!({"fields": ["id"], "context": {"allowed_company_ids": [1]}}),
+                )
+                .await
+                .unwrap();
+            if found.as_array().unwrap().is_empty() {
+                let account_type = if code.starts_with('6') { "expense" } else { "liability_current" };
+                self.call("account.account", "create", json!([{"code": code, "name": format!("PayFlow test {code}"), "account_type": account_type, "company_ids": [1]}]), json!({"context": {"allowed_company_ids": [1]}}))
+                    .await
+                    .unwrap();
+            }
+        }
+        self.call("res.company", "write", json!([[1], {"fiscalyear_lock_date": false}]), json!({})).await.unwrap();
+        self.cleanup().await;
+    }
+
+    async fn cleanup(&self) {
+        let moves = self.moves().await;
+        let ids: Vec<i64> = moves.iter().filter_map(|m| m["id"].as_i64()).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let posted: Vec<i64> =
+            moves.iter().filter(|m| m["state"] != "draft").filter_map(|m| m["id"].as_i64()).collect();
+        if !posted.is_empty() {
+            self.call("account.move", "button_draft", json!([posted]), json!({})).await.unwrap();
+        }
+        self.call("account.move", "unlink", json!([ids]), json!({})).await.unwrap();
+    }
+
+    async fn moves(&self) -> Vec<Value> {
+        let moves = self
+            .call(
+                "account.move",
+                "search_read",
+                json!([[["payflow_import_key", "like", "silae:"]]]),
+                json!({"fields": ["id", "state", "payflow_import_key", "ref", "date", "line_ids"], "order": "id"}),
+            )
+            .await
+            .unwrap();
+        moves.as_array().unwrap().clone()
+    }
+
+    async fn lines(&self, move_id: i64) -> Vec<Value> {
+        let v = self
+            .call(
+                "account.move.line",
+                "search_read",
+                json!([[["move_id", "=", move_id]]]),
+                json!({"fields": ["debit", "credit", "name", "analytic_distribution"]}),
+            )
+            .await
+            .unwrap();
+        v.as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn real_odoo_18_imports_exactly_once() {
+    let real = match Real::find().await {
+        Ok(r) => r,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    real.prepare().await;
+    let w = World::with_odoo(None, real.url.clone(), real.db.clone(), real.password.clone()).await;
+
+    // The two establishments, balanced to the cent, once.
+    let ids = crate::import::scenario_imports_once(&w).await;
+    let moves = real.moves().await;
+    assert_eq!(moves.len(), 2, "{moves:?}");
+    for (m, total, count) in [(&moves[0], 16_400_394, 15), (&moves[1], 4_268_207, 13)] {
+        assert!(ids.contains(&m["id"].as_i64().unwrap()));
+        assert_eq!(m["state"], "draft");
+        assert_eq!(m["date"], "2026-10-31");
+        let lines = real.lines(m["id"].as_i64().unwrap()).await;
+        assert_eq!(lines.len(), count);
+        let debit: i64 = lines.iter().map(|l| cents(&l["debit"])).sum();
+        let credit: i64 = lines.iter().map(|l| cents(&l["credit"])).sum();
+        assert_eq!((debit, credit), (total, total));
+    }
+
+    // The single establishment too; then two processes racing on the same period.
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    let (a, b) = (w.agent(), w.agent());
+    let (ra, rb) = tokio::join!(import(&a, "100200", "2026-10", false), import(&b, "100200", "2026-10", false));
+    let statuses = [ra.status, rb.status];
+    assert!(statuses.contains(&Status::Imported), "{} / {}", ra.message, rb.message);
+    assert!(
+        statuses.iter().all(|s| matches!(s, Status::Imported | Status::AlreadyImported)),
+        "{} / {}",
+        ra.message,
+        rb.message
+    );
+    assert_eq!(real.moves().await.len(), 3);
+
+    // Missing accounts, all at once; a locked period; nothing written.
+    let mut d = dossier("100200", 5);
+    d.account_map.insert("43730000".into(), "999991".into());
+    d.account_map.insert("44210000".into(), "999992".into());
+    add_dossier(&agent, &d);
+    real.cleanup().await;
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::MissingAccounts), "{}", r.message);
+    assert!(
+        r.message.contains("43730000 (tried 999991)") && r.message.contains("44210000 (tried 999992)"),
+        "{}",
+        r.message
+    );
+    add_dossier(&agent, &dossier("100200", 5));
+    real.call("res.company", "write", json!([[1], {"fiscalyear_lock_date": "2026-12-31"}]), json!({})).await.unwrap();
+    let r = import(&agent, "100200", "2026-10", false).await;
+    real.call("res.company", "write", json!([[1], {"fiscalyear_lock_date": false}]), json!({})).await.unwrap();
+    assert_eq!(r.error_kind, Some(ErrorKind::OdooRejected), "{}", r.message);
+    assert!(real.moves().await.is_empty(), "nothing written");
+
+    // The empty month.
+    assert_eq!(import(&agent, "100200", "2026-08", false).await.status, Status::NoData);
+    real.cleanup().await;
+}
