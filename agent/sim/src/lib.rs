@@ -1,1 +1,3 @@
-pub fn placeholder() {}
+//! Loopback simulators of Silae and Odoo, for PayFlow's tests and demo.
+
+pub mod silae;

@@ -1,1 +1,63 @@
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "payflow-sim", about = "Loopback simulators of Silae and Odoo for PayFlow's tests and demo")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The Silae payroll API and its OAuth2 token endpoint, serving sample files.
+    Silae {
+        /// The folder of `dossier-<N>-<YYYY-MM>[-…].json` files (and an optional dossiers.json).
+        #[arg(long)]
+        samples: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8391")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "demo-client-id")]
+        client_id: String,
+        #[arg(long, default_value = "demo-client-secret")]
+        client_secret: String,
+        #[arg(long, default_value = "demo-subscription-key")]
+        subscription_key: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    match Cli::parse().command {
+        Command::Silae { samples, listen, client_id, client_secret, subscription_key } => {
+            let cfg = payflow_sim::silae::SilaeSimConfig {
+                samples_dir: samples,
+                client_id,
+                client_secret,
+                subscription_key,
+                token_ttl_secs: 3600,
+            };
+            let sim = payflow_sim::silae::SilaeSim::start_on(cfg, listen).await?;
+            println!("silae simulator listening on http://{}", sim.addr());
+            wait_for_stop().await;
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
