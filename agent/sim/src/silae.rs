@@ -70,7 +70,7 @@ struct Inner {
     token_faults: Mutex<VecDeque<Fault>>,
     periods: Mutex<HashMap<String, String>>,
     payloads: Mutex<HashMap<(String, String), Vec<u8>>>,
-    files: BTreeMap<(String, String), PathBuf>,
+    files: SampleFiles,
     dossiers: Vec<Value>,
     requests: Mutex<Vec<RecordedRequest>>,
     token_requests: AtomicUsize,
@@ -216,7 +216,9 @@ impl Inner {
 }
 
 /// Finds `dossier-<N>-<YYYY-MM>[-…].json` files and an optional `dossiers.json`.
-fn scan(dir: &Path) -> anyhow::Result<(BTreeMap<(String, String), PathBuf>, Vec<Value>)> {
+type SampleFiles = BTreeMap<(String, String), PathBuf>;
+
+fn scan(dir: &Path) -> anyhow::Result<(SampleFiles, Vec<Value>)> {
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))? {
         let path = entry?.path();
