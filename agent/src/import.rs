@@ -474,27 +474,35 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         .collect();
     let results = match odoo.write(entries).await {
         Ok(r) => r,
-        Err(OdooError::Rejected { message, .. }) if is_duplicate_key(&message) => {
-            // Another agent wrote the same period at the same moment: look again.
+        Err(e) => {
+            // Refused or cut off: look again. Another run may have written the same period at
+            // the same moment (the unique key refused ours), or our write may have committed
+            // before the connection broke.
             let keys: Vec<&str> = plan.moves.iter().map(|m| m.import_key.as_str()).collect();
-            let now = odoo.existing(dossier.company_id, &keys).await?;
-            if plan.moves.iter().all(|m| now.contains_key(&m.import_key)) {
-                let moves: Vec<i64> = plan.moves.iter().map(|m| now[&m.import_key].id).collect();
-                return Ok(Done {
-                    status: Status::AlreadyImported,
-                    message: format!(
-                        "imported at the same moment by another run: move(s) {}; nothing was written by this one",
-                        ids(&moves)
-                    ),
-                    moves,
-                    plan: Some(plan),
-                    journal: journal_code,
-                    resolved: Some(resolved),
-                });
+            let now = match odoo.existing(dossier.company_id, &keys).await {
+                Ok(now) => now,
+                Err(_) => return Err(e.into()),
+            };
+            let complete = plan.moves.iter().all(|m| {
+                now.get(&m.import_key)
+                    .is_some_and(|x| x.state != "draft" || x.payload_hash.as_deref() == Some(m.payload_hash.as_str()))
+            });
+            if !complete {
+                return Err(e.into());
             }
-            return Err(Failure { kind: ErrorKind::OdooRejected, message: format!("Odoo refused: {message}") });
+            let moves: Vec<i64> = plan.moves.iter().map(|m| now[&m.import_key].id).collect();
+            return Ok(Done {
+                status: Status::AlreadyImported,
+                message: format!(
+                    "the write answered \"{e}\", but the moves are in Odoo: {} (imported by a concurrent run, or committed before the answer was lost); nothing doubled",
+                    ids(&moves)
+                ),
+                moves,
+                plan: Some(plan),
+                journal: journal_code,
+                resolved: Some(resolved),
+            });
         }
-        Err(e) => return Err(e.into()),
     };
     let written: Vec<i64> = results.iter().map(|r| r.id).collect();
     let mut moves = present.clone();
@@ -528,12 +536,6 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
 
 fn ids(v: &[i64]) -> String {
     v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
-}
-
-fn is_duplicate_key(message: &str) -> bool {
-    message.contains("payflow_import_key")
-        || message.contains("duplicate key")
-        || message.contains("could not serialize")
 }
 
 /// The chatter message of a created move, in French: accountants read it.

@@ -26,6 +26,17 @@ enum Command {
         #[arg(long, default_value = "demo-subscription-key")]
         subscription_key: String,
     },
+    /// A minimal Odoo (JSON-RPC, XML-RPC, JSON-2) with a French chart subset and the addon.
+    Odoo {
+        #[arg(long, default_value = "127.0.0.1:8069")]
+        listen: SocketAddr,
+        /// The Odoo series to behave as: 17, 18 or 19.
+        #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u32).range(17..=19))]
+        version: u32,
+        /// Behave as if the payflow_silae addon were not installed.
+        #[arg(long)]
+        no_addon: bool,
+    },
 }
 
 #[tokio::main]
@@ -42,6 +53,13 @@ async fn main() -> anyhow::Result<()> {
             };
             let sim = payflow_sim::silae::SilaeSim::start_on(cfg, listen).await?;
             println!("silae simulator listening on http://{}", sim.addr());
+            wait_for_stop().await;
+        }
+        Command::Odoo { listen, version, no_addon } => {
+            let mut cfg = payflow_sim::odoo::OdooSimConfig::demo(version);
+            cfg.addon_installed = !no_addon;
+            let sim = payflow_sim::odoo::OdooSim::start_on(cfg, listen).await?;
+            println!("odoo simulator listening on {}", sim.url());
             wait_for_stop().await;
         }
     }

@@ -300,6 +300,11 @@ fn fault_error(code: i32, text: &str) -> OdooError {
     if code == 3 {
         return OdooError::Auth(format!("Odoo refused the login or secret: {}", text.trim()));
     }
+    match code {
+        2 => return OdooError::Rejected { name: "UserError".into(), message: text.trim().to_owned() },
+        4 => return OdooError::Rejected { name: "AccessError".into(), message: text.trim().to_owned() },
+        _ => {}
+    }
     let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text).trim();
     let (name, message) = match last.split_once(": ") {
         Some((n, m)) if !n.contains(' ') => (n.rsplit('.').next().unwrap_or(n).to_owned(), m.to_owned()),

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_demo_previews_two_moves_with_the_sample_s_totals() {
     let w = World::start().await;
     let add = w.cli(
@@ -56,7 +56,7 @@ async fn readme_demo_previews_two_moves_with_the_sample_s_totals() {
     assert_eq!(runs[0]["status"], "previewed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_writes_and_exits_zero_then_reports_already_imported() {
     let w = World::start().await;
     let add = w.cli(
@@ -95,7 +95,7 @@ async fn import_writes_and_exits_zero_then_reports_already_imported() {
     assert_eq!(w.odoo().moves().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_import_exits_non_zero_with_its_kind() {
     let w = World::start().await;
     w.cli(
@@ -112,7 +112,7 @@ async fn a_failed_import_exits_non_zero_with_its_kind() {
     assert!(report["message"].as_str().unwrap().contains("dossier add --silae 999"), "{report}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_and_configs_are_refused_with_what_to_fix() {
     let w = World::start().await;
     let out = w.cli(&["import", "--dossier", "100200", "--period", "2026-13"], None);
@@ -157,7 +157,7 @@ async fn bad_arguments_and_configs_are_refused_with_what_to_fix() {
     assert!(shown.contains("test.toml") && shown.contains("key `odoo.url`"), "{shown}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dossiers_are_added_listed_updated_and_removed() {
     let w = World::start().await;
     let add = |name: &str| {
@@ -200,7 +200,7 @@ async fn dossiers_are_added_listed_updated_and_removed() {
     assert!(!w.cli(&["dossier", "remove", "--silae", "100200"], None).status.success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_set_from_stdin_and_listed_without_values() {
     let w = World::start().await;
     let set = w.cli(&["secret", "set", "smtp_password"], Some("planted-smtp-pa55word\n"));
@@ -221,7 +221,7 @@ async fn secrets_are_set_from_stdin_and_listed_without_values() {
     assert!(text(&w.cli(&["secret", "list"], None)).contains("smtp_password            not set"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_logs_never_show_a_secret() {
     let w = World::start().await;
     w.cli(
@@ -242,7 +242,7 @@ async fn debug_logs_never_show_a_secret() {
     assert_no_secret(&all);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_what_to_fix() {
     let w = World::start().await;
     let out = w.cli(&["check"], None);
