@@ -62,7 +62,7 @@ pub fn print_report(r: &RunReport) {
             println!(
                 "  {:<10} {:<8} {:<48} {:>14} {:>14}  {}",
                 l["account"].as_str().unwrap_or(""),
-                l["mapped_account"].as_str().unwrap_or(""),
+                l["odoo_account"].as_str().or(l["mapped_account"].as_str()).unwrap_or(""),
                 truncate(l["label"].as_str().unwrap_or(""), 48),
                 cents("debit_cents"),
                 cents("credit_cents"),

@@ -1,0 +1,129 @@
+import base64
+
+from psycopg2 import IntegrityError
+
+from odoo.exceptions import UserError
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
+
+
+@tagged("post_install", "-at_install")
+class TestPayflowImport(TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company = cls.env.company
+        cls.journal = cls._journal(cls.company)
+        cls.expense, cls.payable = cls._accounts(cls.company, "1")
+
+    @classmethod
+    def _journal(cls, company):
+        return cls.env["account.journal"].create(
+            {"name": "Salaires PayFlow", "code": "PFSAL", "type": "general", "company_id": company.id}
+        )
+
+    @classmethod
+    def _accounts(cls, company, suffix):
+        account = cls.env["account.account"].with_company(company)
+        expense = account.create(
+            {"code": "64119" + suffix, "name": "Salaires (test)", "account_type": "expense"}
+        )
+        payable = account.create(
+            {"code": "42119" + suffix, "name": "Personnel (test)", "account_type": "liability_current"}
+        )
+        return expense, payable
+
+    def _vals(self, amount=100.0, journal=None, accounts=None, credit=None):
+        journal = journal or self.journal
+        expense, payable = accounts or (self.expense, self.payable)
+        return {
+            "move_type": "entry",
+            "journal_id": journal.id,
+            "company_id": journal.company_id.id,
+            "date": "2026-10-31",
+            "ref": "SALAIRES OCTOBRE 2026",
+            "line_ids": [
+                (0, 0, {"account_id": expense.id, "name": "Salaires", "debit": amount, "credit": 0.0}),
+                (0, 0, {"account_id": payable.id, "name": "Net à payer", "debit": 0.0,
+                        "credit": amount if credit is None else credit}),
+            ],
+        }
+
+    def _entry(self, key, payload_hash="h1", amount=100.0, **kw):
+        return {
+            "import_key": key,
+            "payload_hash": payload_hash,
+            "vals": self._vals(amount, **kw),
+            "attachment": {"name": "silae-100200-2026-10.json",
+                           "datas": base64.b64encode(b'{"ruptures": []}').decode()},
+            "message": "<p>Import\u00e9 de Silae par PayFlow</p>",
+        }
+
+    def test_import_creates_the_move_with_its_key_payload_and_message(self):
+        result = self.env["account.move"].payflow_import([self._entry("silae:100200:2026-10:paris")])
+        self.assertEqual(result[0]["result"], "created")
+        move = self.env["account.move"].browse(result[0]["id"])
+        self.assertEqual(move.payflow_import_key, "silae:100200:2026-10:paris")
+        self.assertEqual(move.payflow_payload_hash, "h1")
+        self.assertEqual(move.state, "draft")
+        self.assertEqual(move.journal_id, self.journal)
+        self.assertAlmostEqual(sum(move.line_ids.mapped("debit")), 100.0)
+        attachments = self.env["ir.attachment"].search(
+            [("res_model", "=", "account.move"), ("res_id", "=", move.id)]
+        )
+        self.assertEqual(attachments.mapped("name"), ["silae-100200-2026-10.json"])
+        self.assertIn("PayFlow", move.message_ids[0].body)
+        imported = self.env["account.move"].search([("payflow_import_key", "!=", False)])
+        self.assertIn(move, imported)
+
+    def test_same_payload_is_unchanged_corrected_draft_replaced_posted_untouched(self):
+        Move = self.env["account.move"]
+        first = Move.payflow_import([self._entry("k1")])[0]
+        again = Move.payflow_import([self._entry("k1")])[0]
+        self.assertEqual((again["result"], again["id"]), ("unchanged", first["id"]))
+        corrected = Move.payflow_import([self._entry("k1", "h2", amount=110.0)])[0]
+        self.assertEqual(corrected["result"], "replaced")
+        self.assertFalse(Move.browse(first["id"]).exists())
+        new = Move.browse(corrected["id"])
+        self.assertAlmostEqual(sum(new.line_ids.mapped("debit")), 110.0)
+        new.action_post()
+        posted = Move.payflow_import([self._entry("k1", "h3", amount=120.0)])[0]
+        self.assertEqual((posted["result"], posted["id"], posted["state"]), ("posted", new.id, "posted"))
+        self.assertAlmostEqual(sum(new.line_ids.mapped("debit")), 110.0)
+        self.assertEqual(Move.search_count([("payflow_import_key", "=", "k1")]), 1)
+
+    def test_the_key_is_unique_per_company(self):
+        Move = self.env["account.move"]
+        Move.create(dict(self._vals(), payflow_import_key="dup"))
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
+            Move.create(dict(self._vals(), payflow_import_key="dup"))
+            self.env.flush_all()
+        # Several moves without key are fine.
+        Move.create(self._vals())
+        Move.create(self._vals())
+        self.env.flush_all()
+
+    def test_same_key_in_another_company_is_allowed(self):
+        other = self.env["res.company"].create({"name": "PayFlow Filiale"})
+        self.env.user.company_ids |= other
+        journal = self._journal(other)
+        accounts = self._accounts(other, "2")
+        Move = self.env["account.move"]
+        Move.create(dict(self._vals(), payflow_import_key="shared"))
+        Move.with_company(other).create(dict(self._vals(journal=journal, accounts=accounts), payflow_import_key="shared"))
+        self.env.flush_all()
+        self.assertEqual(Move.search_count([("payflow_import_key", "=", "shared")]), 2)
+
+    def test_a_copy_does_not_carry_the_key(self):
+        move = self.env["account.move"].create(dict(self._vals(), payflow_import_key="original"))
+        self.assertFalse(move.copy().payflow_import_key)
+
+    def test_one_bad_move_writes_none(self):
+        Move = self.env["account.move"]
+        with self.assertRaises(UserError), self.env.cr.savepoint():
+            Move.payflow_import([self._entry("good"), self._entry("bad", credit=90.0)])
+        self.assertFalse(Move.search([("payflow_import_key", "in", ["good", "bad"])]))
+
+    def test_an_entry_without_key_is_refused(self):
+        with self.assertRaises(UserError):
+            self.env["account.move"].payflow_import([{"vals": self._vals()}])
