@@ -298,7 +298,7 @@ impl Db {
             "payflow_import" if model == "account.move" && self.addon => {
                 draft.payflow_import(&arg(0, "moves").unwrap_or(json!([])))
             }
-            _ => Err(OdooErr::AttributeError(format!("The method '{model}.{method}' does not exist"))),
+            _ => Err(OdooErr::AttributeError(format!("The method '{method}' does not exist on the model '{model}'"))),
         }?;
         *self = draft;
         Ok(result)
@@ -308,7 +308,14 @@ impl Db {
         let terms = domain.as_array().cloned().unwrap_or_default();
         for t in &terms {
             if let Some(leaf) = t.as_array() {
-                self.check_field(model, leaf.first().and_then(Value::as_str).unwrap_or(""))?;
+                let field = leaf.first().and_then(Value::as_str).unwrap_or("");
+                if self.check_field(model, field).is_err() {
+                    let shown: Vec<String> = leaf.iter().map(python_repr).collect();
+                    return Err(OdooErr::ValueError(format!(
+                        "Invalid field {model}.{field} in leaf ({})",
+                        shown.join(", ")
+                    )));
+                }
             }
         }
         let active_test = context.get("active_test").and_then(Value::as_bool).unwrap_or(true);
@@ -474,13 +481,6 @@ impl Db {
             ))
         })?;
         let company = vals.get("company_id").and_then(Value::as_i64).unwrap_or(j["company_id"].as_i64().unwrap_or(1));
-        let date = vals.get("date").and_then(Value::as_str).unwrap_or("2026-01-01").to_owned();
-        if let Some(lock) = self.lock_date(company).filter(|l| date.as_str() <= l.as_str()) {
-            return Err(OdooErr::UserError(format!(
-                "You cannot add/modify entries prior to and inclusive of the lock date {}.",
-                us_date(&lock)
-            )));
-        }
         let lines: Vec<Map<String, Value>> = vals
             .get("line_ids")
             .and_then(Value::as_array)
@@ -490,9 +490,11 @@ impl Db {
         let credit: i64 = lines.iter().map(|l| cents(l.get("credit").unwrap_or(&json!(0)))).sum();
         if debit != credit {
             return Err(OdooErr::UserError(format!(
-                "The entry is not balanced.\nThe total of debits equals {:.2} and the total of credits equals {:.2}.",
+                "An error has occurred.\n\nThe move (Draft Entry {}/draft) is not balanced.\nThe total of debits equals {:.2} € and the total of credits equals {:.2} €.\nYou might want to specify a default account on journal \"{}\" to automatically balance each move.",
+                j["code"].as_str().unwrap_or(""),
                 debit as f64 / 100.0,
-                credit as f64 / 100.0
+                credit as f64 / 100.0,
+                j["name"].as_str().unwrap_or("")
             )));
         }
         for l in &lines {
@@ -563,7 +565,7 @@ impl Db {
         if model == "account.move" {
             for id in ids {
                 if self.tables.get(model).and_then(|t| t.get(id)).is_some_and(|m| m["state"] != "draft") {
-                    return Err(OdooErr::UserError("You cannot delete an entry which has been posted once.".into()));
+                    return Err(OdooErr::UserError("You can't delete a posted journal item. Don’t play games with your accounting records; reset the journal entry to draft before deleting it.".into()));
                 }
             }
             if let Some(lines) = self.tables.get_mut("account.move.line") {
@@ -590,18 +592,18 @@ impl Db {
                 .and_then(|t| t.get(id))
                 .and_then(|m| m["date"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            if let Some(lock) = self.lock_date(company).filter(|l| date.as_str() <= l.as_str()) {
-                return Err(OdooErr::UserError(format!(
-                    "You cannot add/modify entries prior to and inclusive of the lock date {}.",
-                    us_date(&lock)
-                )));
-            }
+            // As Odoo 18 does: a move posted inside a locked period is dated after the lock date.
+            let date = match self.lock_date(company).filter(|l| state == "posted" && date.as_str() <= l.as_str()) {
+                Some(lock) => day_after(&lock),
+                None => date,
+            };
             let m = self.tables.get_mut("account.move").and_then(|t| t.get_mut(id)).ok_or_else(|| {
                 OdooErr::MissingError(format!(
                     "Record does not exist or has been deleted.\n(Record: account.move({id},), User: 2)"
                 ))
             })?;
             m.insert("state".into(), json!(state));
+            m.insert("date".into(), json!(date));
             if state == "posted" && m["name"] == "/" {
                 m.insert(
                     "name".into(),
@@ -662,10 +664,23 @@ impl Db {
     }
 }
 
-fn us_date(iso: &str) -> String {
-    match (iso.get(0..4), iso.get(5..7), iso.get(8..10)) {
-        (Some(y), Some(m), Some(d)) => format!("{m}/{d}/{y}"),
-        _ => iso.to_owned(),
+fn day_after(iso: &str) -> String {
+    let (y, m, d): (i32, u32, u32) = (
+        iso.get(0..4).and_then(|x| x.parse().ok()).unwrap_or(2000),
+        iso.get(5..7).and_then(|x| x.parse().ok()).unwrap_or(1),
+        iso.get(8..10).and_then(|x| x.parse().ok()).unwrap_or(1),
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let last = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    match (d < last, m < 12) {
+        (true, _) => format!("{y:04}-{m:02}-{:02}", d + 1),
+        (false, true) => format!("{y:04}-{:02}-01", m + 1),
+        (false, false) => format!("{:04}-01-01", y + 1),
     }
 }
 
@@ -747,5 +762,17 @@ fn leaf(t: &Value, r: &Map<String, Value>) -> bool {
                 || have.as_f64().zip(value.as_f64()).is_some_and(|(a, b)| a > b)
         }
         _ => false,
+    }
+}
+
+/// Python's repr of a JSON value, as Odoo prints domain leaves in its errors.
+fn python_repr(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{s}'"),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Null => "None".into(),
+        Value::Array(a) => format!("[{}]", a.iter().map(python_repr).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
     }
 }
