@@ -28,9 +28,14 @@ async fn dry_run_previews_both_establishments_to_the_cent() {
     assert_eq!(run.total_debit_cents, Some(16_400_394 + 4_268_207));
 }
 
+/// Imports the two-establishment sample (repartitions 1 and 2 on the analytic accounts PARIS
+/// and LYON), then again: the second run finds the same moves.
 pub async fn scenario_imports_once(w: &World) -> Vec<i64> {
     let agent = w.agent();
-    add_dossier(&agent, &dossier("100300", 5));
+    let mut d = dossier("100300", 5);
+    d.analytic.insert("1".into(), "PARIS".into());
+    d.analytic.insert("2".into(), "LYON".into());
+    add_dossier(&agent, &d);
     let r = import(&agent, "100300", "2026-10", false).await;
     assert_eq!(r.status, Status::Imported, "{}", r.message);
     assert_eq!(r.moves.len(), 2);

@@ -98,6 +98,57 @@ impl Real {
                     .unwrap();
             }
         }
+        // Analytic accounting is a group of its own: the user the agent logs in as needs it.
+        let group = self
+            .call(
+                "ir.model.data",
+                "search_read",
+                json!([[["module", "=", "analytic"], ["name", "=", "group_analytic_accounting"]]]),
+                json!({"fields": ["res_id"]}),
+            )
+            .await
+            .unwrap();
+        let group = group[0]["res_id"].as_i64().unwrap();
+        self.call("res.users", "write", json!([[2], {"groups_id": [[4, group]]}]), json!({})).await.unwrap();
+        let plan = self
+            .call(
+                "account.analytic.plan",
+                "search_read",
+                json!([[["name", "=", "PayFlow Établissements"]]]),
+                json!({"fields": ["id"]}),
+            )
+            .await
+            .unwrap();
+        let plan = match plan[0]["id"].as_i64() {
+            Some(id) => id,
+            None => self
+                .call("account.analytic.plan", "create", json!([{"name": "PayFlow Établissements"}]), json!({}))
+                .await
+                .unwrap()
+                .as_i64()
+                .unwrap(),
+        };
+        for code in ["PARIS", "LYON"] {
+            let found = self
+                .call(
+                    "account.analytic.account",
+                    "search_read",
+                    json!([[["code", "=", code]]]),
+                    json!({"fields": ["id"]}),
+                )
+                .await
+                .unwrap();
+            if found.as_array().unwrap().is_empty() {
+                self.call(
+                    "account.analytic.account",
+                    "create",
+                    json!([{"name": format!("Établissement {code}"), "code": code, "plan_id": plan}]),
+                    json!({}),
+                )
+                .await
+                .unwrap();
+            }
+        }
         self.call("res.company", "write", json!([[1], {"fiscalyear_lock_date": false}]), json!({})).await.unwrap();
         self.cleanup().await;
     }
@@ -155,12 +206,16 @@ async fn real_odoo_18_imports_exactly_once() {
     real.prepare().await;
     let w = World::with_odoo(None, real.url.clone(), real.db.clone(), real.password.clone()).await;
 
-    // The two establishments, balanced to the cent, once.
+    // The two establishments, balanced to the cent, once, with the key and the analytic split.
     let ids = crate::import::scenario_imports_once(&w).await;
     let moves = real.moves().await;
     assert_eq!(moves.len(), 2, "{moves:?}");
-    for (m, total, count) in [(&moves[0], 16_400_394, 15), (&moves[1], 4_268_207, 13)] {
+    for (m, key, total, count) in [
+        (&moves[0], "silae:100300:2026-10:etablissement-paris", 16_400_394, 15),
+        (&moves[1], "silae:100300:2026-10:etablissement-lyon", 4_268_207, 13),
+    ] {
         assert!(ids.contains(&m["id"].as_i64().unwrap()));
+        assert_eq!(m["payflow_import_key"], key);
         assert_eq!(m["state"], "draft");
         assert_eq!(m["date"], "2026-10-31");
         let lines = real.lines(m["id"].as_i64().unwrap()).await;
@@ -169,6 +224,20 @@ async fn real_odoo_18_imports_exactly_once() {
         let credit: i64 = lines.iter().map(|l| cents(&l["credit"])).sum();
         assert_eq!((debit, credit), (total, total));
     }
+    assert_eq!(moves[0]["ref"], "SALAIRES OCTOBRE 2026 - Établissement Paris");
+    // Salaries and allowances of Paris: 60 % on PARIS, 40 % on LYON, each line 100 % on one.
+    let paris_lines = real.lines(moves[0]["id"].as_i64().unwrap()).await;
+    let analytic: Vec<(i64, String)> = paris_lines
+        .iter()
+        .filter_map(|l| {
+            l["analytic_distribution"].as_object().map(|d| (cents(&l["debit"]), d.keys().next().unwrap().clone()))
+        })
+        .collect();
+    assert_eq!(analytic.len(), 4, "{paris_lines:?}");
+    let on = |account: &str| analytic.iter().filter(|(_, a)| a == account).map(|(c, _)| c).sum::<i64>();
+    let (a, b) = (analytic[0].1.clone(), analytic.iter().find(|(_, x)| *x != analytic[0].1).unwrap().1.clone());
+    let (sixty, forty) = if on(&a) > on(&b) { (on(&a), on(&b)) } else { (on(&b), on(&a)) };
+    assert_eq!((sixty, forty), (6_779_337 + 203_379, 4_519_558 + 135_587));
 
     // The single establishment too; then two processes racing on the same period.
     let agent = w.agent();
