@@ -25,6 +25,9 @@ enum Command {
         client_secret: String,
         #[arg(long, default_value = "demo-subscription-key")]
         subscription_key: String,
+        /// The lifetime of the tokens issued, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        token_ttl_secs: u64,
     },
     /// A minimal Odoo (JSON-RPC, XML-RPC, JSON-2) with a French chart subset and the addon.
     Odoo {
@@ -43,13 +46,13 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     match Cli::parse().command {
-        Command::Silae { samples, listen, client_id, client_secret, subscription_key } => {
+        Command::Silae { samples, listen, client_id, client_secret, subscription_key, token_ttl_secs } => {
             let cfg = payflow_sim::silae::SilaeSimConfig {
                 samples_dir: samples,
                 client_id,
                 client_secret,
                 subscription_key,
-                token_ttl_secs: 3600,
+                token_ttl_secs,
             };
             let sim = payflow_sim::silae::SilaeSim::start_on(cfg, listen).await?;
             println!("silae simulator listening on http://{}", sim.addr());

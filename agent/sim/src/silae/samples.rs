@@ -42,12 +42,6 @@ impl Month {
         (1..=month.days()).contains(&day).then_some(month)
     }
 
-    /// The day of a spec `date-time`, when it is one (see [`Month::of_date_time`]).
-    pub fn day_of_date_time(text: &str) -> Option<u32> {
-        Month::of_date_time(text)?;
-        text[8..10].parse().ok()
-    }
-
     pub fn next(self) -> Month {
         if self.month == 12 {
             Month { year: self.year + 1, month: 1 }
@@ -117,7 +111,8 @@ pub struct Samples {
 
 impl Samples {
     pub fn scan(dir: &Path) -> anyhow::Result<Samples> {
-        let entries = std::fs::read_dir(dir).with_context(|| format!("reading the samples folder {}", dir.display()))?;
+        let entries =
+            std::fs::read_dir(dir).with_context(|| format!("reading the samples folder {}", dir.display()))?;
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.with_context(|| format!("reading the samples folder {}", dir.display()))?;
@@ -144,7 +139,8 @@ impl Samples {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e).with_context(|| format!("{}", dir.join("dossiers.json").display())),
         };
-        let listed: BTreeSet<String> = dossiers.iter().filter_map(|d| d["numero"].as_str().map(str::to_owned)).collect();
+        let listed: BTreeSet<String> =
+            dossiers.iter().filter_map(|d| d["numero"].as_str().map(str::to_owned)).collect();
         let from_names: BTreeSet<&String> = files.keys().map(|(d, _)| d).collect();
         dossiers.extend(from_names.into_iter().filter(|n| !listed.contains(*n)).map(|n| synthetic_dossier(n)));
         Ok(Samples { files, dossiers })
