@@ -304,7 +304,8 @@ fn plan_rupture(ctx: &RuptureCtx, rupture: &Rupture, problems: &mut Vec<Problem>
     if let Some(t) = total_credit.filter(|t| *t != credit_values) {
         problems.push(Problem::TotalMismatch { at: at(None), side: "credit", lines: credit_values, announced: t });
     }
-    if problems.len() > before {
+    // A rupture without lines (and totals of zero, checked above) has nothing to write.
+    if problems.len() > before || lines.is_empty() {
         return None;
     }
     let reference =

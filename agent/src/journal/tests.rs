@@ -78,6 +78,22 @@ fn empty_sample_has_no_move() {
 }
 
 #[test]
+fn an_empty_rupture_gives_no_move() {
+    let mut payload = shared_sample("dossier-100300-2026-10-two-establishments.json");
+    payload.ruptures.as_mut().unwrap().push(Rupture {
+        libelle: Some("Établissement fermé".into()),
+        total_debit: Some(Decimal("0.0".into())),
+        total_credit: Some(Decimal("0".into())),
+        ecritures: Some(vec![]),
+    });
+    let p = plan("100300", "2026-10".parse().unwrap(), &payload, &BTreeMap::new()).unwrap();
+    assert_eq!(p.moves.len(), 2);
+    payload.ruptures.as_mut().unwrap()[2].total_debit = Some(Decimal("1.00".into()));
+    let err = plan("100300", "2026-10".parse().unwrap(), &payload, &BTreeMap::new()).unwrap_err();
+    assert!(err.to_string().contains("rupture 3"), "{err}");
+}
+
+#[test]
 fn wrong_dossier_or_period_is_refused() {
     let payload = shared_sample("dossier-100200-2026-10.json");
     let err = plan("100300", "2026-09".parse().unwrap(), &payload, &BTreeMap::new()).unwrap_err();
