@@ -23,8 +23,17 @@ use payflow_sim::silae::{SilaeSim, SilaeSimConfig};
 use serde_json::{json, Value};
 
 const ACCOUNTS: [(&str, &str); 11] = [
-    ("64110000", "D"), ("64140000", "D"), ("64510000", "D"), ("64530000", "D"), ("64540000", "D"),
-    ("64580000", "D"), ("64750000", "D"), ("42100000", "C"), ("43100000", "C"), ("43700000", "C"), ("44210000", "C"),
+    ("64110000", "D"),
+    ("64140000", "D"),
+    ("64510000", "D"),
+    ("64530000", "D"),
+    ("64540000", "D"),
+    ("64580000", "D"),
+    ("64750000", "D"),
+    ("42100000", "C"),
+    ("43100000", "C"),
+    ("43700000", "C"),
+    ("44210000", "C"),
 ];
 
 /// A balanced Silae payload of `n` lines (one rupture), amounts in cents as text.
@@ -35,7 +44,11 @@ fn payload(n: usize, period: &str) -> Value {
     for i in 0..n - 1 {
         let (account, sens) = ACCOUNTS[i % ACCOUNTS.len()];
         let cents = 10_000 + (i as i64 * 7_919) % 500_000;
-        if sens == "D" { debit += cents } else { credit += cents }
+        if sens == "D" {
+            debit += cents
+        } else {
+            credit += cents
+        }
         lines.push((account, sens, cents));
     }
     let (sens, closing) = if debit >= credit { ("C", debit - credit) } else { ("D", credit - debit) };
@@ -72,7 +85,8 @@ impl Odoo {
     async fn call(&self, model: &str, method: &str, args: Value, kwargs: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "object", "method": "execute_kw",
             "args": [self.db, 2, self.password, model, method, args, kwargs]}});
-        let v: Value = self.http.post(format!("{}/jsonrpc", self.url)).json(&body).send().await.unwrap().json().await.unwrap();
+        let v: Value =
+            self.http.post(format!("{}/jsonrpc", self.url)).json(&body).send().await.unwrap().json().await.unwrap();
         if let Some(e) = v.get("error") {
             panic!("{model}.{method}: {}", e["data"]["message"]);
         }
@@ -91,12 +105,30 @@ impl Odoo {
     async fn prepare(&self) -> i64 {
         let journal = match self.id_of("account.journal", json!([["code", "=", "SAL"], ["company_id", "=", 1]])).await {
             Some(id) => id,
-            None => self.call("account.journal", "create", json!([{"name": "Salaires", "code": "SAL", "type": "general", "company_id": 1}]), json!({})).await.as_i64().unwrap(),
+            None => self
+                .call(
+                    "account.journal",
+                    "create",
+                    json!([{"name": "Salaires", "code": "SAL", "type": "general", "company_id": 1}]),
+                    json!({}),
+                )
+                .await
+                .as_i64()
+                .unwrap(),
         };
-        for code in ["421000", "431000", "437000", "442100", "641100", "641400", "645100", "645300", "645400", "645800", "647500"] {
+        for code in [
+            "421000", "431000", "437000", "442100", "641100", "641400", "645100", "645300", "645400", "645800",
+            "647500",
+        ] {
             if self.account(code).await.is_none() {
                 let t = if code.starts_with('6') { "expense" } else { "liability_current" };
-                self.call("account.account", "create", json!([{"code": code, "name": format!("Bench {code}"), "account_type": t}]), json!({})).await;
+                self.call(
+                    "account.account",
+                    "create",
+                    json!([{"code": code, "name": format!("Bench {code}"), "account_type": t}]),
+                    json!({}),
+                )
+                .await;
             }
         }
         self.clean().await;
@@ -104,7 +136,14 @@ impl Odoo {
     }
 
     async fn clean(&self) {
-        let moves = self.call("account.move", "search_read", json!([["|", ["ref", "=", "BENCH BARE"], ["payflow_import_key", "like", "silae:100200:2026-09"]]]), json!({"fields": ["id", "state"]})).await;
+        let moves = self
+            .call(
+                "account.move",
+                "search_read",
+                json!([["|", ["ref", "=", "BENCH BARE"], ["payflow_import_key", "like", "silae:100200:2026-09"]]]),
+                json!({"fields": ["id", "state"]}),
+            )
+            .await;
         let ids: Vec<i64> = moves.as_array().unwrap().iter().filter_map(|m| m["id"].as_i64()).collect();
         if !ids.is_empty() {
             self.call("account.move", "unlink", json!([ids]), json!({})).await;
@@ -131,10 +170,25 @@ async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agen
     let secrets = Secrets::new(config.data_dir.join("secrets.store"), config.secrets_key_path(), None, Box::new(env));
     let agent = Agent::with(config, store, secrets);
     let map = BTreeMap::from([("43700000".to_owned(), "437000".to_owned())]);
-    agent.store().upsert_dossier(&Dossier {
-        silae_number: "100200".into(), name: "Bench".into(), company_id: 1, journal_code: "SAL".into(), transfer_day: 5,
-        alert_emails: vec![], enabled: true, account_map: map, analytic: BTreeMap::new(), start_period: None, wait_closed: true,
-    }, "t").unwrap();
+    agent
+        .store()
+        .upsert_dossier(
+            &Dossier {
+                silae_number: "100200".into(),
+                name: "Bench".into(),
+                company_id: 1,
+                journal_code: "SAL".into(),
+                transfer_day: 5,
+                alert_emails: vec![],
+                enabled: true,
+                account_map: map,
+                analytic: BTreeMap::new(),
+                start_period: None,
+                wait_closed: true,
+            },
+            "t",
+        )
+        .unwrap();
     agent
 }
 
@@ -178,7 +232,12 @@ async fn ratio(label: &str, odoo: &Odoo, silae: &SilaeSim, rounds: usize) {
         odoo.clean().await;
     }
     let (b, o) = (median(bare), median(ours));
-    println!("{label}: 300-line import {:.0} ms, bare create {:.0} ms, ratio {:.2} (median of {rounds})", o.as_secs_f64() * 1e3, b.as_secs_f64() * 1e3, o.as_secs_f64() / b.as_secs_f64());
+    println!(
+        "{label}: 300-line import {:.0} ms, bare create {:.0} ms, ratio {:.2} (median of {rounds})",
+        o.as_secs_f64() * 1e3,
+        b.as_secs_f64() * 1e3,
+        o.as_secs_f64() / b.as_secs_f64()
+    );
 }
 
 /// The first version's algorithm: one search per line, then the create.
@@ -205,7 +264,11 @@ async fn main() {
         assert_eq!(plan.line_count(), 5_000);
     }
     let per = t.elapsed() / n;
-    println!("journal transform: 5,000 lines in {:.2} ms, {:.1} M lines/s", per.as_secs_f64() * 1e3, 5_000.0 / per.as_secs_f64() / 1e6);
+    println!(
+        "journal transform: 5,000 lines in {:.2} ms, {:.1} M lines/s",
+        per.as_secs_f64() * 1e3,
+        5_000.0 / per.as_secs_f64() / 1e6
+    );
 
     let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/silae/samples");
     let silae = SilaeSim::start(SilaeSimConfig::demo(samples)).await.unwrap();
@@ -220,7 +283,9 @@ async fn main() {
         let dir = tempfile::tempdir().unwrap();
         let agent = agent_for(dir.path(), &silae, &on_sim).await;
         let opts = ImportOptions { dry_run: false, trigger: Trigger::Cli, triggered_by: None };
-        let warm = run_period(&agent, "100200", "2026-09".parse().unwrap(), &ImportOptions { dry_run: true, ..opts.clone() }).await;
+        let warm =
+            run_period(&agent, "100200", "2026-09".parse().unwrap(), &ImportOptions { dry_run: true, ..opts.clone() })
+                .await;
         assert!(warm.status.is_success(), "{}", warm.message);
         sim.reset_calls();
         let r = run_period(&agent, "100200", "2026-09".parse().unwrap(), &opts).await;
@@ -233,7 +298,12 @@ async fn main() {
 
     // 3. The ratio to a bare create.
     let real_url = std::env::var("PAYFLOW_TEST_ODOO_URL").unwrap_or_else(|_| "http://127.0.0.1:8069".into());
-    let real = Odoo { url: real_url.clone(), db: std::env::var("PAYFLOW_TEST_ODOO_DB").unwrap_or_else(|_| "payflow".into()), password: "admin".into(), http: reqwest::Client::new() };
+    let real = Odoo {
+        url: real_url.clone(),
+        db: std::env::var("PAYFLOW_TEST_ODOO_DB").unwrap_or_else(|_| "payflow".into()),
+        password: "admin".into(),
+        http: reqwest::Client::new(),
+    };
     let reachable = real.http.post(format!("{real_url}/jsonrpc")).json(&json!({"jsonrpc": "2.0", "method": "call", "params": {"service": "common", "method": "version", "args": []}})).send().await.is_ok();
     if reachable {
         ratio("real Odoo 18", &real, &silae, rounds).await;
