@@ -223,7 +223,40 @@ impl Agent {
     }
 }
 
+/// An exclusive lock on a dossier for this process: an OS file lock, released by the kernel if
+/// the process dies.
+pub struct DossierLock(#[allow(dead_code)] std::fs::File);
+
 impl Agent {
+    /// Locks a dossier, waiting at most `wait` for another process to release it.
+    pub async fn lock_dossier(&self, dossier: &str, wait: std::time::Duration) -> Result<DossierLock, String> {
+        let dir = self.config.data_dir.join("locks");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(format!("{}.lock", dossier.replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(DossierLock(file)),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(format!(
+                        "another PayFlow run is working on dossier {dossier} (lock {}); try again when it has finished",
+                        path.display()
+                    ))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+
     /// The Odoo client, built on first use, connected with the session remembered in the
     /// store (so an import does not authenticate again).
     pub async fn odoo(&self) -> Result<&OdooClient, Failure> {
@@ -264,8 +297,80 @@ pub fn now_in(tz: &jiff::tz::TimeZone) -> String {
     jiff::Timestamp::now().to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
-/// Imports (or previews) one period of one dossier, and records the run.
+/// Imports (or previews) one period of one dossier, and records the run. Waits (a bounded
+/// time) while another process works on the same dossier.
 pub async fn run_period(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
+    let lock = match agent.lock_dossier(dossier, LOCK_WAIT).await {
+        Ok(l) => l,
+        Err(message) => return refused(dossier, period, opts, message),
+    };
+    let report = run_period_locked(agent, dossier, period, opts).await;
+    drop(lock);
+    report
+}
+
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn refused(dossier: &str, period: Period, opts: &ImportOptions, message: String) -> RunReport {
+    RunReport {
+        run_id: None,
+        dossier: dossier.to_owned(),
+        period: period.to_string(),
+        status: Status::Failed,
+        error_kind: Some(ErrorKind::Config),
+        message,
+        moves: Vec::new(),
+        dry_run: opts.dry_run,
+        plans: Vec::new(),
+    }
+}
+
+/// What the daily timer runs: every enabled dossier's due periods, missed ones caught up
+/// oldest first, dossiers side by side (at most `concurrency` at once), each dossier by one
+/// process at a time.
+pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize) -> Vec<RunReport> {
+    use futures::StreamExt;
+    let dossiers = match agent.store().dossiers() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("cannot read the dossiers: {e}");
+            return Vec::new();
+        }
+    };
+    let opts = ImportOptions { dry_run: false, trigger: Trigger::Timer, triggered_by: None };
+    let per_dossier = futures::stream::iter(dossiers.into_iter().filter(|d| d.enabled))
+        .map(|d| {
+            let opts = opts.clone();
+            async move {
+                // Another run-due or import on this dossier: it does the work, this one skips.
+                let Ok(lock) = agent.lock_dossier(&d.silae_number, std::time::Duration::ZERO).await else {
+                    tracing::info!(dossier = d.silae_number, "another run is working on this dossier: skipped");
+                    return Vec::new();
+                };
+                if let Err(e) = agent.store().interrupt_stale_runs(&d.silae_number, &agent.now()) {
+                    tracing::warn!("cannot mark interrupted runs: {e}");
+                }
+                let done = agent.store().done_periods(&d.silae_number).unwrap_or_default();
+                let due = crate::schedule::due_periods(d.start_period, d.transfer_day, today, &done, 24);
+                let mut reports = Vec::new();
+                for period in due {
+                    let r = run_period_locked(agent, &d.silae_number, period, &opts).await;
+                    // A period Silae has not closed: the later ones are not closed either.
+                    let stop = r.status == Status::Waiting;
+                    reports.push(r);
+                    if stop {
+                        break;
+                    }
+                }
+                drop(lock);
+                reports
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    per_dossier.collect::<Vec<_>>().await.into_iter().flatten().collect()
+}
+
+async fn run_period_locked(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
     let started = agent.store().start_run(
         dossier,
         period,

@@ -7,6 +7,7 @@ pub mod journal;
 pub mod money;
 pub mod odoo;
 pub mod period;
+pub mod schedule;
 pub mod secrets;
 pub mod silae;
 pub mod store;

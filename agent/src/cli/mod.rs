@@ -5,6 +5,7 @@ mod check;
 mod dossier;
 mod import;
 mod odoo;
+mod run_due;
 mod runs;
 mod secret;
 
@@ -34,6 +35,8 @@ enum Command {
     Dossier(dossier::Cmd),
     /// Import (or preview with --dry-run) one period of one dossier now.
     Import(import::Cmd),
+    /// What the daily timer runs: every due dossier, missed periods caught up.
+    RunDue(run_due::Cmd),
     /// The run log, newest first.
     Runs(runs::Cmd),
     /// Test the config, the secrets and the connections; say what to fix.
@@ -84,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dossier(cmd) => cmd.run(&open(load()?)?),
         Command::Import(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
         Command::Runs(cmd) => cmd.run(&open(load()?)?),
+        Command::RunDue(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
         Command::Check(cmd) => runtime.block_on(cmd.run(config_path.as_deref())),
         Command::Secret(cmd) => cmd.run(&load()?),
         Command::Odoo(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),

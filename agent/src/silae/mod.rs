@@ -66,6 +66,9 @@ pub struct SilaeClient {
     config: SilaeConfig,
     credentials: SilaeCredentials,
     token: Mutex<Option<CachedToken>>,
+    /// After a 429, no request leaves before this instant: the limit is Silae's, shared by every
+    /// dossier this process works on.
+    paused_until: std::sync::Mutex<Option<Instant>>,
 }
 
 /// How long before its expiry a token is renewed.
@@ -82,7 +85,13 @@ impl SilaeClient {
             .user_agent(concat!("payflow-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SilaeError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
-        Ok(SilaeClient { http, config, credentials, token: Mutex::new(None) })
+        Ok(SilaeClient {
+            http,
+            config,
+            credentials,
+            token: Mutex::new(None),
+            paused_until: std::sync::Mutex::new(None),
+        })
     }
 
     /// The payroll journal of one dossier and period (`EcrituresComptables4`), with every
@@ -137,6 +146,14 @@ impl SilaeClient {
         let mut refreshed = false;
         let mut attempt = 0u32;
         loop {
+            let pause = self
+                .paused_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .and_then(|t| t.checked_duration_since(Instant::now()));
+            if let Some(wait) = pause {
+                tokio::time::sleep(wait).await;
+            }
             let token = self.token().await?;
             let mut request = self
                 .http

@@ -313,6 +313,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The periods of a dossier that need no more work: imported, already there, or without payroll.
+    pub fn done_periods(&self, dossier: &str) -> Result<std::collections::BTreeSet<Period>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT period FROM runs WHERE dossier = ?1 AND dry_run = 0
+               AND status IN ('imported', 'already_imported', 'no_data')",
+        )?;
+        let rows = stmt.query_map([dossier], |r| r.get::<_, String>(0))?;
+        let mut out = std::collections::BTreeSet::new();
+        for r in rows {
+            if let Ok(p) = r?.parse() {
+                out.insert(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs left `running` by a process that died: marked `interrupted`, never left running.
+    pub fn interrupt_stale_runs(&self, dossier: &str, now: &str) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = ?2,
+                 message = 'the process running this import stopped before its end; nothing was half-written (one transaction in Odoo)'
+             WHERE dossier = ?1 AND status = 'running'",
+            params![dossier, now],
+        )?)
+    }
+}
+
 /// A remembered Odoo session: protocol, major version and uid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OdooSession {

@@ -276,8 +276,10 @@ async fn without_the_addon_writing_is_refused_but_a_preview_works() {
 #[tokio::test]
 async fn two_agents_racing_on_one_period_create_each_move_once() {
     let w = World::start().await;
-    let (a, b) = (w.agent(), w.agent());
+    // Two instances (their own data folders, so no shared lock): only Odoo's key stands between them.
+    let (a, b) = (w.agent(), w.agent_at("other"));
     add_dossier(&a, &dossier("100300", 5));
+    add_dossier(&b, &dossier("100300", 5));
     let (ra, rb) = tokio::join!(import(&a, "100300", "2026-10", false), import(&b, "100300", "2026-10", false));
     let statuses = [ra.status, rb.status];
     assert!(statuses.contains(&Status::Imported), "{statuses:?}: {} / {}", ra.message, rb.message);

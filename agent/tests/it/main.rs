@@ -4,5 +4,6 @@
 mod cli;
 mod import;
 mod real_odoo;
+mod run_due;
 mod silae_client;
 mod util;

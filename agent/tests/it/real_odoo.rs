@@ -194,7 +194,7 @@ impl Real {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_odoo_18_imports_exactly_once() {
     let real = match Real::find().await {
         Ok(r) => r,
@@ -239,20 +239,34 @@ async fn real_odoo_18_imports_exactly_once() {
     let (sixty, forty) = if on(&a) > on(&b) { (on(&a), on(&b)) } else { (on(&b), on(&a)) };
     assert_eq!((sixty, forty), (6_779_337 + 203_379, 4_519_558 + 135_587));
 
-    // The single establishment too; then two processes racing on the same period.
+    // The single establishment too, by two agent processes of two instances (their own data
+    // folders, so no shared lock) started at the same moment: only Odoo's unique key is between them.
     let agent = w.agent();
     add_dossier(&agent, &dossier("100200", 5));
-    let (a, b) = (w.agent(), w.agent());
-    let (ra, rb) = tokio::join!(import(&a, "100200", "2026-10", false), import(&b, "100200", "2026-10", false));
-    let statuses = [ra.status, rb.status];
-    assert!(statuses.contains(&Status::Imported), "{} / {}", ra.message, rb.message);
-    assert!(
-        statuses.iter().all(|s| matches!(s, Status::Imported | Status::AlreadyImported)),
-        "{} / {}",
-        ra.message,
-        rb.message
-    );
-    assert_eq!(real.moves().await.len(), 3);
+    let second = w.config_at("state2");
+    add_dossier(&w.agent_at("state2"), &dossier("100200", 5));
+    let spawn = |config: &std::path::Path| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_payflow-agent"));
+        cmd.args(["import", "--dossier", "100200", "--period", "2026-10", "--json"]).env("PAYFLOW_CONFIG", config);
+        for (k, v) in PLANTED {
+            cmd.env(k, if k == "PAYFLOW_ODOO_SECRET" { real.password.as_str() } else { v });
+        }
+        cmd.stdout(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    let (a, b) = (spawn(&w.config_path), spawn(&second));
+    let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let statuses: Vec<String> = outputs
+        .iter()
+        .map(|o| {
+            serde_json::from_slice::<Value>(&o.stdout)
+                .map(|v| v["status"].as_str().unwrap_or("?").to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let shown: Vec<String> = outputs.iter().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).collect();
+    assert!(statuses.contains(&"imported".to_owned()), "{statuses:?} {shown:?}");
+    assert!(statuses.iter().all(|s| s == "imported" || s == "already_imported"), "{statuses:?}");
+    assert_eq!(real.moves().await.len(), 3, "one move for the period, whoever won");
 
     // Missing accounts, all at once; a locked period; nothing written.
     let mut d = dossier("100200", 5);

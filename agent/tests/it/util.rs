@@ -94,7 +94,13 @@ login = "admin"
 
     /// An agent in this process, with the planted secrets.
     pub fn agent(&self) -> Agent {
-        let config = self.config();
+        self.agent_at("state")
+    }
+
+    /// An agent with its own data folder: another instance (another machine) on the same Odoo.
+    pub fn agent_at(&self, data_dir: &str) -> Agent {
+        let mut config = self.config();
+        config.data_dir = self.dir.path().join(data_dir);
         let store = Store::open(&config.database_path()).unwrap();
         let odoo_secret = self.odoo_secret.clone();
         let env: BTreeMap<String, String> = PLANTED
@@ -110,6 +116,16 @@ login = "admin"
             Box::new(move |k| env.get(k).cloned()),
         );
         Agent::with(config, store, secrets)
+    }
+
+    /// A copy of the config with its own data folder, for a second instance.
+    pub fn config_at(&self, data_dir: &str) -> PathBuf {
+        let text = std::fs::read_to_string(&self.config_path)
+            .unwrap()
+            .replace("data_dir = \"state\"", &format!("data_dir = \"{data_dir}\""));
+        let path = self.dir.path().join(format!("{data_dir}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     /// The built binary, with this world's config and the planted secrets in its environment.
