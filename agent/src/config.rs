@@ -124,6 +124,12 @@ pub struct SmtpConfig {
     pub from: String,
     #[serde(default)]
     pub username: Option<String>,
+    /// Days between the first alert of a failing dossier and a reminder.
+    #[serde(default = "default_reminder_days")]
+    pub reminder_days: u32,
+    /// Seconds before the SMTP server is given up.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
 }
 
 fn default_timezone() -> String {
@@ -152,6 +158,12 @@ fn default_retry_base_ms() -> u64 {
 }
 fn default_odoo_timeout() -> u64 {
     120
+}
+fn default_reminder_days() -> u32 {
+    3
+}
+fn default_smtp_timeout() -> u64 {
+    30
 }
 fn default_smtp_host() -> String {
     "mail.infomaniak.com".into()

@@ -371,6 +371,16 @@ pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize
 }
 
 async fn run_period_locked(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
+    let report = record_period(agent, dossier, period, opts).await;
+    // The store's guard must not live across the await: bind the dossier first.
+    let found = agent.store().dossier(dossier);
+    if let Ok(d) = found {
+        crate::alert::after_run(agent, &d, &report).await;
+    }
+    report
+}
+
+async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
     let started = agent.store().start_run(
         dossier,
         period,

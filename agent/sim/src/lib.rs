@@ -2,3 +2,4 @@
 
 pub mod odoo;
 pub mod silae;
+pub mod smtp;

@@ -14,6 +14,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_odoo_sessions.sql")),
+        M::up(include_str!("migrations/0003_alerts.sql")),
     ])
 });
 
@@ -338,6 +339,46 @@ impl Store {
              WHERE dossier = ?1 AND status = 'running'",
             params![dossier, now],
         )?)
+    }
+}
+
+/// A dossier whose imports fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertState {
+    pub failing_since: String,
+    pub last_sent_at: Option<String>,
+    pub last_kind: Option<String>,
+}
+
+impl Store {
+    pub fn alert_state(&self, dossier: &str) -> Result<Option<AlertState>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT failing_since, last_sent_at, last_kind FROM alert_states WHERE dossier = ?1",
+                [dossier],
+                |r| Ok(AlertState { failing_since: r.get(0)?, last_sent_at: r.get(1)?, last_kind: r.get(2)? }),
+            )
+            .optional()?)
+    }
+
+    pub fn set_alert_state(&self, dossier: &str, state: Option<&AlertState>) -> Result<(), StoreError> {
+        match state {
+            Some(s) => self.conn.execute(
+                "INSERT INTO alert_states (dossier, failing_since, last_sent_at, last_kind) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (dossier) DO UPDATE SET failing_since = excluded.failing_since,
+                    last_sent_at = excluded.last_sent_at, last_kind = excluded.last_kind",
+                params![dossier, s.failing_since, s.last_sent_at, s.last_kind],
+            )?,
+            None => self.conn.execute("DELETE FROM alert_states WHERE dossier = ?1", [dossier])?,
+        };
+        Ok(())
+    }
+
+    /// Notes on a run what was done about alerting.
+    pub fn set_run_alert(&self, run: i64, alert: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE runs SET alert = ?2 WHERE id = ?1", params![run, alert])?;
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The one integration test binary: real loopback simulators, temporary folders, the real
 //! agent (in process, or as the built binary for CLI tests).
 
+mod alert;
 mod cli;
 mod import;
 mod real_odoo;

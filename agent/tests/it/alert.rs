@@ -1,0 +1,186 @@
+//! Alert e-mails against a real SMTP server on loopback.
+
+use payflow_agent::import::{ErrorKind, Status};
+use payflow_agent::secrets::SecretName;
+use payflow_agent::store::AlertState;
+use payflow_sim::smtp::SmtpSim;
+use secrecy::SecretString;
+
+use crate::util::*;
+
+async fn world_with_smtp(username: Option<&str>) -> (World, SmtpSim) {
+    let w = World::start().await;
+    let smtp = SmtpSim::start().await.unwrap();
+    let user = username.map(|u| format!("username = \"{u}\"\n")).unwrap_or_default();
+    let text = std::fs::read_to_string(&w.config_path).unwrap();
+    let text = text.replace(
+        "[odoo]",
+        &format!("[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"PayFlow <payflow@example.com>\"\n{user}reminder_days = 3\ntimeout_secs = 5\n\n[odoo]", smtp.port()),
+    );
+    std::fs::write(&w.config_path, text).unwrap();
+    (w, smtp)
+}
+
+/// A dossier whose import fails: no map for the three 437xxxxx accounts.
+fn failing() -> payflow_agent::store::Dossier {
+    let mut d = dossier("100300", 5);
+    d.account_map.clear();
+    d.alert_emails = vec!["paie@example.com".into(), "expert@cabinet.fr".into()];
+    d
+}
+
+fn decoded(mail: &payflow_sim::smtp::Mail) -> String {
+    // lettre encodes a UTF-8 body as quoted-printable or base64, and the subject as RFC 2047.
+    let (headers, body) = mail.data.split_once("\r\n\r\n").unwrap();
+    let body = if headers.contains("Content-Transfer-Encoding: base64") {
+        use base64::Engine;
+        let joined: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
+    } else if headers.contains("quoted-printable") {
+        let soft = body.replace("=\r\n", "");
+        let mut out = Vec::new();
+        let bytes = soft.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' && i + 2 < bytes.len() {
+                out.push(u8::from_str_radix(&soft[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    } else {
+        body.to_owned()
+    };
+    format!("{}\n\n{body}", subject(headers))
+}
+
+fn subject(headers: &str) -> String {
+    use base64::Engine;
+    let line = headers
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("Subject:"))
+        .take_while(|l| l.starts_with("Subject:") || l.starts_with(' '))
+        .collect::<Vec<_>>()
+        .join("");
+    let raw = line.trim_start_matches("Subject:").trim();
+    // RFC 2047: white space between two encoded words is not part of the text.
+    let words: Vec<(bool, String)> = raw
+        .split_whitespace()
+        .map(|w| {
+            match w
+                .strip_prefix("=?utf-8?b?")
+                .or_else(|| w.strip_prefix("=?UTF-8?B?"))
+                .and_then(|x| x.strip_suffix("?="))
+            {
+                Some(b) => {
+                    (true, String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap())
+                }
+                None => (false, w.to_owned()),
+            }
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, (encoded, text)) in words.iter().enumerate() {
+        if i > 0 && !(*encoded && words[i - 1].0) {
+            out.push(' ');
+        }
+        out.push_str(text);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_sends_one_french_e_mail_then_nothing_until_the_reminder_then_the_recovery() {
+    let (w, smtp) = world_with_smtp(None).await;
+    let agent = w.agent();
+    add_dossier(&agent, &failing());
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::MissingAccounts));
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["paie@example.com", "expert@cabinet.fr"]);
+    assert_eq!(mails[0].from, "payflow@example.com");
+    let text = decoded(&mails[0]);
+    assert!(
+        text.contains("Échec de l'import de la paie")
+            && text.contains("Dossier 100300")
+            && text.contains("octobre 2026"),
+        "{text}"
+    );
+    assert!(text.contains("n'ont pas de compte correspondant dans Odoo"), "{text}");
+    for code in ["43730000", "43740000", "43750000"] {
+        assert!(text.contains(&format!("--map {code}=")), "{text}");
+    }
+    assert!(text.contains("Journal des imports"), "{text}");
+    assert_no_secret(&mails[0].data);
+    assert!(agent
+        .store()
+        .run(r.run_id.unwrap())
+        .unwrap()
+        .alert
+        .unwrap()
+        .contains("failure alert sent to paie@example.com"));
+
+    // The next day, still failing: no new e-mail.
+    import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(smtp.mails().len(), 1, "no e-mail per run");
+
+    // Four days after the first alert: one reminder.
+    let mut state = agent.store().alert_state("100300").unwrap().unwrap();
+    state.last_sent_at = Some((jiff::Timestamp::now() - jiff::SignedDuration::from_hours(96)).to_string());
+    agent.store().set_alert_state("100300", Some(&state)).unwrap();
+    import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(smtp.mails().len(), 2);
+    assert!(decoded(&smtp.mails()[1]).contains("Rappel"), "{}", decoded(&smtp.mails()[1]));
+
+    // Fixed: one back-to-normal e-mail, then silence.
+    add_dossier(&agent, &{
+        let mut d = failing();
+        d.account_map = dossier("100300", 5).account_map;
+        d
+    });
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(smtp.mails().len(), 3);
+    assert!(decoded(&smtp.mails()[2]).contains("Import de la paie rétabli"), "{}", decoded(&smtp.mails()[2]));
+    assert_eq!(agent.store().alert_state("100300").unwrap(), None::<AlertState>);
+    import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(smtp.mails().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_leaves_the_import_result_unchanged() {
+    let (w, smtp) = world_with_smtp(None).await;
+    smtp.set_refuse(true);
+    let agent = w.agent();
+    add_dossier(&agent, &failing());
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::MissingAccounts)));
+    let run = agent.store().run(r.run_id.unwrap()).unwrap();
+    assert_eq!(run.status, "failed");
+    assert!(run.alert.unwrap().contains("not sent"), "the SMTP failure is noted on the run");
+    assert!(smtp.mails().is_empty());
+    // An import that succeeds is not turned into a failure by a broken SMTP server either.
+    let ok = import(&agent, "100200", "2026-10", false).await;
+    assert!(ok.status.is_success() || ok.error_kind == Some(ErrorKind::Config), "{}", ok.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_credentials_come_from_the_secrets_and_never_appear_in_the_e_mail() {
+    let (w, smtp) = world_with_smtp(Some("notifications@example.com")).await;
+    let agent = w.agent();
+    agent.secrets.set(SecretName::SmtpPassword, &SecretString::from("planted-smtp-pa55")).unwrap();
+    add_dossier(&agent, &failing());
+    import(&agent, "100300", "2026-10", false).await;
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(!mails[0].data.contains("planted-smtp-pa55"));
+    let auth = smtp.auths();
+    assert_eq!(auth.len(), 1, "AUTH PLAIN was used");
+    use base64::Engine;
+    let plain = base64::engine::general_purpose::STANDARD.decode(&auth[0]).unwrap();
+    assert!(String::from_utf8_lossy(&plain).ends_with("planted-smtp-pa55"));
+}
