@@ -96,6 +96,17 @@ pub async fn after_run(agent: &Agent, dossier: &Dossier, report: &RunReport) {
     }
 }
 
+/// Connects to the SMTP server (and authenticates) without sending anything: for `check`.
+pub async fn test_connection(agent: &Agent) -> Result<String, String> {
+    let Some(smtp) = &agent.config.smtp else { return Err("no [smtp] in the config: no alert e-mails".into()) };
+    let transport = transport(agent, smtp)?;
+    match transport.test_connection().await {
+        Ok(true) => Ok(format!("{}:{} ({:?})", smtp.host, smtp.port, smtp.security).to_lowercase()),
+        Ok(false) => Err(format!("{}:{} did not accept the connection", smtp.host, smtp.port)),
+        Err(e) => Err(format!("{}:{}: {e}", smtp.host, smtp.port)),
+    }
+}
+
 fn describe(d: &Decision) -> &'static str {
     match d {
         Decision::Failure { reminder: false } => "failure alert",

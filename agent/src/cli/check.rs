@@ -101,6 +101,29 @@ impl Cmd {
         }
         if !self.offline {
             check_odoo(&agent, &mut r).await;
+            if agent.config.smtp.is_some() {
+                match crate::alert::test_connection(&agent).await {
+                    Ok(what) => r.ok("smtp", what),
+                    Err(why) => r.fail(
+                        "smtp",
+                        format_args!("{why}: alert e-mails cannot be sent; check [smtp] and smtp_password"),
+                    ),
+                }
+                for d in agent
+                    .store()
+                    .dossiers()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|d| d.enabled && d.alert_emails.is_empty())
+                {
+                    r.fail(
+                        &format!("dossier {} alerts", d.silae_number),
+                        "no alert e-mail address: add one with `dossier add ... --alert-email E`",
+                    );
+                }
+            } else {
+                r.ok("smtp", "not configured: no alert e-mails will be sent");
+            }
         }
         if r.failures == 0 {
             println!("all checks passed");

@@ -97,6 +97,8 @@ async fn a_failure_sends_one_french_e_mail_then_nothing_until_the_reminder_then_
     let (w, smtp) = world_with_smtp(None).await;
     let agent = w.agent();
     add_dossier(&agent, &failing());
+    let check = w.cli(&["check"], None);
+    assert!(text(&check).contains("ok    smtp: 127.0.0.1"), "{}", text(&check));
     let r = import(&agent, "100300", "2026-10", false).await;
     assert_eq!(r.error_kind, Some(ErrorKind::MissingAccounts));
     let mails = smtp.mails();

@@ -24,6 +24,10 @@ async fn nothing_the_day_before_then_the_previous_month_then_nothing_again() {
     assert_eq!(statuses(&r), [("2026-10".to_owned(), "imported")]);
     assert!(run_due(&agent, date("2026-11-06"), 4).await.is_empty(), "a period done is not run again");
     assert_eq!(w.odoo().moves().len(), 1);
+    // Then 40 days of downtime after 2026-12-05: November and December are caught up, in order.
+    w.silae.set_periode_en_cours("100200", "2027-01");
+    let r = run_due(&agent, date("2027-01-14"), 4).await;
+    assert_eq!(statuses(&r), [("2026-11".to_owned(), "no_data"), ("2026-12".to_owned(), "no_data")]);
     let run = agent.store().run(r[0].run_id.unwrap()).unwrap();
     assert_eq!(run.trigger, "timer");
     assert!(run.started_at.ends_with("+01:00"), "times carry their Paris offset: {}", run.started_at);
