@@ -380,12 +380,7 @@ impl OdooClient {
                     Ok(Vec::new())
                 }
             },
-            self.search_read(
-                "account.move",
-                json!([["payflow_import_key", "in", keys], ["company_id", "=", cid]]),
-                &["id", "state", "payflow_import_key", "payflow_payload_hash"],
-                json!({}),
-            ),
+            self.search_existing(cid, &keys),
         );
         // Company and lock dates first: they decide whether anything else matters.
         let companies = companies?;
@@ -474,19 +469,7 @@ impl OdooClient {
         if !missing.is_empty() || !missing_analytic.is_empty() {
             return Err(ResolveError::Accounts(describe_missing(&missing, &missing_analytic, &company_name), missing));
         }
-        let existing = existing
-            .iter()
-            .filter_map(|m| {
-                Some((
-                    m["payflow_import_key"].as_str()?.to_owned(),
-                    Existing {
-                        id: m["id"].as_i64()?,
-                        state: m["state"].as_str().unwrap_or_default().to_owned(),
-                        payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
-                    },
-                ))
-            })
-            .collect();
+        let existing = existing_by_key(&existing);
         Ok(Resolved {
             company_name,
             journal_id,
@@ -514,28 +497,34 @@ impl OdooClient {
 
     /// The keys' moves as they are now (after a refused write, to tell a lost race).
     pub async fn existing(&self, company_id: i64, keys: &[&str]) -> Result<HashMap<String, Existing>, OdooError> {
-        let rows = self
-            .search_read(
-                "account.move",
-                json!([["payflow_import_key", "in", keys], ["company_id", "=", company_id]]),
-                &["id", "state", "payflow_import_key", "payflow_payload_hash"],
-                json!({}),
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|m| {
-                Some((
-                    m["payflow_import_key"].as_str()?.to_owned(),
-                    Existing {
-                        id: m["id"].as_i64()?,
-                        state: m["state"].as_str().unwrap_or_default().to_owned(),
-                        payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
-                    },
-                ))
-            })
-            .collect())
+        Ok(existing_by_key(&self.search_existing(company_id, keys).await?))
     }
+
+    /// The moves of a company that carry one of the keys (call 5 of docs/odoo-protocol.md).
+    async fn search_existing(&self, company_id: i64, keys: &[&str]) -> Result<Vec<Value>, OdooError> {
+        self.search_read(
+            "account.move",
+            json!([["payflow_import_key", "in", keys], ["company_id", "=", company_id]]),
+            &["id", "state", "payflow_import_key", "payflow_payload_hash"],
+            json!({}),
+        )
+        .await
+    }
+}
+
+fn existing_by_key(rows: &[Value]) -> HashMap<String, Existing> {
+    rows.iter()
+        .filter_map(|m| {
+            Some((
+                m["payflow_import_key"].as_str()?.to_owned(),
+                Existing {
+                    id: m["id"].as_i64()?,
+                    state: m["state"].as_str().unwrap_or_default().to_owned(),
+                    payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
+                },
+            ))
+        })
+        .collect()
 }
 
 fn params(v: Value) -> Map<String, Value> {

@@ -7,30 +7,7 @@ use crate::util::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_demo_previews_two_moves_with_the_sample_s_totals() {
     let w = World::start().await;
-    let add = w.cli(
-        &[
-            "dossier",
-            "add",
-            "--silae",
-            "100300",
-            "--name",
-            "ACME Paris-Lyon",
-            "--company",
-            "1",
-            "--journal",
-            "SAL",
-            "--day",
-            "5",
-            "--map",
-            "43730000=437000",
-            "--map",
-            "43740000=437000",
-            "--map",
-            "43750000=437000",
-        ],
-        None,
-    );
-    assert!(add.status.success(), "{}", text(&add));
+    w.cli_add_sample_dossier("100300", &[]);
     let out = w.cli(&["import", "--dossier", "100300", "--period", "2026-10", "--dry-run", "--json"], None);
     assert!(out.status.success(), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -59,30 +36,7 @@ async fn readme_demo_previews_two_moves_with_the_sample_s_totals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_writes_and_exits_zero_then_reports_already_imported() {
     let w = World::start().await;
-    let add = w.cli(
-        &[
-            "dossier",
-            "add",
-            "--silae",
-            "100200",
-            "--name",
-            "ACME",
-            "--company",
-            "1",
-            "--journal",
-            "SAL",
-            "--day",
-            "5",
-            "--map",
-            "43730000=437000",
-            "--map",
-            "43740000=437000",
-            "--map",
-            "43750000=437000",
-        ],
-        None,
-    );
-    assert!(add.status.success(), "{}", text(&add));
+    w.cli_add_sample_dossier("100200", &[]);
     let out = w.cli(&["import", "--dossier", "100200", "--period", "2026-10", "--json"], None);
     assert!(out.status.success(), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -102,32 +102,7 @@ async fn two_run_due_started_together_import_each_period_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_runs_due_dossiers_for_a_given_date() {
     let w = World::start().await;
-    let add = w.cli(
-        &[
-            "dossier",
-            "add",
-            "--silae",
-            "100200",
-            "--name",
-            "ACME",
-            "--company",
-            "1",
-            "--journal",
-            "SAL",
-            "--day",
-            "5",
-            "--start-period",
-            "2026-10",
-            "--map",
-            "43730000=437000",
-            "--map",
-            "43740000=437000",
-            "--map",
-            "43750000=437000",
-        ],
-        None,
-    );
-    assert!(add.status.success(), "{}", text(&add));
+    w.cli_add_sample_dossier("100200", &["--start-period", "2026-10"]);
     let out = w.cli(&["run-due", "--date", "2026-11-05", "--json"], None);
     assert!(out.status.success(), "{}", text(&out));
     let line: serde_json::Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();

@@ -118,6 +118,31 @@ login = "admin"
         Agent::with(config, store, secrets)
     }
 
+    /// `payflow-agent dossier add` for a sample dossier (company 1, journal SAL, day 5, the
+    /// three 437xxxxx accounts mapped), with `extra` arguments; asserts success.
+    pub fn cli_add_sample_dossier(&self, number: &str, extra: &[&str]) {
+        let mut args = vec![
+            "dossier",
+            "add",
+            "--silae",
+            number,
+            "--name",
+            "ACME",
+            "--company",
+            "1",
+            "--journal",
+            "SAL",
+            "--day",
+            "5",
+        ];
+        for m in ["43730000=437000", "43740000=437000", "43750000=437000"] {
+            args.extend(["--map", m]);
+        }
+        args.extend_from_slice(extra);
+        let out = self.cli(&args, None);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
     /// A copy of the config with its own data folder, for a second instance.
     pub fn config_at(&self, data_dir: &str) -> PathBuf {
         let text = std::fs::read_to_string(&self.config_path)
