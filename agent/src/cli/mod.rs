@@ -52,9 +52,11 @@ enum Command {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     #[cfg(unix)]
-    // SAFETY: umask only changes this process's file creation mask.
+    // SAFETY: umask and signal only change this process's file mask and SIGPIPE disposition.
     unsafe {
         libc::umask(0o077);
+        // Like other Unix tools: end quietly when the reader of stdout goes (`| head`).
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
     init_logging();
