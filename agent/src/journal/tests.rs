@@ -282,3 +282,57 @@ proptest! {
         }
     }
 }
+
+/// Loosely payload-shaped JSON: right and wrong types, odd numbers, missing fields.
+fn arb_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    let number = prop_oneof![
+        any::<i64>().prop_map(|i| json!(i)),
+        (-1e16f64..1e16).prop_map(|f| json!(f)),
+        Just(json!(0.001)),
+        Just(json!(1e300)),
+    ];
+    let leaf = prop_oneof![
+        number.clone(),
+        "[A-Za-z0-9 éÉ-]{0,12}".prop_map(|s| json!(s)),
+        Just(json!(null)),
+        any::<bool>().prop_map(|b| json!(b)),
+    ];
+    let sens = prop_oneof![Just(json!("D")), Just(json!("C")), leaf.clone()];
+    let ligne = (
+        leaf.clone(),
+        sens,
+        number.clone(),
+        prop_oneof![number.clone(), leaf.clone()],
+        leaf.clone(),
+        leaf.clone(),
+    )
+        .prop_map(|(compte, sens, valeur, pct, index, periode)| {
+            json!({"compte": compte, "sens": sens, "valeur": valeur, "pctRepartition": pct, "indexRepartition": index,
+                   "periode": periode, "libelle": "x"})
+        });
+    let rupture = (prop::collection::vec(ligne, 0..20), number.clone(), prop_oneof![number, leaf.clone()])
+        .prop_map(|(e, d, c)| json!({"libelle": "R", "totalDebit": d, "totalCredit": c, "ecritures": e}));
+    (prop::collection::vec(rupture, 0..4), leaf).prop_map(|(r, dossier)| {
+        json!({"numeroDossier": dossier, "periodeDebut": "2026-10-01T00:00:00", "periodeFin": "2026-10-31T00:00:00", "ruptures": r})
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    /// Whatever Silae sends, parsing and planning answer (a plan or problems), never panic.
+    #[test]
+    fn any_payload_is_planned_or_refused_without_panic(v in arb_value()) {
+        let text = v.to_string();
+        if let Ok(payload) = serde_json::from_str::<EcrituresComptablesAvecRuptures>(&text) {
+            match plan("100200", "2026-10".parse().unwrap(), &payload, &BTreeMap::new()) {
+                Ok(p) => {
+                    for m in &p.moves {
+                        prop_assert_eq!(m.total_debit, m.total_credit);
+                    }
+                }
+                Err(problems) => prop_assert!(!problems.0.is_empty()),
+            }
+        }
+    }
+}
