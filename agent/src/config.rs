@@ -40,11 +40,15 @@ pub struct Config {
 pub struct RpcConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Listening on a non-loopback address needs this opt-in (logged as a warning): the
+    /// service has no TLS of its own; put it behind a TLS proxy.
+    #[serde(default)]
+    pub allow_remote: bool,
 }
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        RpcConfig { listen: default_listen() }
+        RpcConfig { listen: default_listen(), allow_remote: false }
     }
 }
 
@@ -226,8 +230,16 @@ impl Config {
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
             return invalid("timezone", "an IANA time zone such as \"Europe/Paris\"", &self.timezone);
         }
-        if self.rpc.listen.parse::<SocketAddr>().is_err() {
-            return invalid("rpc.listen", "an address and port such as \"127.0.0.1:8390\"", &self.rpc.listen);
+        match self.rpc.listen.parse::<SocketAddr>() {
+            Err(_) => return invalid("rpc.listen", "an address and port such as \"127.0.0.1:8390\"", &self.rpc.listen),
+            Ok(a) if !a.ip().is_loopback() && !self.rpc.allow_remote => {
+                return invalid(
+                    "rpc.listen",
+                    "a loopback address (127.0.0.1), or rpc.allow_remote = true behind a TLS proxy",
+                    &self.rpc.listen,
+                )
+            }
+            Ok(_) => {}
         }
         for (key, value) in [
             ("silae.api_url", &self.silae.api_url),

@@ -283,6 +283,11 @@ impl Agent {
         Ok(client)
     }
 
+    /// The clients already built, for the metrics (none is built for that).
+    pub fn built_clients(&self) -> (Option<&SilaeClient>, Option<&OdooClient>) {
+        (self.silae.get(), self.odoo.get())
+    }
+
     /// Keeps the session for the next process.
     pub fn remember(&self, s: Session) {
         let o = &self.config.odoo;

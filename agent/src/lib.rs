@@ -8,6 +8,7 @@ pub mod journal;
 pub mod money;
 pub mod odoo;
 pub mod period;
+pub mod rpc;
 pub mod schedule;
 pub mod secrets;
 pub mod silae;

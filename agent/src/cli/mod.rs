@@ -8,6 +8,7 @@ mod odoo;
 mod run_due;
 mod runs;
 mod secret;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ enum Command {
     RunDue(run_due::Cmd),
     /// The run log, newest first.
     Runs(runs::Cmd),
+    /// The JSON-RPC service for the Odoo addon (and /healthz, /metrics).
+    Serve,
     /// Test the config, the secrets and the connections; say what to fix.
     Check(check::Cmd),
     /// What Odoo holds, to help the set-up.
@@ -70,8 +73,13 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PAYFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PAYFLOW_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if std::env::args().any(|a| a == "serve" || a == "run-due") {
+            "info"
+        } else {
+            "warn"
+        })
+    });
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
@@ -93,6 +101,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(cmd) => runtime.block_on(cmd.run(config_path.as_deref())),
         Command::Secret(cmd) => cmd.run(&load()?),
         Command::Odoo(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
+        Command::Serve => {
+            let config = load()?;
+            let path = config_path.clone().expect("load() checked it");
+            runtime.block_on(serve::run(&path, config))
+        }
     }
 }
 

@@ -69,6 +69,9 @@ pub struct SilaeClient {
     /// After a 429, no request leaves before this instant: the limit is Silae's, shared by every
     /// dossier this process works on.
     paused_until: std::sync::Mutex<Option<Instant>>,
+    /// HTTP calls made and failed (any non-success), for the metrics.
+    pub calls: std::sync::atomic::AtomicU64,
+    pub errors: std::sync::atomic::AtomicU64,
 }
 
 /// How long before its expiry a token is renewed.
@@ -91,6 +94,8 @@ impl SilaeClient {
             credentials,
             token: Mutex::new(None),
             paused_until: std::sync::Mutex::new(None),
+            calls: Default::default(),
+            errors: Default::default(),
         })
     }
 
@@ -164,6 +169,7 @@ impl SilaeClient {
             if let Some(d) = dossier {
                 request = request.header("dossiers", d);
             }
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let outcome = match request.send().await {
                 Err(e) => Attempt::Retry { why: describe_transport(&e, &url), after: None },
                 Ok(response) => {
@@ -175,6 +181,9 @@ impl SilaeClient {
                     }
                 }
             };
+            if !matches!(outcome, Attempt::Done(_)) {
+                self.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             match outcome {
                 Attempt::Done(bytes) => return Ok(bytes),
                 Attempt::Fail(e) => return Err(e),

@@ -15,6 +15,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_odoo_sessions.sql")),
         M::up(include_str!("migrations/0003_alerts.sql")),
+        M::up(include_str!("migrations/0004_jobs.sql")),
     ])
 });
 
@@ -379,6 +380,112 @@ impl Store {
     pub fn set_run_alert(&self, run: i64, alert: &str) -> Result<(), StoreError> {
         self.conn.execute("UPDATE runs SET alert = ?2 WHERE id = ?1", params![run, alert])?;
         Ok(())
+    }
+}
+
+/// A background import job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    pub job_id: i64,
+    pub dossier: String,
+    pub periods: Vec<String>,
+    pub dry_run: bool,
+    pub requested_by: Option<String>,
+    pub state: String,
+    pub done: i64,
+    pub total: i64,
+    pub runs: Vec<i64>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl Store {
+    pub fn create_job(
+        &self,
+        dossier: &str,
+        periods: &[Period],
+        dry_run: bool,
+        by: Option<&str>,
+        now: &str,
+    ) -> Result<i64, StoreError> {
+        let list: Vec<String> = periods.iter().map(|p| p.to_string()).collect();
+        self.conn.execute(
+            "INSERT INTO jobs (dossier, periods, dry_run, requested_by, state, total, created_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
+            params![dossier, serde_json::to_string(&list).expect("json"), dry_run, by, list.len() as i64, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn job_progress(&self, id: i64, done: i64, runs: &[i64]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE jobs SET done = ?2, runs = ?3 WHERE id = ?1",
+            params![id, done, serde_json::to_string(runs).expect("json")],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish_job(&self, id: i64, state: &str, now: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE jobs SET state = ?2, finished_at = ?3 WHERE id = ?1", params![id, state, now])?;
+        Ok(())
+    }
+
+    /// Jobs left running by a process that stopped: interrupted, never running forever.
+    pub fn interrupt_jobs(&self, now: &str) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .execute("UPDATE jobs SET state = 'interrupted', finished_at = ?1 WHERE state = 'running'", [now])?)
+    }
+
+    pub fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, dossier, periods, dry_run, requested_by, state, done, total, runs, created_at, finished_at FROM jobs WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Job {
+                        job_id: r.get(0)?,
+                        dossier: r.get(1)?,
+                        periods: json_col(r, 2)?,
+                        dry_run: r.get(3)?,
+                        requested_by: r.get(4)?,
+                        state: r.get(5)?,
+                        done: r.get(6)?,
+                        total: r.get(7)?,
+                        runs: json_col(r, 8)?,
+                        created_at: r.get(9)?,
+                        finished_at: r.get(10)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Runs by status and error kind, for the metrics.
+    pub fn run_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT status, COALESCE(error_kind, ''), COUNT(*) FROM runs GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The end of the latest successful (non-preview) run of each dossier.
+    pub fn last_successes(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT dossier, MAX(finished_at) FROM runs WHERE dry_run = 0 AND finished_at IS NOT NULL
+               AND status IN ('imported', 'already_imported', 'no_data') GROUP BY dossier ORDER BY dossier",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The latest finished non-preview run of each dossier, for the health check.
+    pub fn latest_runs(&self) -> Result<Vec<Run>, StoreError> {
+        let sql = format!("{RUN_SELECT} WHERE id IN (SELECT MAX(id) FROM runs WHERE dry_run = 0 AND status != 'running' GROUP BY dossier) ORDER BY dossier");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], run_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

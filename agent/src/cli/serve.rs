@@ -1,0 +1,39 @@
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::import::Agent;
+use crate::rpc::{serve, watch_config, Service};
+
+pub async fn run(config_path: &Path, config: Config) -> anyhow::Result<ExitCode> {
+    let listen: std::net::SocketAddr = config.rpc.listen.parse().context("rpc.listen")?;
+    if !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "the JSON-RPC service listens beyond loopback (rpc.allow_remote): put it behind a TLS proxy");
+    }
+    let agent = Agent::open(config)?;
+    let svc =
+        Service::new(agent, config_path).map_err(|e| anyhow::anyhow!("{e}: the Odoo addon authenticates with it"))?;
+    let _watcher = watch_config(svc.clone()).context("cannot watch the config file")?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, "PayFlow JSON-RPC service ready");
+    serve(svc, listener, shutdown_signal(), Duration::from_secs(60)).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,342 @@
+//! `payflow-agent serve`: the JSON-RPC 2.0 service the Odoo addon calls (jsonrpsee methods
+//! behind an HTTP front that checks the bearer token before reading any body), `/healthz`,
+//! `/metrics`, background import jobs, the config file watched and reloaded, and a graceful
+//! shutdown. Only this module knows JSON-RPC.
+
+pub mod methods;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+use crate::import::{Agent, Status};
+use crate::period::Period;
+use crate::secrets::SecretName;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Process-local measures for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    /// Import durations: counts per upper bound (seconds), then the sum in ms and the count.
+    buckets: [AtomicU64; 8],
+    sum_ms: AtomicU64,
+    count: AtomicU64,
+}
+
+const BOUNDS: [f64; 8] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+impl Metrics {
+    pub fn observe(&self, _status: Status, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, b) in BOUNDS.iter().enumerate() {
+            if secs <= *b {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum_ms.fetch_add(d.as_millis() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The running service: the current agent (swapped on a valid config edit), the token.
+pub struct Service {
+    agent: RwLock<Arc<Agent>>,
+    token_digest: RwLock<[u8; 32]>,
+    config_path: PathBuf,
+    loaded_at: Mutex<String>,
+    stopping: AtomicBool,
+    jobs: Mutex<tokio::task::JoinSet<()>>,
+    pub metrics: Metrics,
+    module: RwLock<Option<jsonrpsee::RpcModule<Arc<Service>>>>,
+}
+
+fn digest(token: &SecretString) -> [u8; 32] {
+    Sha256::digest(token.expose_secret().as_bytes()).into()
+}
+
+impl Service {
+    /// A service for an agent; fails when no `rpc_token` is set.
+    pub fn new(agent: Agent, config_path: &Path) -> Result<Arc<Service>, String> {
+        let token = agent.secrets.require(SecretName::RpcToken).map_err(|e| e.to_string())?;
+        let now = agent.now();
+        let svc = Arc::new(Service {
+            token_digest: RwLock::new(digest(&token)),
+            agent: RwLock::new(Arc::new(agent)),
+            config_path: config_path.to_owned(),
+            loaded_at: Mutex::new(now.clone()),
+            stopping: AtomicBool::new(false),
+            jobs: Mutex::new(tokio::task::JoinSet::new()),
+            metrics: Metrics::default(),
+            module: RwLock::new(None),
+        });
+        *svc.module.write().unwrap() = Some(methods::module(svc.clone()));
+        let interrupted = svc.agent().store().interrupt_jobs(&now).unwrap_or(0);
+        if interrupted > 0 {
+            tracing::warn!(jobs = interrupted, "jobs cut by the last stop are marked interrupted");
+        }
+        Ok(svc)
+    }
+
+    pub fn agent(&self) -> Arc<Agent> {
+        self.agent.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    fn spawn_job(
+        self: &Arc<Service>,
+        id: i64,
+        dossier: String,
+        periods: Vec<Period>,
+        dry_run: bool,
+        user: Option<String>,
+    ) {
+        let svc = self.clone();
+        self.jobs.lock().unwrap().spawn(methods::run_job(svc, id, dossier, periods, dry_run, user));
+    }
+
+    /// Re-reads the config: a valid one replaces the agent (new URLs, SMTP, …); an invalid one
+    /// is refused with a log line and the last good one stays.
+    pub fn reload(&self) -> Result<(), String> {
+        let config = Config::load(&self.config_path).map_err(|e| e.to_string())?;
+        let agent = Agent::open(config).map_err(|e| e.to_string())?;
+        let token = agent.secrets.require(SecretName::RpcToken).map_err(|e| e.to_string())?;
+        *self.token_digest.write().unwrap() = digest(&token);
+        *self.loaded_at.lock().unwrap() = agent.now();
+        *self.agent.write().unwrap() = Arc::new(agent);
+        Ok(())
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(value) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else { return false };
+        let given: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        let expected = *self.token_digest.read().unwrap();
+        given.ct_eq(&expected).into()
+    }
+
+    /// The `status` method.
+    pub async fn status(&self) -> Value {
+        let agent = self.agent();
+        let c = &agent.config;
+        let odoo_reachable = match agent.odoo().await {
+            Ok(o) => tokio::time::timeout(Duration::from_secs(5), o.version(crate::odoo::Protocol::JsonRpc))
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            Err(_) => false,
+        };
+        let silae_configured =
+            [SecretName::SilaeClientId, SecretName::SilaeClientSecret, SecretName::SilaeSubscriptionKey]
+                .iter()
+                .all(|n| agent.secrets.get(*n).ok().flatten().is_some());
+        let store = agent.store();
+        let last_run = store
+            .runs(&crate::store::RunFilter { limit: Some(1), ..Default::default() })
+            .ok()
+            .and_then(|r| r.into_iter().next());
+        let today = jiff::Timestamp::now().to_zoned(c.time_zone()).date();
+        let next_due = store
+            .dossiers()
+            .unwrap_or_default()
+            .iter()
+            .filter(|d| d.enabled)
+            .map(|d| {
+                let latest = crate::schedule::latest_due(today, d.transfer_day);
+                crate::schedule::transfer_date(latest.next(), d.transfer_day)
+            })
+            .min()
+            .map(|d| d.to_string());
+        json!({
+            "instance": c.instance,
+            "version": env!("CARGO_PKG_VERSION"),
+            "config_file": self.config_path.display().to_string(),
+            "config_loaded_at": *self.loaded_at.lock().unwrap(),
+            "odoo": {"url": c.odoo.url, "database": c.odoo.database, "protocol": c.odoo.protocol.to_string(), "reachable": odoo_reachable},
+            "silae": {"api_url": c.silae.api_url, "configured": silae_configured},
+            "smtp_configured": c.smtp.is_some(),
+            "last_run": last_run,
+            "next_due": next_due,
+        })
+    }
+}
+
+/// Serves until `shutdown` resolves; then running jobs finish their current period (at most
+/// `grace`) or are marked interrupted.
+pub async fn serve(
+    svc: Arc<Service>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/", post(rpc))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(svc.clone());
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    svc.stopping.store(true, Ordering::Relaxed);
+    let mut jobs = std::mem::take(&mut *svc.jobs.lock().unwrap());
+    let drained = tokio::time::timeout(grace, async { while jobs.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        jobs.abort_all();
+        let agent = svc.agent();
+        let _ = agent.store().interrupt_jobs(&agent.now());
+    }
+    Ok(())
+}
+
+fn rpc_error(code: i32, message: &str) -> Response {
+    axum::Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})).into_response()
+}
+
+async fn rpc(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
+    // The token first: nothing of the body is read for an unauthorised caller.
+    if !svc.authorized(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong bearer token\n",
+        )
+            .into_response();
+    }
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB\n").into_response();
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB\n").into_response(),
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else { return rpc_error(-32700, "Parse error: the body is not UTF-8") };
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return rpc_error(-32700, "Parse error: the body is not JSON");
+    }
+    let module = svc.module.read().unwrap().clone().expect("built at start");
+    match module.raw_json_request(text, 1).await {
+        Ok((answer, _)) => ([(axum::http::header::CONTENT_TYPE, "application/json")], answer).into_response(),
+        Err(_) => rpc_error(-32600, "Invalid request: expected {\"jsonrpc\": \"2.0\", \"method\", \"params\", \"id\"}"),
+    }
+}
+
+/// `GET /healthz`, no token: ok, or degraded with reasons (HTTP 503).
+async fn healthz(State(svc): State<Arc<Service>>) -> Response {
+    let agent = svc.agent();
+    let mut reasons = Vec::new();
+    match agent.store().latest_runs() {
+        Ok(runs) => {
+            for r in runs.iter().filter(|r| r.status == "failed") {
+                reasons.push(format!(
+                    "dossier {}: last run failed ({})",
+                    r.dossier,
+                    r.error_kind.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+        Err(e) => reasons.push(format!("state database: {e}")),
+    }
+    if agent.secrets.get(SecretName::OdooSecret).ok().flatten().is_none() {
+        reasons.push("the secret odoo_secret is not set".into());
+    }
+    if reasons.is_empty() {
+        axum::Json(json!({"status": "ok"})).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "degraded", "reasons": reasons}))).into_response()
+    }
+}
+
+/// `GET /metrics` (bearer token): Prometheus text.
+async fn metrics(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    if !svc.authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
+    }
+    let agent = svc.agent();
+    let mut out = String::new();
+    out.push_str("# HELP payflow_runs Runs in the run log, by status and error kind.\n# TYPE payflow_runs gauge\n");
+    for (status, kind, n) in agent.store().run_counts().unwrap_or_default() {
+        out.push_str(&format!("payflow_runs{{status=\"{status}\",kind=\"{kind}\"}} {n}\n"));
+    }
+    out.push_str("# HELP payflow_last_success_timestamp_seconds End of the last successful import of a dossier.\n# TYPE payflow_last_success_timestamp_seconds gauge\n");
+    for (dossier, at) in agent.store().last_successes().unwrap_or_default() {
+        if let Ok(t) = at.parse::<jiff::Timestamp>() {
+            out.push_str(&format!(
+                "payflow_last_success_timestamp_seconds{{dossier=\"{dossier}\"}} {}\n",
+                t.as_second()
+            ));
+        }
+    }
+    let m = &svc.metrics;
+    out.push_str("# HELP payflow_import_duration_seconds Duration of the imports run by this service.\n# TYPE payflow_import_duration_seconds histogram\n");
+    for (i, b) in BOUNDS.iter().enumerate() {
+        out.push_str(&format!(
+            "payflow_import_duration_seconds_bucket{{le=\"{b}\"}} {}\n",
+            m.buckets[i].load(Ordering::Relaxed)
+        ));
+    }
+    let count = m.count.load(Ordering::Relaxed);
+    out.push_str(&format!("payflow_import_duration_seconds_bucket{{le=\"+Inf\"}} {count}\n"));
+    out.push_str(&format!(
+        "payflow_import_duration_seconds_sum {}\n",
+        m.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    ));
+    out.push_str(&format!("payflow_import_duration_seconds_count {count}\n"));
+    let (silae, odoo) = agent.built_clients();
+    out.push_str("# HELP payflow_silae_calls_total HTTP calls to Silae.\n# TYPE payflow_silae_calls_total counter\n");
+    out.push_str(&format!("payflow_silae_calls_total {}\n", silae.map_or(0, |s| s.calls.load(Ordering::Relaxed))));
+    out.push_str(
+        "# HELP payflow_silae_errors_total Failed HTTP calls to Silae.\n# TYPE payflow_silae_errors_total counter\n",
+    );
+    out.push_str(&format!("payflow_silae_errors_total {}\n", silae.map_or(0, |s| s.errors.load(Ordering::Relaxed))));
+    out.push_str("# HELP payflow_odoo_calls_total Calls to Odoo.\n# TYPE payflow_odoo_calls_total counter\n");
+    out.push_str(&format!("payflow_odoo_calls_total {}\n", odoo.map_or(0, |o| o.calls())));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Watches the config file (its folder, as editors replace files) and reloads it 500 ms after
+/// the last change.
+pub fn watch_config(svc: Arc<Service>) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let file = svc.config_path.file_name().map(|f| f.to_owned());
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(e) = event {
+            if e.paths.iter().any(|p| p.file_name() == file.as_deref()) {
+                let _ = tx.send(());
+            }
+        }
+    })?;
+    let dir = svc.config_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+    watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            while rx.try_recv().is_ok() {}
+            match svc.reload() {
+                Ok(()) => tracing::info!(file = %svc.config_path.display(), "config reloaded"),
+                Err(e) => tracing::warn!("config edit refused, the last good config stays in force: {e}"),
+            }
+        }
+    });
+    Ok(watcher)
+}
