@@ -80,8 +80,17 @@ fn init_logging() {
             "warn"
         })
     });
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // Under systemd, journald stamps each line itself and shows no colours.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        let _ = builder.without_time().with_ansi(false).try_init();
+    } else {
+        let _ = builder.try_init();
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

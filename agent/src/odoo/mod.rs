@@ -116,6 +116,11 @@ impl OdooClient {
         })
     }
 
+    /// How many calls failed (metrics).
+    pub fn errors(&self) -> u64 {
+        self.transport.errors.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many HTTP calls this client has made (tests and benchmarks count them).
     pub fn calls(&self) -> u64 {
         self.transport.calls.load(std::sync::atomic::Ordering::Relaxed)

@@ -34,6 +34,7 @@ pub struct Transport {
     pub base: String,
     pub database: String,
     pub calls: AtomicU64,
+    pub errors: AtomicU64,
     next_id: AtomicU64,
 }
 
@@ -50,12 +51,25 @@ impl Transport {
             base: url.trim_end_matches('/').to_owned(),
             database: database.to_owned(),
             calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
         })
     }
 
     /// A `common` service call (`version`, `authenticate`) over JSON-RPC or XML-RPC.
     pub async fn common(&self, protocol: Protocol, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
+        let r = self.common_inner(protocol, method, args).await;
+        self.count(r)
+    }
+
+    fn count(&self, r: Result<Value, OdooError>) -> Result<Value, OdooError> {
+        if r.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    async fn common_inner(&self, protocol: Protocol, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
         match protocol {
             Protocol::XmlRpc => self.xmlrpc("common", method, args).await,
             _ => self.jsonrpc("common", method, args).await,
@@ -65,6 +79,21 @@ impl Transport {
     /// `model.method(*ids?, **params)` as the given user.
     #[allow(clippy::too_many_arguments)]
     pub async fn execute(
+        &self,
+        protocol: Protocol,
+        uid: i64,
+        secret: &SecretString,
+        model: &str,
+        method: &str,
+        ids: Option<Vec<i64>>,
+        params: Map<String, Value>,
+    ) -> Result<Value, OdooError> {
+        let r = self.execute_inner(protocol, uid, secret, model, method, ids, params).await;
+        self.count(r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_inner(
         &self,
         protocol: Protocol,
         uid: i64,

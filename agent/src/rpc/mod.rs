@@ -310,6 +310,8 @@ async fn metrics(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Respons
     out.push_str(&format!("payflow_silae_errors_total {}\n", silae.map_or(0, |s| s.errors.load(Ordering::Relaxed))));
     out.push_str("# HELP payflow_odoo_calls_total Calls to Odoo.\n# TYPE payflow_odoo_calls_total counter\n");
     out.push_str(&format!("payflow_odoo_calls_total {}\n", odoo.map_or(0, |o| o.calls())));
+    out.push_str("# HELP payflow_odoo_errors_total Failed calls to Odoo.\n# TYPE payflow_odoo_errors_total counter\n");
+    out.push_str(&format!("payflow_odoo_errors_total {}\n", odoo.map_or(0, |o| o.errors())));
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
