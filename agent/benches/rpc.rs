@@ -1,0 +1,97 @@
+//! `cargo bench -p payflow-agent --bench rpc` — the JSON-RPC service under load, on loopback:
+//! `payflow-agent serve` (release build, its own process) with 100,000 runs in its store answers
+//! 10,000 `runs.list` requests sent 64 at a time. Reports errors, p50/p99 latency, the
+//! service's RSS idle and after the load, and the stripped binary's size.
+//! `BENCH_RUNS` and `BENCH_REQUESTS` change the sizes.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use payflow_agent::config::Config;
+use payflow_agent::store::{RunOutcome, Store, Trigger};
+use serde_json::json;
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let requests: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config_path = dir.path().join("bench.toml");
+    std::fs::write(&config_path, format!(
+        "instance = \"bench\"\ndata_dir = \"state\"\n[rpc]\nlisten = \"127.0.0.1:{port}\"\n[odoo]\nurl = \"http://127.0.0.1:9\"\ndatabase = \"x\"\nlogin = \"x\"\n"
+    )).unwrap();
+    let config = Config::load(&config_path).unwrap();
+    let store = Store::open(&config.database_path()).unwrap();
+    let t = Instant::now();
+    let dossiers = ["100200", "100300", "100400", "100500", "100600"];
+    for i in 0..runs {
+        let period = format!("{}-{:02}", 2000 + (i / 12) % 30, i % 12 + 1).parse().unwrap();
+        let id = store.start_run(dossiers[i % 5], period, Trigger::Timer, None, false, "2026-11-05T06:00:00+01:00").unwrap();
+        let outcome = RunOutcome { status: if i % 7 == 0 { "failed".into() } else { "imported".into() }, message: format!("run {i}"), moves: vec![i as i64], ..Default::default() };
+        store.finish_run(id, &outcome, "2026-11-05T06:00:01+01:00").unwrap();
+    }
+    drop(store);
+    println!("store: {runs} runs written in {:.1} s", t.elapsed().as_secs_f64());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_payflow-agent"))
+        .args(["serve"])
+        .env("PAYFLOW_CONFIG", &config_path)
+        .env("PAYFLOW_RPC_TOKEN", "bench-token")
+        .env("PAYFLOW_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    for _ in 0..100 {
+        if http.get(format!("{url}healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = rss_kib(child.id());
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "runs.list", "params": {"dossier": "100300", "limit": 50}}).to_string();
+    let started = Instant::now();
+    let results: Vec<(bool, Duration)> = futures::stream::iter(0..requests)
+        .map(|_| {
+            let (http, url, body) = (http.clone(), url.clone(), body.clone());
+            async move {
+                let t = Instant::now();
+                let ok = match http.post(&url).bearer_auth("bench-token").header("Content-Type", "application/json").body(body).send().await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.map(|b| b.len() > 1000 && !b.starts_with(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\"")).unwrap_or(false),
+                    _ => false,
+                };
+                (ok, t.elapsed())
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let wall = started.elapsed();
+    let loaded = rss_kib(child.id());
+    let _ = child.kill();
+    let errors = results.iter().filter(|(ok, _)| !ok).count();
+    let mut lat: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "runs.list x{requests} at 64 concurrent ({runs} runs in the store): {errors} errors, p50 {:.2} ms, p99 {:.2} ms, {:.0} req/s",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        requests as f64 / wall.as_secs_f64()
+    );
+    println!("serve RSS: {:.1} MiB idle, {:.1} MiB after the load", idle as f64 / 1024.0, loaded as f64 / 1024.0);
+    let size = std::fs::metadata(env!("CARGO_BIN_EXE_payflow-agent")).map(|m| m.len()).unwrap_or(0);
+    println!("payflow-agent binary (release profile, stripped): {:.1} MiB", size as f64 / 1024.0 / 1024.0);
+}
