@@ -1,7 +1,23 @@
-//! The Odoo simulator: JSON-RPC, XML-RPC and JSON-2 on loopback over an in-memory database
-//! (models.rs) that behaves as Odoo does where PayFlow depends on it.
+//! The Odoo simulator: a real HTTP server on loopback that speaks JSON-RPC (`/jsonrpc`),
+//! XML-RPC (`/xmlrpc/2/common`, `/xmlrpc/2/object`) and, from 19 on, JSON-2
+//! (`/json/2/<model>/<method>`), over an in-memory database that answers as Odoo 17, 18 or 19
+//! does where PayFlow depends on it (docs/odoo-protocol.md): balanced entries, lock dates,
+//! numbering, the payflow_silae addon's unique key and atomic `payflow_import`, and Odoo's own
+//! error names and messages (compared with a real Odoo 18 by tests/odoo_contract.rs).
+//!
+//! Modules: `http` (routes, faults, connections), `service` (the RPC services and argument
+//! checks), `orm` (storage, domains, read/create/write/unlink), `account` (accounting rules and
+//! the addon), `schema` (models and fields per series), `seed` (the demo database), `xml`
+//! (XML-RPC), `fmt` (Python's and Odoo's formatting), `error` (exceptions per protocol).
 
-mod models;
+mod account;
+mod error;
+mod fmt;
+mod http;
+mod orm;
+mod schema;
+mod seed;
+mod service;
 mod xml;
 
 use std::collections::{HashMap, VecDeque};
@@ -9,28 +25,27 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use models::Db;
-pub use models::OdooErr;
+pub use error::{Kind as OdooErrorKind, OdooError};
 
+/// How the simulated server is set up.
 #[derive(Debug, Clone)]
 pub struct OdooSimConfig {
+    /// The Odoo series: 17, 18 or 19.
     pub version: u32,
     pub database: String,
     pub login: String,
     pub password: String,
+    /// Accepted as the secret of RPC calls (as the password is) and, from 19 on, as JSON-2's
+    /// bearer key.
     pub api_key: String,
+    /// Whether the payflow_silae addon is installed (its fields and `payflow_import`).
     pub addon_installed: bool,
 }
 
 impl OdooSimConfig {
+    /// Database `payflow`, `admin`/`admin`, API key `demo-odoo-api-key`, addon installed.
     pub fn demo(version: u32) -> Self {
         OdooSimConfig {
             version,
@@ -43,19 +58,38 @@ impl OdooSimConfig {
     }
 }
 
-/// A fault applied to the next call (or the next call of one method).
-#[derive(Debug, Clone, PartialEq)]
+/// A fault applied to the next call (or the next call of one method) instead of, or before,
+/// its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OdooFault {
+    /// An HTTP error page with this status (a proxy's: nothing reaches Odoo).
     Status(u16),
+    /// The call is answered normally after this delay.
     Slow(Duration),
+    /// The connection is closed without an answer (nothing reaches Odoo).
+    Drop,
 }
 
-struct Inner {
+struct Shared {
     cfg: Mutex<OdooSimConfig>,
-    db: Mutex<Db>,
+    db: Mutex<orm::Db>,
     calls: Mutex<Vec<(String, String)>>,
     faults: Mutex<VecDeque<OdooFault>>,
     method_faults: Mutex<HashMap<(String, String), VecDeque<OdooFault>>>,
+}
+
+impl Shared {
+    /// One RPC call of the `common` or `object` service (JSON-RPC and XML-RPC).
+    fn dispatch(&self, service: &str, method: &str, args: &[Value]) -> Result<Value, OdooError> {
+        let cfg = self.cfg.lock().unwrap().clone();
+        let mut db = self.db.lock().unwrap();
+        match service {
+            "common" => service::common(&cfg, &db, method, args),
+            "object" => service::object(&cfg, &mut db, method, args),
+            "db" => Err(OdooError::new(error::Kind::AccessDenied, "Access Denied")),
+            other => Err(OdooError::new(error::Kind::KeyError, other)),
+        }
+    }
 }
 
 struct Stopper(tokio::sync::watch::Sender<bool>);
@@ -66,330 +100,137 @@ impl Drop for Stopper {
     }
 }
 
+/// A running simulator. Clones share it; it stops listening when the last clone is dropped or
+/// on [`OdooSim::shutdown`].
 #[derive(Clone)]
 pub struct OdooSim {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
     addr: SocketAddr,
     stop: Arc<Stopper>,
 }
 
 impl OdooSim {
+    /// Starts on a free loopback port.
     pub async fn start(cfg: OdooSimConfig) -> anyhow::Result<OdooSim> {
         OdooSim::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
     pub async fn start_on(cfg: OdooSimConfig, addr: SocketAddr) -> anyhow::Result<OdooSim> {
-        let inner = Arc::new(Inner {
-            db: Mutex::new(Db::seeded(cfg.version, cfg.addon_installed)),
+        if !(17..=19).contains(&cfg.version) {
+            anyhow::bail!("the Odoo simulator knows the series 17, 18 and 19, not {}", cfg.version);
+        }
+        let shared = Arc::new(Shared {
+            db: Mutex::new(seed::demo(cfg.version, cfg.addon_installed)),
             cfg: Mutex::new(cfg),
             calls: Mutex::default(),
             faults: Mutex::default(),
             method_faults: Mutex::default(),
         });
-        let app = Router::new()
-            .route("/jsonrpc", post(jsonrpc))
-            .route("/xmlrpc/2/{service}", post(xmlrpc))
-            .route("/json/2/{model}/{method}", post(json2))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("the Odoo simulator cannot listen on {addr}: {e}"))?;
         let addr = listener.local_addr()?;
-        let (tx, mut rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await;
-        });
-        Ok(OdooSim { inner, addr, stop: Arc::new(Stopper(tx)) })
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(http::serve(listener, http::router(shared.clone()), rx));
+        Ok(OdooSim { shared, addr, stop: Arc::new(Stopper(tx)) })
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// `(model, method)` of every call so far, in order (`("common", "version")` for the
+    /// common service), refused and faulted ones included.
     pub fn calls(&self) -> Vec<(String, String)> {
-        self.inner.calls.lock().unwrap().clone()
+        self.shared.calls.lock().unwrap().clone()
     }
 
     pub fn reset_calls(&self) {
-        self.inner.calls.lock().unwrap().clear();
+        self.shared.calls.lock().unwrap().clear();
     }
 
+    /// Queues a fault for the next call without a fault of its own (FIFO).
     pub fn push_fault(&self, f: OdooFault) {
-        self.inner.faults.lock().unwrap().push_back(f);
+        self.shared.faults.lock().unwrap().push_back(f);
     }
 
+    /// Queues a fault for the next call of `model.method` (`"common"` for the common service).
     pub fn push_fault_on(&self, model: &str, method: &str, f: OdooFault) {
-        self.inner.method_faults.lock().unwrap().entry((model.into(), method.into())).or_default().push_back(f);
+        self.shared.method_faults.lock().unwrap().entry((model.into(), method.into())).or_default().push_back(f);
     }
 
+    /// Installs or uninstalls the payflow_silae addon.
     pub fn set_addon_installed(&self, yes: bool) {
-        self.inner.db.lock().unwrap().set_addon(yes);
+        self.shared.cfg.lock().unwrap().addon_installed = yes;
+        seed::set_addon(&mut self.shared.db.lock().unwrap(), yes);
     }
 
+    /// Sets (or clears) a lock date of a company directly, without Odoo's checks.
     pub fn set_lock_date(&self, company_id: i64, field: &str, date: Option<&str>) {
-        let mut db = self.inner.db.lock().unwrap();
-        if let Some(c) = db.tables.get_mut("res.company").and_then(|t| t.get_mut(&company_id)) {
+        if let Some(c) = self.shared.db.lock().unwrap().get_mut("res.company", company_id) {
             c.insert(field.into(), date.map_or(json!(false), |d| json!(d)));
         }
     }
 
+    /// Changes the admin's password: the old one is refused from now on (the API key stays).
     pub fn set_password(&self, password: &str) {
-        self.inner.cfg.lock().unwrap().password = password.into();
+        self.shared.cfg.lock().unwrap().password = password.into();
     }
 
-    /// Every account.move with its lines.
+    /// Every account.move, by id, with its lines (`line_ids`: the journal items, amounts as
+    /// numbers) and its stored fields (`company_id`, `journal_id` as ids, `state`, `date`,
+    /// `ref`, `name`, `payflow_import_key`, `payflow_payload_hash`).
     pub fn moves(&self) -> Vec<Value> {
-        let db = self.inner.db.lock().unwrap();
-        let moves = db.tables.get("account.move").cloned().unwrap_or_default();
-        moves
-            .values()
+        let db = self.shared.db.lock().unwrap();
+        db.all("account.move")
             .map(|m| {
                 let mut m = m.clone();
-                let id = m["id"].as_i64().unwrap_or(0);
-                m.insert("line_ids".into(), Value::Array(db.lines_of(id).into_iter().map(Value::Object).collect()));
+                let id = m.get("id").and_then(Value::as_i64).unwrap_or(0);
+                let mut lines = db.lines_of(id);
+                lines.sort_by_key(|l| l.get("id").and_then(Value::as_i64));
+                m.insert("line_ids".into(), Value::Array(lines.into_iter().map(Value::Object).collect()));
                 Value::Object(m)
             })
             .collect()
     }
 
+    /// Posts a move as `action_post` would (numbered, dated after a lock date); if Odoo would
+    /// refuse, it is marked posted anyway.
     pub fn post_move(&self, id: i64) {
-        let mut db = self.inner.db.lock().unwrap();
-        if let Some(m) = db.tables.get_mut("account.move").and_then(|t| t.get_mut(&id)) {
+        let mut db = self.shared.db.lock().unwrap();
+        let Ok(env) = db.env(service::ADMIN_UID, serde_json::Map::new()) else { return };
+        let mut work = db.clone();
+        if account::action_post(&mut work, &env, &[id]).is_ok() {
+            *db = work;
+        } else if let Some(m) = db.get_mut("account.move", id) {
             m.insert("state".into(), json!("posted"));
+            m.insert("posted_before".into(), json!(true));
         }
     }
 
+    /// Every ir.attachment (`name`, `datas`, `mimetype`, `res_model`, `res_id`…), by id.
     pub fn attachments(&self) -> Vec<Value> {
         self.table("ir.attachment")
     }
 
+    /// Every mail.message (`model`, `res_id`, `body`, `message_type`), by id: the addon's
+    /// chatter messages and Odoo's own "Journal Entry created".
     pub fn messages(&self) -> Vec<Value> {
         self.table("mail.message")
     }
 
     fn table(&self, model: &str) -> Vec<Value> {
-        let db = self.inner.db.lock().unwrap();
-        db.tables.get(model).map(|t| t.values().cloned().map(Value::Object).collect()).unwrap_or_default()
+        let db = self.shared.db.lock().unwrap();
+        db.all(model).cloned().map(Value::Object).collect()
     }
 
+    /// Stops listening (connections under way are served to their end).
     pub fn shutdown(&self) {
         let _ = self.stop.0.send(true);
-    }
-}
-
-impl Inner {
-    /// Records the call and applies a pending fault: `Some(response)` when the call fails.
-    async fn fault(&self, model: &str, method: &str) -> Option<Response> {
-        self.calls.lock().unwrap().push((model.to_owned(), method.to_owned()));
-        let specific = self
-            .method_faults
-            .lock()
-            .unwrap()
-            .get_mut(&(model.to_owned(), method.to_owned()))
-            .and_then(VecDeque::pop_front);
-        let fault = specific.or_else(|| self.faults.lock().unwrap().pop_front());
-        match fault {
-            Some(OdooFault::Status(code)) => {
-                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
-                Some(
-                    (
-                        status,
-                        format!(
-                            "<html><body><h1>{code} {}</h1></body></html>",
-                            status.canonical_reason().unwrap_or("")
-                        ),
-                    )
-                        .into_response(),
-                )
-            }
-            Some(OdooFault::Slow(d)) => {
-                tokio::time::sleep(d).await;
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn version(&self) -> Value {
-        let v = self.cfg.lock().unwrap().version;
-        json!({"server_version": format!("{v}.0"), "server_version_info": [v, 0, 0, "final", 0, ""], "server_serie": format!("{v}.0"), "protocol_version": 1})
-    }
-
-    fn common(&self, method: &str, args: &[Value]) -> Result<Value, OdooErr> {
-        let cfg = self.cfg.lock().unwrap().clone();
-        match method {
-            "version" => Ok(self.version()),
-            "authenticate" | "login" => {
-                let db = args.first().and_then(Value::as_str).unwrap_or_default();
-                if db != cfg.database {
-                    return Err(OdooErr::DatabaseMissing(format!("FATAL:  database \"{db}\" does not exist\n")));
-                }
-                let ok = args.get(1).and_then(Value::as_str) == Some(cfg.login.as_str())
-                    && matches!(args.get(2).and_then(Value::as_str), Some(p) if p == cfg.password || p == cfg.api_key);
-                Ok(if ok { json!(2) } else { json!(false) })
-            }
-            other => Err(OdooErr::AttributeError(format!("'common' service has no method {other:?}"))),
-        }
-    }
-
-    fn execute_kw(&self, args: &[Value]) -> Result<(String, String, Value), OdooErr> {
-        let cfg = self.cfg.lock().unwrap().clone();
-        let db = args.first().and_then(Value::as_str).unwrap_or_default();
-        if db != cfg.database {
-            return Err(OdooErr::DatabaseMissing(format!("FATAL:  database \"{db}\" does not exist\n")));
-        }
-        let secret_ok = matches!(args.get(2).and_then(Value::as_str), Some(p) if p == cfg.password || p == cfg.api_key);
-        if args.get(1).and_then(Value::as_i64) != Some(2) || !secret_ok {
-            return Err(OdooErr::AccessDenied);
-        }
-        let model = args.get(3).and_then(Value::as_str).unwrap_or_default().to_owned();
-        let method = args.get(4).and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok((
-            model,
-            method,
-            json!([args.get(5).cloned().unwrap_or(json!([])), args.get(6).cloned().unwrap_or(json!({}))]),
-        ))
-    }
-
-    fn run(&self, model: &str, method: &str, args: &[Value], kwargs: &Map<String, Value>) -> Result<Value, OdooErr> {
-        self.db.lock().unwrap().call(model, method, args, kwargs)
-    }
-}
-
-fn debug_of(e: &OdooErr) -> String {
-    format!("Traceback (most recent call last):\n  File \"/opt/odoo/odoo/http.py\", line 1, in _serve_db\n    (simulated)\n{}: {}\n", e.name(), e.message())
-}
-
-fn jsonrpc_error(id: &Value, e: &OdooErr) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": 200, "message": "Odoo Server Error", "data": {
-        "name": e.name(), "debug": debug_of(e), "message": e.message(), "arguments": [e.message()], "context": {}}}})
-}
-
-async fn jsonrpc(State(s): State<Arc<Inner>>, body: Bytes) -> Response {
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "<html><body>Bad Request: invalid JSON</body></html>").into_response();
-    };
-    let id = req.get("id").cloned().unwrap_or(Value::Null);
-    let params = &req["params"];
-    let service = params["service"].as_str().unwrap_or_default();
-    let method = params["method"].as_str().unwrap_or_default();
-    let args = params["args"].as_array().cloned().unwrap_or_default();
-    let result = match service {
-        "common" => {
-            if let Some(r) = s.fault("common", method).await {
-                return r;
-            }
-            s.common(method, &args)
-        }
-        "object" if method == "execute_kw" => match s.execute_kw(&args) {
-            Ok((model, m, rest)) => {
-                if let Some(r) = s.fault(&model, &m).await {
-                    return r;
-                }
-                let a = rest[0].as_array().cloned().unwrap_or_default();
-                let k = rest[1].as_object().cloned().unwrap_or_default();
-                s.run(&model, &m, &a, &k)
-            }
-            Err(e) => {
-                s.calls
-                    .lock()
-                    .unwrap()
-                    .push((args.get(3).and_then(Value::as_str).unwrap_or("").into(), "execute_kw".into()));
-                Err(e)
-            }
-        },
-        _ => Err(OdooErr::AttributeError(format!("no such service or method: {service}.{method}"))),
-    };
-    let answer = match result {
-        Ok(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
-        Err(e) => jsonrpc_error(&id, &e),
-    };
-    axum::Json(answer).into_response()
-}
-
-async fn xmlrpc(State(s): State<Arc<Inner>>, Path(service): Path<String>, body: Bytes) -> Response {
-    let text = String::from_utf8_lossy(&body);
-    let xml_response =
-        |body: String| ([(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response();
-    let (method, args) = match xml::parse_call(&text) {
-        Ok(x) => x,
-        Err(e) => {
-            return xml_response(xml::fault(
-                1,
-                &format!("Traceback (most recent call last):\nxml.parsers.expat.ExpatError: {e}"),
-            ))
-        }
-    };
-    let result = match service.as_str() {
-        "common" => {
-            if let Some(r) = s.fault("common", &method).await {
-                return r;
-            }
-            s.common(&method, &args)
-        }
-        "object" if method == "execute_kw" => match s.execute_kw(&args) {
-            Ok((model, m, rest)) => {
-                if let Some(r) = s.fault(&model, &m).await {
-                    return r;
-                }
-                let a = rest[0].as_array().cloned().unwrap_or_default();
-                let k = rest[1].as_object().cloned().unwrap_or_default();
-                s.run(&model, &m, &a, &k)
-            }
-            Err(e) => Err(e),
-        },
-        _ => Err(OdooErr::AttributeError(format!("no such service: {service}"))),
-    };
-    match result {
-        Ok(v) => xml_response(xml::response(&v)),
-        // Odoo's /xmlrpc/2 codes: 3 AccessDenied, 4 AccessError, 2 warnings (UserError…), 1 the rest.
-        Err(OdooErr::AccessDenied) => xml_response(xml::fault(3, "Access Denied")),
-        Err(e @ (OdooErr::UserError(_) | OdooErr::ValidationError(_) | OdooErr::MissingError(_))) => {
-            xml_response(xml::fault(2, &e.message()))
-        }
-        Err(e) => xml_response(xml::fault(1, &debug_of(&e))),
-    }
-}
-
-async fn json2(
-    State(s): State<Arc<Inner>>,
-    Path((model, method)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let cfg = s.cfg.lock().unwrap().clone();
-    let error = |status: StatusCode, e: &OdooErr| {
-        (status, axum::Json(json!({"name": e.name(), "message": e.message(), "arguments": [e.message()], "context": {}, "debug": debug_of(e)}))).into_response()
-    };
-    if cfg.version < 19 {
-        return (StatusCode::NOT_FOUND, "<html><body>404 Not Found</body></html>").into_response();
-    }
-    let key = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("bearer ").or_else(|| v.strip_prefix("Bearer ")));
-    if key != Some(cfg.api_key.as_str()) {
-        s.calls.lock().unwrap().push((model.clone(), method.clone()));
-        return error(StatusCode::UNAUTHORIZED, &OdooErr::AccessDenied);
-    }
-    if let Some(r) = s.fault(&model, &method).await {
-        return r;
-    }
-    let mut kwargs = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(m)) => m,
-        _ => return error(StatusCode::BAD_REQUEST, &OdooErr::ValueError("the body must be a JSON object".into())),
-    };
-    let args = match kwargs.remove("ids") {
-        Some(ids) => vec![ids],
-        None => vec![],
-    };
-    match s.run(&model, &method, &args, &kwargs) {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e @ OdooErr::AccessDenied) => error(StatusCode::UNAUTHORIZED, &e),
-        Err(e @ (OdooErr::UserError(_) | OdooErr::ValidationError(_))) => error(StatusCode::UNPROCESSABLE_ENTITY, &e),
-        Err(e @ (OdooErr::MissingError(_) | OdooErr::KeyError(_))) => error(StatusCode::NOT_FOUND, &e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
 }

@@ -1,0 +1,278 @@
+//! The HTTP side: `/jsonrpc`, `/xmlrpc/2/<service>`, `/json/2/<model>/<method>` (19 on), the
+//! fault switches, and a connection loop that can close a connection without answering.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use super::error::{Kind, OdooError};
+use super::service::{self, ADMIN_UID};
+use super::{xml, OdooFault, Shared};
+
+/// Closes the connection a request came on (the `Drop` fault).
+#[derive(Clone)]
+struct Killer(Arc<Notify>);
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/jsonrpc", post(jsonrpc))
+        .route("/xmlrpc/2/{service}", post(xmlrpc))
+        .route("/json/2/{model}/{method}", post(json2))
+        .route("/web/version", get(web_version).post(web_version))
+        .route("/web/login", get(web_login))
+        .with_state(shared)
+}
+
+/// Accepts connections until `stop`; each is served by hyper and dropped at once when a
+/// handler asks for it.
+pub(super) async fn serve(listener: TcpListener, app: Router, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("odoo simulator: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = async { drop(stop.wait_for(|s| *s).await) } => return,
+        };
+        let kill = Arc::new(Notify::new());
+        let app = app.clone().layer(Extension(Killer(kill.clone())));
+        tokio::spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = kill.notified() => {} // dropping the connection closes the socket
+            }
+        });
+    }
+}
+
+impl Shared {
+    /// Logs the call, then applies the next fault queued for it: `Some(response)` when the call
+    /// is answered by the fault instead.
+    async fn intercept(&self, model: &str, method: &str, killer: &Killer) -> Option<Response> {
+        tracing::info!(model, method, "odoo");
+        self.calls.lock().unwrap().push((model.to_owned(), method.to_owned()));
+        let specific = self
+            .method_faults
+            .lock()
+            .unwrap()
+            .get_mut(&(model.to_owned(), method.to_owned()))
+            .and_then(std::collections::VecDeque::pop_front);
+        let fault = specific.or_else(|| self.faults.lock().unwrap().pop_front());
+        match fault? {
+            OdooFault::Status(code) => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+                let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+                let body = format!(
+                    "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+                );
+                Some((status, [(header::CONTENT_TYPE, "text/html")], body).into_response())
+            }
+            OdooFault::Slow(d) => {
+                tokio::time::sleep(d).await;
+                None
+            }
+            OdooFault::Drop => {
+                killer.0.notify_one();
+                std::future::pending::<()>().await;
+                None
+            }
+        }
+    }
+}
+
+fn html(status: StatusCode, text: &str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], text.to_owned()).into_response()
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], v.to_string()).into_response()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| matches!(m.trim(), "application/json" | "application/json-rpc"))
+}
+
+async fn jsonrpc(
+    State(s): State<Arc<Shared>>,
+    Extension(killer): Extension<Killer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_json(&headers) {
+        return html(
+            StatusCode::BAD_REQUEST,
+            "<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>\n<h1>Bad Request</h1>\n<p>Request inferred type is compatible with [&#39;http&#39;] but &#39;/jsonrpc&#39; is type=&#39;json&#39;.</p>\n",
+        );
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return html(StatusCode::BAD_REQUEST, "Invalid JSON data");
+    };
+    let Some(request) = request.as_object() else {
+        return html(StatusCode::BAD_REQUEST, "Invalid JSON-RPC data");
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let params = request.get("params").cloned().unwrap_or(json!({}));
+    let service = params.get("service").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let method = params.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let args = params.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
+    let (model, m) = match service.as_str() {
+        "object" => service::object_target(&method, &args),
+        _ => (service.clone(), method.clone()),
+    };
+    if let Some(r) = s.intercept(&model, &m, &killer).await {
+        return r;
+    }
+    let result = s.dispatch(&service, &method, &args);
+    let mut answer = json!({"jsonrpc": "2.0", "id": id});
+    match result {
+        // A method returning None: Odoo leaves `result` out.
+        Ok(Value::Null) => {}
+        Ok(v) => answer["result"] = v,
+        Err(e) => answer["error"] = e.jsonrpc(),
+    }
+    json_response(StatusCode::OK, &answer)
+}
+
+fn xml_response(text: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], text).into_response()
+}
+
+async fn xmlrpc(
+    State(s): State<Arc<Shared>>,
+    Extension(killer): Extension<Killer>,
+    Path(service): Path<String>,
+    body: Bytes,
+) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    let (method, args) = match xml::parse_call(&text) {
+        Ok(call) => call,
+        Err(e) => {
+            let e = OdooError::new(Kind::Exception, e);
+            let traceback = e.traceback().replace("Exception: ", "xml.parsers.expat.ExpatError: ");
+            return xml_response(xml::fault(1, &traceback));
+        }
+    };
+    let (model, m) = match service.as_str() {
+        "object" => service::object_target(&method, &args),
+        _ => (service.clone(), method.clone()),
+    };
+    if let Some(r) = s.intercept(&model, &m, &killer).await {
+        return r;
+    }
+    match s.dispatch(&service, &method, &args) {
+        Ok(v) => match xml::response(&v) {
+            Some(text) => xml_response(text),
+            // Done and committed, but Python cannot marshal the None it returned.
+            None => {
+                let e = OdooError::type_error("cannot marshal None unless allow_none is enabled");
+                xml_response(xml::fault(1, &e.traceback()))
+            }
+        },
+        Err(e) => {
+            let (code, text) = e.xmlrpc_fault();
+            xml_response(xml::fault(code, &text))
+        }
+    }
+}
+
+async fn json2(
+    State(s): State<Arc<Shared>>,
+    Extension(killer): Extension<Killer>,
+    Path((model, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let cfg = s.cfg.lock().unwrap().clone();
+    if cfg.version < 19 {
+        // Before 19, /json/<path> is the web client's, which sends strangers to the login page.
+        let location = format!("/web/login?redirect=%2Fjson%2F2%2F{model}%2F{method}%3F");
+        return (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, location.clone()), (header::CONTENT_TYPE, "text/html; charset=utf-8".into())],
+            format!("<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to the target URL: <a href=\"{location}\">{location}</a>. If not, click the link.\n"),
+        )
+            .into_response();
+    }
+    if let Some(db) = headers.get("x-odoo-database").and_then(|v| v.to_str().ok()) {
+        if db != cfg.database {
+            return html(
+                StatusCode::NOT_FOUND,
+                "<!DOCTYPE html>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>No database is selected and the requested URL was not found in the server-wide controllers.</p>\n<p>Please verify the hostname, <a href=/web/login>login</a> and try again.</p>\n\n<!-- Alternatively, use the X-Odoo-Database header. -->\n",
+            );
+        }
+    }
+    if let Some(r) = s.intercept(&model, &method, &killer).await {
+        return r;
+    }
+    let error = |e: OdooError| {
+        let status = StatusCode::from_u16(e.json2_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = json_response(status, &e.json2_body());
+        if e.kind == Kind::Unauthorized {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        r
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(char::is_whitespace))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim().to_owned());
+    match token {
+        None => {
+            return error(OdooError::new(
+                Kind::Unauthorized,
+                "User not authenticated, use the \"Authorization\" header",
+            ))
+        }
+        Some(key) if key.is_empty() || key != cfg.api_key => {
+            return error(OdooError::new(Kind::Unauthorized, "Invalid apikey"))
+        }
+        Some(_) => {}
+    }
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => v,
+            Err(e) => return error(OdooError::new(Kind::BadRequest, format!("could not parse the body as json: {e}"))),
+        }
+    };
+    let result = {
+        let mut db = s.db.lock().unwrap();
+        service::json2(&mut db, ADMIN_UID, &model, &method, body)
+    };
+    match result {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => error(e),
+    }
+}
+
+async fn web_version(State(s): State<Arc<Shared>>) -> Response {
+    let cfg = s.cfg.lock().unwrap().clone();
+    let v = service::version(&cfg);
+    json_response(StatusCode::OK, &json!({"version_info": v["server_version_info"], "version": v["server_version"]}))
+}
+
+async fn web_login() -> Response {
+    html(StatusCode::OK, "<!DOCTYPE html>\n<html><head><title>Odoo</title></head><body><form class=\"oe_login_form\" action=\"/web/login\" method=\"post\"></form></body></html>\n")
+}
