@@ -14,7 +14,11 @@ use serde_json::json;
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::main]
@@ -36,8 +40,14 @@ async fn main() {
     let dossiers = ["100200", "100300", "100400", "100500", "100600"];
     for i in 0..runs {
         let period = format!("{}-{:02}", 2000 + (i / 12) % 30, i % 12 + 1).parse().unwrap();
-        let id = store.start_run(dossiers[i % 5], period, Trigger::Timer, None, false, "2026-11-05T06:00:00+01:00").unwrap();
-        let outcome = RunOutcome { status: if i % 7 == 0 { "failed".into() } else { "imported".into() }, message: format!("run {i}"), moves: vec![i as i64], ..Default::default() };
+        let id =
+            store.start_run(dossiers[i % 5], period, Trigger::Timer, None, false, "2026-11-05T06:00:00+01:00").unwrap();
+        let outcome = RunOutcome {
+            status: if i % 7 == 0 { "failed".into() } else { "imported".into() },
+            message: format!("run {i}"),
+            moves: vec![i as i64],
+            ..Default::default()
+        };
         store.finish_run(id, &outcome, "2026-11-05T06:00:01+01:00").unwrap();
     }
     drop(store);
@@ -61,15 +71,27 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_kib(child.id());
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "runs.list", "params": {"dossier": "100300", "limit": 50}}).to_string();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "runs.list", "params": {"dossier": "100300", "limit": 50}})
+        .to_string();
     let started = Instant::now();
     let results: Vec<(bool, Duration)> = futures::stream::iter(0..requests)
         .map(|_| {
             let (http, url, body) = (http.clone(), url.clone(), body.clone());
             async move {
                 let t = Instant::now();
-                let ok = match http.post(&url).bearer_auth("bench-token").header("Content-Type", "application/json").body(body).send().await {
-                    Ok(r) if r.status().is_success() => r.bytes().await.map(|b| b.len() > 1000 && !b.starts_with(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\"")).unwrap_or(false),
+                let ok = match http
+                    .post(&url)
+                    .bearer_auth("bench-token")
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => r
+                        .bytes()
+                        .await
+                        .map(|b| b.len() > 1000 && !b.starts_with(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\""))
+                        .unwrap_or(false),
                     _ => false,
                 };
                 (ok, t.elapsed())
@@ -81,6 +103,7 @@ async fn main() {
     let wall = started.elapsed();
     let loaded = rss_kib(child.id());
     let _ = child.kill();
+    let _ = child.wait();
     let errors = results.iter().filter(|(ok, _)| !ok).count();
     let mut lat: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
     lat.sort();

@@ -22,6 +22,10 @@ struct Served {
 }
 
 async fn served() -> Served {
+    served_with_grace(Duration::from_secs(5)).await
+}
+
+async fn served_with_grace(grace: Duration) -> Served {
     let w = World::start().await;
     let agent = w.agent();
     agent.secrets.set(SecretName::RpcToken, &SecretString::from(TOKEN)).unwrap();
@@ -38,7 +42,7 @@ async fn served() -> Served {
             async move {
                 let _ = rx.await;
             },
-            Duration::from_secs(5),
+            grace,
         )
         .await
         .unwrap();
@@ -236,4 +240,73 @@ async fn serve_refuses_to_start_without_a_token() {
     let w = World::start().await;
     let err = Service::new(w.agent(), &w.config_path).err().unwrap();
     assert!(err.contains("payflow-agent secret set rpc_token"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_a_job_marks_it_interrupted_with_nothing_half_written() {
+    let s = served_with_grace(Duration::from_millis(100)).await;
+    s.w.silae.push_fault(payflow_sim::silae::Fault::Slow(Duration::from_secs(3)));
+    let job = s.ok("imports.start", json!({"dossier": "100200", "periods": ["2026-10", "2026-08"]})).await;
+    let id = job["job_id"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let svc = s.svc.clone();
+    let w = s.stop().await;
+    let job = svc.agent().store().job(id).unwrap().unwrap();
+    assert_eq!(job.state, "interrupted");
+    assert!(job.done < 2, "{job:?}");
+    // Whatever was in flight: a move is whole (one transaction) or absent, never half.
+    for m in w.odoo().moves() {
+        let lines = m["line_ids"].as_array().unwrap();
+        assert_eq!(lines.len(), 13);
+        let debit: i64 = lines.iter().map(|l| cents(&l["debit"])).sum();
+        let credit: i64 = lines.iter().map(|l| cents(&l["credit"])).sum();
+        assert_eq!((debit, credit), (7_729_840, 7_729_840));
+    }
+    // And the period is imported once by the next run.
+    let agent = w.agent();
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert!(
+        matches!(r.status, payflow_agent::import::Status::Imported | payflow_agent::import::Status::AlreadyImported),
+        "{}",
+        r.message
+    );
+    assert_eq!(w.odoo().moves().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_s_trace_logs_never_show_the_token_or_a_secret() {
+    let w = World::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = std::fs::read_to_string(&w.config_path)
+        .unwrap()
+        .replace("[silae]", &format!("[rpc]\nlisten = \"127.0.0.1:{port}\"\n\n[silae]"));
+    std::fs::write(&w.config_path, text).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_payflow-agent"));
+    cmd.arg("serve").env("PAYFLOW_CONFIG", &w.config_path).env("PAYFLOW_LOG", "trace").env("PAYFLOW_RPC_TOKEN", TOKEN);
+    for (k, v) in PLANTED {
+        cmd.env(k, v);
+    }
+    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{url}healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (method, token) in [("status", TOKEN), ("silae.dossiers", TOKEN), ("status", "wrong-planted-token")] {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}}).to_string();
+        http.post(&url).bearer_auth(token).header("Content-Type", "application/json").body(body).send().await.unwrap();
+    }
+    // SIGTERM, as systemd stops the service.
+    // SAFETY: kill only sends a signal to the child this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("JSON-RPC service ready"), "the logs were captured: {logs}");
+    assert!(!logs.contains(TOKEN) && !logs.contains("wrong-planted-token"), "a token in the logs");
+    assert_no_secret(&logs);
 }
