@@ -207,14 +207,37 @@ struct Sig {
 }
 
 fn signature(db: &Db, model: &str, method: &str) -> Option<Sig> {
-    // account.move overrides create, write and unlink.
-    let class = |generic: &'static str| -> &'static str {
-        if model == "account.move" {
-            "AccountMove"
-        } else {
-            generic
-        }
+    // The class of the most derived override, as Python names it in a TypeError (Odoo 18).
+    let write_class = match model {
+        "account.move" => "AccountMove",
+        "account.move.line" => "AccountMoveLine",
+        "account.journal" => "AccountJournal",
+        "account.account" => "AccountAccount",
+        "account.analytic.account" => "MailThread",
+        "ir.attachment" => "IrAttachment",
+        "mail.message" => "Message",
+        "res.users" => "Users",
+        "res.company" => "ResCompany",
+        "ir.module.module" => "IrModule",
+        _ => "BaseModel",
     };
+    let unlink_class = match model {
+        "account.move" => "AccountMove",
+        "account.move.line" => "AccountMoveLine",
+        "account.journal" => "AccountJournal",
+        "account.account" | "account.analytic.account" | "res.company" => "MailThread",
+        "account.analytic.plan" => "AccountAnalyticPlan",
+        "ir.attachment" => "IrAttachment",
+        "mail.message" => "Message",
+        "res.users" => "ResUsers",
+        "ir.module.module" => "Module",
+        _ => "BaseModel",
+    };
+    // Overrides do not all name their parameter alike: `values` on res.company and res.users.
+    let write_params: &'static [&'static str] =
+        if matches!(model, "res.company" | "res.users") { &["values"] } else { &["vals"] };
+    let create_params: &'static [&'static str] =
+        if model == "mail.message" { &["values_list"] } else { &["vals_list"] };
     let sig = |class: &'static str, params: &'static [&'static str], required, model_method, var_kw| {
         Some(Sig { class, params, required, model_method, var_kw })
     };
@@ -223,9 +246,10 @@ fn signature(db: &Db, model: &str, method: &str) -> Option<Sig> {
         "search" => sig("BaseModel", &["domain", "offset", "limit", "order"], 1, true, false),
         "search_count" => sig("BaseModel", &["domain", "limit"], 1, true, false),
         "read" => sig("BaseModel", &["fields", "load"], 0, false, false),
-        "create" => sig(class("BaseModel"), &["vals_list"], 1, true, false),
-        "write" => sig(class("BaseModel"), &["vals"], 1, false, false),
-        "unlink" => sig(class("BaseModel"), &[], 0, false, false),
+        // `create` is wrapped by `api.model_create_multi`: Python names it without its class.
+        "create" => sig("", create_params, 1, true, false),
+        "write" => sig(write_class, write_params, 1, false, false),
+        "unlink" => sig(unlink_class, &[], 0, false, false),
         "fields_get" => sig("BaseModel", &["allfields", "attributes"], 0, true, false),
         "action_post" | "button_draft" if model == "account.move" => sig("AccountMove", &[], 0, false, false),
         "payflow_import" if model == "account.move" && db.addon => sig("AccountMove", &["moves"], 1, true, false),
@@ -244,7 +268,7 @@ fn bind(
     mut kwargs: Map<String, Value>,
     protocol: Protocol,
 ) -> OdooResult<Bound> {
-    let function = format!("{}.{method}", sig.class);
+    let function = if sig.class.is_empty() { method.to_owned() } else { format!("{}.{method}", sig.class) };
     let fail = |python: String, inspect: String| -> OdooError {
         match protocol {
             Protocol::Rpc => OdooError::type_error(python),
@@ -316,11 +340,17 @@ pub fn call_kw(
         Vec::new()
     } else {
         if args.is_empty() {
-            return Err(OdooError::new(Kind::IndexError, "list index out of range"));
+            return Err(OdooError::new(Kind::IndexError, "tuple index out of range"));
         }
         as_ids(&args.remove(0))
     };
+    let positional = !args.is_empty();
     let (bound, extra) = bind(&sig, method, args, kwargs, protocol)?;
+    if method == "create" && !positional {
+        // `_call_kw_model_create` returns `result.id if isinstance(args[0], Mapping) else
+        // result.ids`: values given by name fail there, and the call is rolled back.
+        return Err(OdooError::new(Kind::IndexError, "tuple index out of range"));
+    }
     let env = db.env(uid, context)?;
     let mut work = db.clone();
     let result = run(&mut work, &env, model, method, &ids, &bound, &extra, protocol)?;
