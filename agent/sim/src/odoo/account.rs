@@ -371,10 +371,10 @@ fn normalize_line(line: &mut Record) {
 fn check_line(db: &Db, m: &Record, line: &Record) -> OdooResult<()> {
     let model = db.model("account.move.line")?;
     let Some(account_id) = line.get("account_id").and_then(as_id) else {
-        let mut probe = line.clone();
-        probe.insert("move_id".into(), json!(0));
-        db.check_required(&model, &probe)?;
-        return Ok(());
+        // The CHECK constraint `check_accountable_required_fields`.
+        return Err(OdooError::validation(
+            "The operation cannot be completed: Missing required account on accountable line.",
+        ));
     };
     let Some(account) = db.get("account.account", account_id) else {
         return Err(fk_error(&model, "account_id"));
@@ -490,6 +490,9 @@ fn create_move(db: &mut Db, env: &Env, vals: &Value) -> OdooResult<i64> {
     m.insert("journal_id".into(), json!(journal_id));
     let company = m.get("company_id").and_then(as_id).unwrap_or(journal_company);
     m.insert("company_id".into(), json!(company));
+    if db.get("res.company", company).is_none() {
+        return Err(fk_error(&model, "company_id"));
+    }
     let date = match m.get("date").and_then(Value::as_str).and_then(Date::parse) {
         Some(d) => d,
         None => Date::today(),

@@ -251,6 +251,8 @@ fn signature(db: &Db, model: &str, method: &str) -> Option<Sig> {
         "write" => sig(write_class, write_params, 1, false, false),
         "unlink" => sig(unlink_class, &[], 0, false, false),
         "fields_get" => sig("BaseModel", &["allfields", "attributes"], 0, true, false),
+        "name_search" if db.version >= 18 => sig("BaseModel", &["name", "domain", "operator", "limit"], 0, true, false),
+        "name_search" => sig("BaseModel", &["name", "args", "operator", "limit"], 0, true, false),
         "action_post" | "button_draft" if model == "account.move" => sig("AccountMove", &[], 0, false, false),
         "payflow_import" if model == "account.move" && db.addon => sig("AccountMove", &["moves"], 1, true, false),
         _ => None,
@@ -518,6 +520,22 @@ fn run(
                 out.insert(f.name.to_owned(), Value::Object(desc));
             }
             Ok(Value::Object(out))
+        }
+        "name_search" => {
+            let name = arg(bound, 0).and_then(Value::as_str).unwrap_or("");
+            let operator = arg(bound, 2).and_then(Value::as_str).unwrap_or("ilike");
+            let mut domain = arg(bound, 1).and_then(Value::as_array).cloned().unwrap_or_default();
+            if !name.is_empty() {
+                domain.push(json!(["display_name", operator, name]));
+            }
+            let limit = usize_arg(bound, 3, "limit")?.or(Some(100));
+            let found = db.search(env, &m, &Value::Array(domain), 0, limit, None)?;
+            let field = m.field("display_name").copied().expect("every model has a display name");
+            Ok(json!(found
+                .iter()
+                .filter_map(|id| db.get(model, *id))
+                .map(|r| json!([r["id"], db.value(&m, r, &field)]))
+                .collect::<Vec<_>>()))
         }
         "action_post" => {
             account::action_post(db, env, ids)?;

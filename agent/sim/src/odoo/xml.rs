@@ -15,11 +15,37 @@ struct Node {
     text: String,
 }
 
+/// Where expat stops reading: the end of the document (`line 1, column 52`).
+fn end_position(body: &str) -> String {
+    let line = body.matches('\n').count() + 1;
+    let column = body.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    format!("line {line}, column {column}")
+}
+
 fn parse_tree(body: &str) -> Result<Node, String> {
+    parse_nodes(body).map_err(|e| {
+        if e.starts_with("no element found") {
+            format!("no element found: {}", end_position(body))
+        } else {
+            e
+        }
+    })
+}
+
+fn parse_nodes(body: &str) -> Result<Node, String> {
     let mut reader = Reader::from_str(body);
     let mut stack: Vec<Node> = vec![Node::default()];
     loop {
-        match reader.read_event().map_err(|e| format!("syntax error: {e}"))? {
+        let position = reader.buffer_position();
+        let event = reader.read_event().map_err(|e| match e {
+            quick_xml::Error::Syntax(_) | quick_xml::Error::IllFormed(_)
+                if position as usize >= body.trim_end().len() =>
+            {
+                "no element found".to_owned()
+            }
+            other => format!("not well-formed (invalid token): {other}"),
+        })?;
+        match event {
             Event::Start(e) => {
                 stack.push(Node { name: String::from_utf8_lossy(e.name().as_ref()).into_owned(), ..Node::default() })
             }
@@ -45,9 +71,9 @@ fn parse_tree(body: &str) -> Result<Node, String> {
     }
     let mut root = stack.pop().ok_or("no element found")?;
     if !stack.is_empty() {
-        return Err("no element found: unclosed token".into());
+        return Err("no element found".into());
     }
-    root.children.pop().ok_or_else(|| "no element found: line 1, column 0".to_owned())
+    root.children.pop().ok_or_else(|| "no element found".to_owned())
 }
 
 fn child<'a>(n: &'a Node, name: &str) -> Option<&'a Node> {
