@@ -460,3 +460,48 @@ async fn the_binary_serves_the_version_and_addon_asked() {
     assert_eq!(modules[0]["state"], "uninstalled");
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_slow_import_racing_another_on_the_same_key_fails_on_the_unique_constraint() {
+    let c = Client::start(18).await;
+    let vals = c.vals("2026-10-31", 10.0).await;
+    let entry = |key: &str| json!([{"import_key": key, "payload_hash": "h", "vals": vals}]);
+    // The slow call works on the database as it was when it started, like a transaction.
+    c.sim.push_fault_on("account.move", "payflow_import", OdooFault::Slow(Duration::from_millis(400)));
+    let slow = c.call("account.move", "payflow_import", json!([]), json!({"moves": entry("k")}));
+    let fast = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let other = c.ok("account.move", "payflow_import", json!([]), json!({"moves": entry("other")})).await;
+        let same = c.ok("account.move", "payflow_import", json!([]), json!({"moves": entry("k")})).await;
+        // A slow read does not undo what was written meanwhile.
+        c.sim.push_fault_on("res.company", "search_read", OdooFault::Slow(Duration::from_millis(50)));
+        let read = c.call("res.company", "search_read", json!([]), json!({"fields": ["id"]}));
+        let write = c.ok("account.move", "payflow_import", json!([]), json!({"moves": entry("third")}));
+        let (read, _) = tokio::join!(read, write);
+        assert!(read.is_ok());
+        (other, same)
+    };
+    let (slow, (other, same)) = tokio::join!(slow, fast);
+    assert_eq!((other[0]["result"].as_str(), same[0]["result"].as_str()), (Some("created"), Some("created")));
+    let e = slow.expect_err("the second insert of the key fails");
+    assert_eq!(
+        (e["name"].as_str(), e["message"].as_str()),
+        (
+            Some("odoo.exceptions.ValidationError"),
+            Some("The operation cannot be completed: A move with this PayFlow import key already exists in this company.")
+        )
+    );
+    let keys: Vec<Value> = c.sim.moves().iter().map(|m| m["payflow_import_key"].clone()).collect();
+    assert_eq!(keys, [json!("other"), json!("k"), json!("third")]);
+
+    // Without a shared key, a slow import is simply run again on the new state.
+    c.sim.push_fault_on("account.move", "payflow_import", OdooFault::Slow(Duration::from_millis(300)));
+    let slow = c.call("account.move", "payflow_import", json!([]), json!({"moves": entry("fourth")}));
+    let fast = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.ok("account.move", "payflow_import", json!([]), json!({"moves": entry("fifth")})).await
+    };
+    let (slow, _) = tokio::join!(slow, fast);
+    assert_eq!(slow.unwrap()[0]["result"], "created");
+    assert_eq!(c.sim.moves().len(), 5);
+}

@@ -448,11 +448,16 @@ fn check_unique_key(db: &Db, m: &Record, exclude: Option<i64>) -> OdooResult<()>
             && o.get("company_id").and_then(as_id) == company
     });
     if clash {
-        return Err(OdooError::validation(
-            "The operation cannot be completed: A move with this PayFlow import key already exists in this company.",
-        ));
+        return Err(duplicate_key());
     }
     Ok(())
+}
+
+/// The unique constraint of the addon, as `_as_validation_error` words its violation.
+pub fn duplicate_key() -> OdooError {
+    OdooError::validation(
+        "The operation cannot be completed: A move with this PayFlow import key already exists in this company.",
+    )
 }
 
 /// The chatter: a message on a record.

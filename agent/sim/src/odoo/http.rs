@@ -2,6 +2,7 @@
 //! fault switches, and a connection loop that can close a connection without answering.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -61,9 +62,9 @@ pub(super) async fn serve(listener: TcpListener, app: Router, mut stop: tokio::s
 }
 
 impl Shared {
-    /// Logs the call, then applies the next fault queued for it: `Some(response)` when the call
-    /// is answered by the fault instead.
-    async fn intercept(&self, model: &str, method: &str, killer: &Killer) -> Option<Response> {
+    /// Logs the call, then applies the next fault queued for it: `Err(response)` when the fault
+    /// answers instead, `Ok(Some(delay))` when the call must take that long.
+    async fn intercept(&self, model: &str, method: &str, killer: &Killer) -> Result<Option<Duration>, Response> {
         tracing::info!(model, method, "odoo");
         self.calls.lock().unwrap().push((model.to_owned(), method.to_owned()));
         let specific = self
@@ -73,23 +74,21 @@ impl Shared {
             .get_mut(&(model.to_owned(), method.to_owned()))
             .and_then(std::collections::VecDeque::pop_front);
         let fault = specific.or_else(|| self.faults.lock().unwrap().pop_front());
-        match fault? {
+        let Some(fault) = fault else { return Ok(None) };
+        match fault {
             OdooFault::Status(code) => {
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
                 let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
                 let body = format!(
                     "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
                 );
-                Some((status, [(header::CONTENT_TYPE, "text/html")], body).into_response())
+                Err((status, [(header::CONTENT_TYPE, "text/html")], body).into_response())
             }
-            OdooFault::Slow(d) => {
-                tokio::time::sleep(d).await;
-                None
-            }
+            OdooFault::Slow(d) => Ok(Some(d)),
             OdooFault::Drop => {
                 killer.0.notify_one();
                 std::future::pending::<()>().await;
-                None
+                Ok(None)
             }
         }
     }
@@ -138,10 +137,11 @@ async fn jsonrpc(
         "object" => service::object_target(&method, &args),
         _ => (service.clone(), method.clone()),
     };
-    if let Some(r) = s.intercept(&model, &m, &killer).await {
-        return r;
-    }
-    let result = s.dispatch(&service, &method, &args);
+    let delay = match s.intercept(&model, &m, &killer).await {
+        Ok(delay) => delay,
+        Err(r) => return r,
+    };
+    let result = s.dispatch(&service, &method, &args, delay).await;
     let mut answer = json!({"jsonrpc": "2.0", "id": id});
     match result {
         // A method returning None: Odoo leaves `result` out.
@@ -175,10 +175,11 @@ async fn xmlrpc(
         "object" => service::object_target(&method, &args),
         _ => (service.clone(), method.clone()),
     };
-    if let Some(r) = s.intercept(&model, &m, &killer).await {
-        return r;
-    }
-    match s.dispatch(&service, &method, &args) {
+    let delay = match s.intercept(&model, &m, &killer).await {
+        Ok(delay) => delay,
+        Err(r) => return r,
+    };
+    match s.dispatch(&service, &method, &args, delay).await {
         Ok(v) => match xml::response(&v) {
             Some(text) => xml_response(text),
             // Done and committed, but Python cannot marshal the None it returned.
@@ -220,9 +221,10 @@ async fn json2(
             );
         }
     }
-    if let Some(r) = s.intercept(&model, &method, &killer).await {
-        return r;
-    }
+    let delay = match s.intercept(&model, &method, &killer).await {
+        Ok(delay) => delay,
+        Err(r) => return r,
+    };
     let error = |e: OdooError| {
         let status = StatusCode::from_u16(e.json2_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut r = json_response(status, &e.json2_body());
@@ -257,10 +259,7 @@ async fn json2(
             Err(e) => return error(OdooError::new(Kind::BadRequest, format!("could not parse the body as json: {e}"))),
         }
     };
-    let result = {
-        let mut db = s.db.lock().unwrap();
-        service::json2(&mut db, ADMIN_UID, &model, &method, body)
-    };
+    let result = s.transact(delay, |db| service::json2(db, ADMIN_UID, &model, &method, body.clone())).await;
     match result {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => error(e),

@@ -79,16 +79,63 @@ struct Shared {
 }
 
 impl Shared {
-    /// One RPC call of the `common` or `object` service (JSON-RPC and XML-RPC).
-    fn dispatch(&self, service: &str, method: &str, args: &[Value]) -> Result<Value, OdooError> {
+    /// One RPC call of the `common` or `object` service (JSON-RPC and XML-RPC), taking `delay`.
+    async fn dispatch(
+        &self,
+        service: &str,
+        method: &str,
+        args: &[Value],
+        delay: Option<Duration>,
+    ) -> Result<Value, OdooError> {
         let cfg = self.cfg.lock().unwrap().clone();
-        let mut db = self.db.lock().unwrap();
-        match service {
-            "common" => service::common(&cfg, &db, method, args),
-            "object" => service::object(&cfg, &mut db, method, args),
+        self.transact(delay, |db| match service {
+            "common" => service::common(&cfg, db, method, args),
+            "object" => service::object(&cfg, db, method, args),
             "db" => Err(OdooError::new(error::Kind::AccessDenied, "Access Denied")),
             other => Err(OdooError::new(error::Kind::KeyError, other)),
+        })
+        .await
+    }
+
+    /// Runs one call. With a delay (the `Slow` fault) the call is a transaction that lasts that
+    /// long, as a slow Odoo's would: it works on the database as it was when it started, and
+    /// commits at the end. If another call committed in between, two new moves with the same
+    /// import key collide as in PostgreSQL (Odoo's ValidationError, nothing written); anything
+    /// else is run again on the new state, as Odoo retries a serialization failure.
+    async fn transact(
+        &self,
+        delay: Option<Duration>,
+        call: impl Fn(&mut orm::Db) -> Result<Value, OdooError>,
+    ) -> Result<Value, OdooError> {
+        let Some(delay) = delay else {
+            return call(&mut self.db.lock().unwrap());
+        };
+        let mut work = self.db.lock().unwrap().clone();
+        let start = work.generation;
+        let before: std::collections::HashSet<i64> =
+            work.all("account.move").filter_map(|m| m.get("id").and_then(Value::as_i64)).collect();
+        let result = call(&mut work);
+        tokio::time::sleep(delay).await;
+        let mut db = self.db.lock().unwrap();
+        if work.generation == start {
+            return result; // nothing to commit
         }
+        if db.generation == start {
+            *db = work;
+            return result;
+        }
+        let new_keys = |d: &orm::Db| -> std::collections::HashSet<(i64, String)> {
+            d.all("account.move")
+                .filter(|m| m.get("id").and_then(Value::as_i64).is_some_and(|id| !before.contains(&id)))
+                .filter_map(|m| {
+                    Some((m.get("company_id").and_then(orm::as_id)?, m.get("payflow_import_key")?.as_str()?.to_owned()))
+                })
+                .collect()
+        };
+        if !new_keys(&work).is_disjoint(&new_keys(&db)) {
+            return Err(account::duplicate_key());
+        }
+        call(&mut db)
     }
 }
 

@@ -20,6 +20,9 @@ pub struct Db {
     pub addon: bool,
     pub tables: BTreeMap<String, BTreeMap<i64, Record>>,
     next_id: BTreeMap<String, i64>,
+    /// How many transactions changed the database: a call that ran on a copy finds out whether
+    /// another one committed meanwhile.
+    pub generation: u64,
 }
 
 /// Who calls and in which context.
@@ -72,7 +75,7 @@ pub fn truthy(v: &Value) -> bool {
 
 impl Db {
     pub fn empty(version: u32, addon: bool) -> Db {
-        Db { version, addon, tables: BTreeMap::new(), next_id: BTreeMap::new() }
+        Db { version, addon, tables: BTreeMap::new(), next_id: BTreeMap::new(), generation: 0 }
     }
 
     pub fn model(&self, name: &str) -> OdooResult<Model> {

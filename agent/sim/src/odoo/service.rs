@@ -354,8 +354,20 @@ pub fn call_kw(
         return Err(OdooError::new(Kind::IndexError, "tuple index out of range"));
     }
     let env = db.env(uid, context)?;
+    commit(db, method, |work| run(work, &env, model, method, &ids, &bound, &extra, protocol))
+}
+
+/// The methods that change nothing.
+const READ_ONLY: &[&str] = &["search_read", "search", "search_count", "read", "fields_get", "name_search"];
+
+/// Runs a method on a copy of the database and keeps the copy if it succeeds: one transaction.
+fn commit(db: &mut Db, method: &str, f: impl FnOnce(&mut Db) -> OdooResult<Value>) -> OdooResult<Value> {
+    if READ_ONLY.contains(&method) {
+        return f(db);
+    }
     let mut work = db.clone();
-    let result = run(&mut work, &env, model, method, &ids, &bound, &extra, protocol)?;
+    let result = f(&mut work)?;
+    work.generation += 1;
     *db = work;
     Ok(result)
 }
@@ -397,10 +409,7 @@ pub fn json2(db: &mut Db, uid: i64, model: &str, method: &str, body: Value) -> O
     };
     let (bound, extra) = bind(&sig, method, Vec::new(), kwargs, Protocol::Json2)?;
     let env = db.env(uid, context)?;
-    let mut work = db.clone();
-    let result = run(&mut work, &env, model, method, &ids, &bound, &extra, Protocol::Json2)?;
-    *db = work;
-    Ok(result)
+    commit(db, method, |work| run(work, &env, model, method, &ids, &bound, &extra, Protocol::Json2))
 }
 
 fn arg(bound: &[Option<Value>], i: usize) -> Option<&Value> {
