@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use payflow_sim::odoo::{OdooSim, OdooSimConfig};
+use payflow_sim::odoo::{OdooFault, OdooSim, OdooSimConfig};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -813,6 +813,17 @@ async fn lock_dates(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64>) {
     let after_post =
         t.call(p, "account.move", "read", Some(json!([draft])), json!({"fields": ["state", "date", "name"]})).await;
     let inside = t.create_call(p, "account.move", f.vals("2019-05-31", 6.0, 6.0)).await;
+    // The addon creates drafts there too: the lock date is the agent's own check, not Odoo's.
+    let import_key = format!("{}-locked", f.run);
+    let imported = t
+        .call(
+            p,
+            "account.move",
+            "payflow_import",
+            None,
+            json!({"moves": [{"import_key": import_key, "payload_hash": "h", "vals": f.vals("2019-05-15", 7.0, 7.0)}]}),
+        )
+        .await;
     let mut restored = t.write_call(p, "res.company", json!([1]), json!({ "fiscalyear_lock_date": before })).await;
     if restored.is_err() {
         // Once more, over JSON-RPC: a lock date must never stay behind.
@@ -840,6 +851,18 @@ async fn lock_dates(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64>) {
     let name = after_post[0]["name"].as_str().unwrap();
     assert!(name.starts_with(&format!("{}/2020/01/", f.journal_code)), "numbered in its new month: {name}");
     inside.unwrap();
+    match imported {
+        Ok(r) => {
+            created.push(r[0]["id"].as_i64().unwrap_or(0));
+            assert_eq!((r[0]["result"].as_str(), r[0]["state"].as_str()), (Some("created"), Some("draft")), "{r}");
+            let m = t.ok(p, "account.move", "read", Some(json!([r[0]["id"]])), json!({"fields": ["date"]})).await;
+            assert_eq!(m[0]["date"], "2019-05-15");
+        }
+        Err(e) if e.message.contains("does not exist on the model") => {
+            println!("skipped: {} over {p:?}: payflow_import in a locked period: no such method", t.label)
+        }
+        Err(e) => panic!("{} over {p:?}: payflow_import in a locked period: {e:?}", t.label),
+    }
 }
 
 async fn payflow_import(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64>) {
@@ -933,6 +956,58 @@ async fn payflow_import(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64
     assert_eq!(none, json!([]), "one bad move writes none");
     let e = import(json!([{"import_key": "", "vals": {}}])).await.unwrap_err();
     e.is(p, Class::UserError, "Each PayFlow move needs an import key and values.");
+
+    // Two imports of one new key at the same moment: one move. The call that commits second
+    // fails on the unique constraint (or, if the calls did not overlap, finds the move there).
+    let race_key = format!("{}-race", f.run);
+    let mut lines: Vec<Value> = (0..120)
+        .map(|i| json!([0, 0, {"account_id": f.expense, "name": format!("L{i}"), "debit": 1.0, "credit": 0.0}]))
+        .collect();
+    lines.push(json!([0, 0, {"account_id": f.payable, "name": "Net", "debit": 0.0, "credit": 120.0}]));
+    let mut big = f.vals("2019-02-28", 0.0, 0.0);
+    big["line_ids"] = json!(lines);
+    let racer = json!([{"import_key": race_key, "payload_hash": "h", "vals": big}]);
+    if let Some(sim) = &t.sim {
+        // The simulator answers at once: slow the first call down so that they overlap.
+        sim.push_fault_on("account.move", "payflow_import", OdooFault::Slow(Duration::from_millis(300)));
+    }
+    let (a, b) = tokio::join!(import(racer.clone()), async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        import(racer.clone()).await
+    });
+    let winners: Vec<&Value> = [&a, &b].into_iter().filter_map(|r| r.as_ref().ok()).collect();
+    let ids: Vec<i64> = winners.iter().filter_map(|r| r[0]["id"].as_i64()).collect();
+    created.extend(&ids);
+    assert!(winners.iter().any(|r| r[0]["result"] == "created"), "{a:?} {b:?}");
+    for r in [&a, &b] {
+        match r {
+            Ok(v) => assert!(v[0]["result"] == "created" || v[0]["result"] == "unchanged", "{v}"),
+            Err(e) => e.is(
+                p,
+                Class::ValidationError,
+                "The operation cannot be completed: A move with this PayFlow import key already exists in this company.",
+            ),
+        }
+    }
+    if t.sim.is_some() {
+        assert!(a.is_err(), "the slowed call commits second and fails: {a:?}");
+    }
+    let raced_too = a.is_err() || b.is_err();
+    println!(
+        "{} over {p:?}: concurrent imports of one key: {}",
+        t.label,
+        if raced_too { "the second failed on the unique key" } else { "they did not overlap" }
+    );
+    let raced = t
+        .ok(
+            p,
+            "account.move",
+            "search_read",
+            None,
+            json!({"domain": [["payflow_import_key", "=", race_key]], "fields": ["id"]}),
+        )
+        .await;
+    assert_eq!(raced.as_array().unwrap().len(), 1, "one move for the key: {raced}");
 
     // Posted: never touched again.
     t.ok(p, "account.move", "action_post", Some(json!([second])), json!({})).await;
