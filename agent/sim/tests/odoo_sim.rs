@@ -505,3 +505,17 @@ async fn a_slow_import_racing_another_on_the_same_key_fails_on_the_unique_constr
     assert_eq!(slow.unwrap()[0]["result"], "created");
     assert_eq!(c.sim.moves().len(), 5);
 }
+
+#[tokio::test]
+async fn the_login_is_the_configured_one() {
+    let mut cfg = OdooSimConfig::demo(18);
+    cfg.login = "paie@payflow.example".into();
+    let c = Client::with(cfg).await;
+    assert_eq!(
+        c.rpc("common", "authenticate", json!(["payflow", "paie@payflow.example", "admin", {}])).await["result"],
+        2
+    );
+    assert_eq!(c.rpc("common", "authenticate", json!(["payflow", "admin", "admin", {}])).await["result"], false);
+    let e = c.rpc("common", "authenticate", json!(["elsewhere", "paie@payflow.example", "admin", {}])).await;
+    assert_eq!(e["error"]["data"]["name"], "psycopg2.OperationalError");
+}

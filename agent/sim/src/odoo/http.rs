@@ -18,6 +18,9 @@ use super::error::{Kind, OdooError};
 use super::service::{self, ADMIN_UID};
 use super::{xml, OdooFault, Shared};
 
+/// How many calls the log keeps.
+const MAX_CALLS: usize = 100_000;
+
 /// Closes the connection a request came on (the `Drop` fault).
 #[derive(Clone)]
 struct Killer(Arc<Notify>);
@@ -66,7 +69,14 @@ impl Shared {
     /// answers instead, `Ok(Some(delay))` when the call must take that long.
     async fn intercept(&self, model: &str, method: &str, killer: &Killer) -> Result<Option<Duration>, Response> {
         tracing::info!(model, method, "odoo");
-        self.calls.lock().unwrap().push((model.to_owned(), method.to_owned()));
+        {
+            let mut calls = self.calls.lock().unwrap();
+            // A simulator left running (the demo) keeps the latest calls only.
+            if calls.len() >= MAX_CALLS {
+                calls.drain(..MAX_CALLS / 10);
+            }
+            calls.push((model.to_owned(), method.to_owned()));
+        }
         let specific = self
             .method_faults
             .lock()

@@ -167,7 +167,7 @@ impl OdooSim {
             anyhow::bail!("the Odoo simulator knows the series 17, 18 and 19, not {}", cfg.version);
         }
         let shared = Arc::new(Shared {
-            db: Mutex::new(seed::demo(cfg.version, cfg.addon_installed)),
+            db: Mutex::new(seed::demo(cfg.version, cfg.addon_installed, &cfg.login)),
             cfg: Mutex::new(cfg),
             calls: Mutex::default(),
             faults: Mutex::default(),

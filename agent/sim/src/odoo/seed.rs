@@ -41,7 +41,8 @@ const JOURNALS: &[(&str, &str, &str, i64)] = &[
     ("BNK1", "Banque", "bank", 11),
 ];
 
-pub fn demo(version: u32, addon: bool) -> Db {
+/// The demo database; the admin's login is `login`.
+pub fn demo(version: u32, addon: bool, login: &str) -> Db {
     let mut db = Db::empty(version, addon);
     // Ids as in a fresh Odoo database: EUR and France keep theirs.
     db.insert("res.currency", rec(json!({"id": 125, "name": "EUR", "symbol": "€", "active": true})));
@@ -60,7 +61,7 @@ pub fn demo(version: u32, addon: bool) -> Db {
     );
     db.insert(
         "res.users",
-        rec(json!({"id": 2, "name": "Administrator", "login": "admin", "active": true, "company_id": companies[0], "company_ids": companies})),
+        rec(json!({"id": 2, "name": "Administrator", "login": login, "active": true, "company_id": companies[0], "company_ids": companies})),
     );
     for &company in &companies {
         for (code, name, kind, sequence) in JOURNALS {
