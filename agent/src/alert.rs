@@ -67,6 +67,10 @@ pub async fn after_run(agent: &Agent, dossier: &Dossier, report: &RunReport) {
     let outcome = send(agent, &dossier.alert_emails, &subject, &body).await;
     let note = match &outcome {
         Ok(to) => format!("{} sent to {to}", describe(&decision)),
+        Err(why) if agent.config.smtp.is_none() => {
+            tracing::info!(dossier = dossier.silae_number, "no alert e-mail: {why}");
+            format!("{} not sent: {why}", describe(&decision))
+        }
         Err(why) => {
             tracing::warn!(dossier = dossier.silae_number, "alert e-mail not sent: {why}");
             format!("{} not sent: {why}", describe(&decision))

@@ -151,10 +151,8 @@ impl Transport {
         if let Some(error) = answer.get("error") {
             return Err(rpc_error(error));
         }
-        answer
-            .get("result")
-            .cloned()
-            .ok_or_else(|| OdooError::Unavailable(format!("{url}: a JSON-RPC answer without result or error")))
+        // Odoo leaves `result` out when a method returns nothing.
+        Ok(answer.get("result").cloned().unwrap_or(Value::Null))
     }
 
     async fn xmlrpc(&self, service: &str, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {

@@ -60,6 +60,7 @@ class AccountMove(models.Model):
             if not key or not vals:
                 raise UserError(_("Each PayFlow move needs an import key and values."))
             company_id = vals.get("company_id") or self.env.company.id
+            self._payflow_check_lock_dates(company_id, vals.get("date"))
             existing = self.search(
                 [("payflow_import_key", "=", key), ("company_id", "=", company_id)], limit=1
             )
@@ -94,6 +95,27 @@ class AccountMove(models.Model):
         # Constraint violations surface here, inside the call, not at commit time.
         self.env.flush_all()
         return results
+
+    def _payflow_check_lock_dates(self, company_id, date):
+        """Refuse a payroll dated inside the company's lock dates.
+
+        Odoo accepts a draft there and re-dates it when it is posted: a payroll of October
+        would land in January. The agent checks this before writing; this check closes the
+        gap when a lock date moves between its reads and its write.
+        """
+        company = self.env["res.company"].browse(company_id)
+        names = ("fiscalyear_lock_date", "hard_lock_date", "period_lock_date")
+        locks = [company[name] for name in names if name in company._fields and company[name]]
+        if date and locks and fields.Date.to_date(date) <= max(locks):
+            raise UserError(
+                _(
+                    "The payroll dated %(date)s cannot be imported: %(company)s is locked "
+                    "until %(lock)s.",
+                    date=date,
+                    company=company.name,
+                    lock=max(locks),
+                )
+            )
 
     def _payflow_result(self, key, move, result):
         return {"import_key": key, "id": move.id, "result": result, "state": move.state}

@@ -124,6 +124,12 @@ class TestPayflowImport(TransactionCase):
             Move.payflow_import([self._entry("good"), self._entry("bad", credit=90.0)])
         self.assertFalse(Move.search([("payflow_import_key", "in", ["good", "bad"])]))
 
+    def test_a_period_inside_the_lock_date_is_refused(self):
+        self.company.fiscalyear_lock_date = "2026-12-31"
+        with self.assertRaises(UserError):
+            self.env["account.move"].payflow_import([self._entry("locked")])
+        self.assertFalse(self.env["account.move"].search([("payflow_import_key", "=", "locked")]))
+
     def test_an_entry_without_key_is_refused(self):
         with self.assertRaises(UserError):
             self.env["account.move"].payflow_import([{"vals": self._vals()}])

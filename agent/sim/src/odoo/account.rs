@@ -804,6 +804,23 @@ pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value
         };
         let hash = entry.get("payload_hash").cloned().unwrap_or(Value::Null);
         let company = vals.get("company_id").and_then(as_id).unwrap_or(env.company());
+        // The addon refuses a payroll dated inside the company's lock dates (Odoo itself would
+        // take the draft and re-date it when posted).
+        if let Some(date) = vals.get("date").and_then(Value::as_str) {
+            let record = db.get("res.company", company);
+            let lock = ["fiscalyear_lock_date", "hard_lock_date", "period_lock_date"]
+                .iter()
+                .filter_map(|f| record.and_then(|c| c.get(*f)).and_then(Value::as_str).and_then(|d| d.parse_date()))
+                .max();
+            if let (Some(lock), Some(d)) = (lock, date.parse_date()) {
+                if d <= lock {
+                    let name = record.and_then(|c| c.get("name")).and_then(Value::as_str).unwrap_or_default();
+                    return Err(OdooError::user(format!(
+                        "The payroll dated {date} cannot be imported: {name} is locked until {lock}."
+                    )));
+                }
+            }
+        }
         let existing = db
             .all("account.move")
             .filter(|m| {
