@@ -292,3 +292,65 @@ async fn real_odoo_18_imports_exactly_once() {
     assert_eq!(import(&agent, "100200", "2026-08", false).await.status, Status::NoData);
     real.cleanup().await;
 }
+
+/// JSON-2 on a real Odoo 19 (`PAYFLOW_TEST_ODOO19_URL`, default http://127.0.0.1:8019, database
+/// `PAYFLOW_TEST_ODOO19_DB` (payflow19), API key `PAYFLOW_TEST_ODOO19_KEY`, which scripts/test
+/// makes with odoo-dev). Skipped, with the reason, when there is none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_odoo_19_imports_once_over_json_2() {
+    let url = std::env::var("PAYFLOW_TEST_ODOO19_URL").unwrap_or_else(|_| "http://127.0.0.1:8019".into());
+    let db = std::env::var("PAYFLOW_TEST_ODOO19_DB").unwrap_or_else(|_| "payflow19".into());
+    let Ok(key) = std::env::var("PAYFLOW_TEST_ODOO19_KEY") else {
+        println!("skipped: no PAYFLOW_TEST_ODOO19_KEY (an API key of a real Odoo 19; scripts/test makes one when odoo-dev has 19)");
+        return;
+    };
+    let http = reqwest::Client::new();
+    let json2 = |model: &str, method: &str, body: Value| {
+        let (http, url, db, key) = (http.clone(), url.clone(), db.clone(), key.clone());
+        let path = format!("{url}/json/2/{model}/{method}");
+        async move {
+            let r = http.post(path).bearer_auth(key).header("X-Odoo-Database", db).json(&body).send().await;
+            match r {
+                Ok(r) if r.status().is_success() => Ok(r.json::<Value>().await.unwrap_or(Value::Null)),
+                Ok(r) => Err(format!("HTTP {}: {}", r.status(), r.text().await.unwrap_or_default())),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    if let Err(e) = json2("res.users", "search_read", json!({"domain": [], "fields": ["id"], "limit": 1})).await {
+        println!("skipped: no real Odoo 19 answers at {url} with that key ({e})");
+        return;
+    }
+    let clean = || async {
+        let moves = json2(
+            "account.move",
+            "search_read",
+            json!({"domain": [["payflow_import_key", "like", "silae:"]], "fields": ["id"]}),
+        )
+        .await
+        .unwrap();
+        let ids: Vec<i64> = moves.as_array().unwrap().iter().filter_map(|m| m["id"].as_i64()).collect();
+        if !ids.is_empty() {
+            json2("account.move", "unlink", json!({"ids": ids})).await.unwrap();
+        }
+    };
+    clean().await;
+    let w = World::with_odoo(None, url.clone(), db.clone(), key.clone()).await;
+    let agent = w.agent();
+    let mut d = dossier("100200", 5);
+    d.journal_code = "MISC".into();
+    add_dossier(&agent, &d);
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let again = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    let moves = json2("account.move", "search_read", json!({"domain": [["payflow_import_key", "like", "silae:"]], "fields": ["id", "amount_total", "state", "date"]}))
+        .await
+        .unwrap();
+    assert_eq!(moves.as_array().unwrap().len(), 1, "{moves}");
+    assert_eq!(cents(&moves[0]["amount_total"]), 7_729_840);
+    assert_eq!(moves[0]["date"], "2026-10-31");
+    let session = agent.store().odoo_session(&url, &db, "admin").unwrap().unwrap();
+    assert_eq!((session.protocol.as_str(), session.major), ("json2", 19));
+    clean().await;
+}
