@@ -624,18 +624,16 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             });
         }
     };
-    let written: Vec<i64> = results.iter().map(|r| r.id).collect();
-    let mut moves = present.clone();
-    for r in &results {
-        if !moves.contains(&r.id) {
-            moves.push(r.id);
-        }
-    }
-    moves.retain(|id| {
-        *id > 0
-            && (written.contains(id)
-                || !pending.iter().any(|m| resolved.existing.get(&m.import_key).map(|e| e.id) == Some(*id)))
-    });
+    // Each rupture's move, in the plan's order: the one just written, else the one already there.
+    let written: std::collections::HashMap<&str, i64> = results.iter().map(|r| (r.import_key.as_str(), r.id)).collect();
+    let moves: Vec<i64> = plan
+        .moves
+        .iter()
+        .filter_map(|m| {
+            written.get(m.import_key.as_str()).copied().or_else(|| resolved.existing.get(&m.import_key).map(|e| e.id))
+        })
+        .filter(|id| *id > 0)
+        .collect();
     let created = results.iter().filter(|r| r.result == "created").count();
     let replaced = results.iter().filter(|r| r.result == "replaced").count();
     let status = if created + replaced == 0 { Status::AlreadyImported } else { Status::Imported };
