@@ -2,7 +2,6 @@
 //! fetch from Silae -> journal (plan and checks) -> (Odoo: resolve, write) -> record the run.
 
 use std::fmt;
-use std::sync::Mutex;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -176,7 +175,7 @@ pub struct ImportOptions {
 /// reload); a run reads the config once, at its start.
 pub struct Agent {
     pub config: Config,
-    pub store: Mutex<Store>,
+    pub store: Store,
     pub secrets: Secrets,
     silae: tokio::sync::OnceCell<SilaeClient>,
     odoo: tokio::sync::OnceCell<OdooClient>,
@@ -190,13 +189,7 @@ impl Agent {
     }
 
     pub fn with(config: Config, store: Store, secrets: Secrets) -> Agent {
-        Agent {
-            config,
-            store: Mutex::new(store),
-            secrets,
-            silae: tokio::sync::OnceCell::new(),
-            odoo: tokio::sync::OnceCell::new(),
-        }
+        Agent { config, store, secrets, silae: tokio::sync::OnceCell::new(), odoo: tokio::sync::OnceCell::new() }
     }
 
     /// The current time in the configured zone, RFC 3339 with its offset.
@@ -204,8 +197,8 @@ impl Agent {
         now_in(&self.config.time_zone())
     }
 
-    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The Silae client, built on first use from the secrets.
@@ -309,9 +302,20 @@ pub async fn run_period(agent: &Agent, dossier: &str, period: Period, opts: &Imp
         Ok(l) => l,
         Err(message) => return refused(dossier, period, opts, message),
     };
+    interrupt_stale_runs(agent, dossier);
     let report = run_period_locked(agent, dossier, period, opts).await;
     drop(lock);
     report
+}
+
+/// With the dossier's lock held, no other process works on it: a run still `running` is one
+/// whose process died (a crash, `kill -9`, a power cut). It is marked `interrupted`.
+fn interrupt_stale_runs(agent: &Agent, dossier: &str) {
+    match agent.store().interrupt_stale_runs(dossier, &agent.now()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(dossier, "{n} run(s) cut by a stopped process marked interrupted"),
+        Err(e) => tracing::warn!(dossier, "cannot mark interrupted runs: {e}"),
+    }
 }
 
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -352,9 +356,7 @@ pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize
                     tracing::info!(dossier = d.silae_number, "another run is working on this dossier: skipped");
                     return Vec::new();
                 };
-                if let Err(e) = agent.store().interrupt_stale_runs(&d.silae_number, &agent.now()) {
-                    tracing::warn!("cannot mark interrupted runs: {e}");
-                }
+                interrupt_stale_runs(agent, &d.silae_number);
                 let done = agent.store().done_periods(&d.silae_number).unwrap_or_default();
                 let due = crate::schedule::due_periods(d.start_period, d.transfer_day, today, &done, 24);
                 let mut reports = Vec::new();

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
@@ -175,9 +176,16 @@ pub struct RunFilter {
     pub limit: Option<u32>,
 }
 
+/// One writer connection and a few read-only ones (opened on first use): WAL lets readers
+/// run beside the writer, so the run log stays quick while an import records its run.
 pub struct Store {
-    conn: Connection,
+    path: std::path::PathBuf,
+    writer: Mutex<Connection>,
+    readers: [OnceLock<Mutex<Connection>>; READERS],
+    next_reader: AtomicUsize,
 }
+
+const READERS: usize = 2;
 
 impl Store {
     /// Opens (creating if needed) and migrates the database.
@@ -195,12 +203,50 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migrate { path: shown, source })?;
-        Ok(Store { conn })
+        Ok(Store {
+            path: path.to_owned(),
+            writer: Mutex::new(conn),
+            readers: Default::default(),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// The writer; every change goes through it, one at a time.
+    fn write(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A read-only connection: a free one if any, else the next in turn. Falls back to the
+    /// writer if a reader cannot be opened.
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let mut opened = Vec::with_capacity(READERS);
+        for i in 0..READERS {
+            let slot = &self.readers[(start + i) % READERS];
+            let Some(reader) = self.reader(slot) else { return self.write() };
+            match reader.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => opened.push(reader),
+            }
+        }
+        opened[0].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reader<'a>(&self, slot: &'a OnceLock<Mutex<Connection>>) -> Option<&'a Mutex<Connection>> {
+        if let Some(r) = slot.get() {
+            return Some(r);
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).ok()?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).ok()?;
+        Some(slot.get_or_init(|| Mutex::new(conn)))
     }
 
     pub fn upsert_dossier(&self, d: &Dossier, now: &str) -> Result<Dossier, StoreError> {
+        let conn = self.write();
         d.validate()?;
-        self.conn.execute(
+        conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
                                    account_map, analytic, start_period, wait_closed, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
@@ -228,21 +274,23 @@ impl Store {
     }
 
     pub fn dossier(&self, silae_number: &str) -> Result<Dossier, StoreError> {
-        self.conn
+        self.read()
             .query_row(&format!("{DOSSIER_SELECT} WHERE silae_number = ?1"), [silae_number], dossier_from_row)
             .optional()?
             .ok_or_else(|| StoreError::UnknownDossier(silae_number.to_owned()))
     }
 
     pub fn dossiers(&self) -> Result<Vec<Dossier>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!("{DOSSIER_SELECT} ORDER BY silae_number"))?;
+        let conn = self.read();
+        let mut stmt = conn.prepare(&format!("{DOSSIER_SELECT} ORDER BY silae_number"))?;
         let rows = stmt.query_map([], dossier_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Removes a dossier (its runs stay in the log); `false` when there was none.
     pub fn remove_dossier(&self, silae_number: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.execute("DELETE FROM dossiers WHERE silae_number = ?1", [silae_number])? > 0)
+        let conn = self.write();
+        Ok(conn.execute("DELETE FROM dossiers WHERE silae_number = ?1", [silae_number])? > 0)
     }
 
     /// Records the start of a run; returns its id.
@@ -255,16 +303,18 @@ impl Store {
         dry_run: bool,
         now: &str,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let conn = self.write();
+        conn.execute(
             "INSERT INTO runs (dossier, period, trigger, triggered_by, dry_run, started_at, status)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
             params![dossier, period.to_string(), trigger.as_str(), triggered_by, dry_run, now],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid())
     }
 
     pub fn finish_run(&self, id: i64, outcome: &RunOutcome, now: &str) -> Result<(), StoreError> {
-        let n = self.conn.execute(
+        let conn = self.write();
+        let n = conn.execute(
             "UPDATE runs SET finished_at = ?2, status = ?3, error_kind = ?4, message = ?5, moves = ?6,
                  total_debit = ?7, total_credit = ?8, line_count = ?9, plan = ?10
              WHERE id = ?1",
@@ -288,7 +338,7 @@ impl Store {
     }
 
     pub fn run(&self, id: i64) -> Result<Run, StoreError> {
-        self.conn
+        self.read()
             .query_row(&format!("{RUN_SELECT} WHERE id = ?1"), [id], run_from_row)
             .optional()?
             .ok_or(StoreError::UnknownRun(id))
@@ -296,29 +346,46 @@ impl Store {
 
     /// The plan recorded with a run, as JSON.
     pub fn run_plan(&self, id: i64) -> Result<Option<String>, StoreError> {
-        Ok(self.conn.query_row("SELECT plan FROM runs WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
+        Ok(self.read().query_row("SELECT plan FROM runs WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
     }
 
-    /// The run log, newest first.
+    /// The run log, newest first. Only the filters given reach the SQL, so SQLite can use the
+    /// index that fits (dossier, status or period) whatever the log's size.
     pub fn runs(&self, f: &RunFilter) -> Result<Vec<Run>, StoreError> {
-        let sql = format!(
-            "{RUN_SELECT} WHERE (?1 IS NULL OR dossier = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR period = ?3) AND (?4 IS NULL OR id < ?4)
-             ORDER BY id DESC LIMIT ?5"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![f.dossier, f.status, f.period, f.before_id, f.limit.unwrap_or(100).min(10_000)],
-            run_from_row,
-        )?;
+        let limit = f.limit.unwrap_or(100).min(10_000);
+        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+        args.extend(f.dossier.as_ref().map(|v| v as &dyn rusqlite::ToSql));
+        args.extend(f.status.as_ref().map(|v| v as &dyn rusqlite::ToSql));
+        args.extend(f.period.as_ref().map(|v| v as &dyn rusqlite::ToSql));
+        args.extend(f.before_id.as_ref().map(|v| v as &dyn rusqlite::ToSql));
+        args.push(&limit);
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&runs_sql(f))?;
+        let rows = stmt.query_map(args.as_slice(), run_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The run log's query with only the filters given, in `runs`' order of arguments.
+fn runs_sql(f: &RunFilter) -> String {
+    let mut sql = format!("{RUN_SELECT} WHERE 1");
+    let clauses = [
+        (f.dossier.is_some(), " AND dossier = ?"),
+        (f.status.is_some(), " AND status = ?"),
+        (f.period.is_some(), " AND period = ?"),
+        (f.before_id.is_some(), " AND id < ?"),
+    ];
+    for (_, clause) in clauses.iter().filter(|(given, _)| *given) {
+        sql.push_str(clause);
+    }
+    sql + " ORDER BY id DESC LIMIT ?"
 }
 
 impl Store {
     /// The periods of a dossier that need no more work: imported, already there, or without payroll.
     pub fn done_periods(&self, dossier: &str) -> Result<std::collections::BTreeSet<Period>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT period FROM runs WHERE dossier = ?1 AND dry_run = 0
                AND status IN ('imported', 'already_imported', 'no_data')",
         )?;
@@ -334,7 +401,8 @@ impl Store {
 
     /// Runs left `running` by a process that died: marked `interrupted`, never left running.
     pub fn interrupt_stale_runs(&self, dossier: &str, now: &str) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
+        let conn = self.write();
+        Ok(conn.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = ?2,
                  message = 'the process running this import stopped before its end; nothing was half-written (one transaction in Odoo)'
              WHERE dossier = ?1 AND status = 'running'",
@@ -354,7 +422,7 @@ pub struct AlertState {
 impl Store {
     pub fn alert_state(&self, dossier: &str) -> Result<Option<AlertState>, StoreError> {
         Ok(self
-            .conn
+            .read()
             .query_row(
                 "SELECT failing_since, last_sent_at, last_kind FROM alert_states WHERE dossier = ?1",
                 [dossier],
@@ -364,21 +432,23 @@ impl Store {
     }
 
     pub fn set_alert_state(&self, dossier: &str, state: Option<&AlertState>) -> Result<(), StoreError> {
+        let conn = self.write();
         match state {
-            Some(s) => self.conn.execute(
+            Some(s) => conn.execute(
                 "INSERT INTO alert_states (dossier, failing_since, last_sent_at, last_kind) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (dossier) DO UPDATE SET failing_since = excluded.failing_since,
                     last_sent_at = excluded.last_sent_at, last_kind = excluded.last_kind",
                 params![dossier, s.failing_since, s.last_sent_at, s.last_kind],
             )?,
-            None => self.conn.execute("DELETE FROM alert_states WHERE dossier = ?1", [dossier])?,
+            None => conn.execute("DELETE FROM alert_states WHERE dossier = ?1", [dossier])?,
         };
         Ok(())
     }
 
     /// Notes on a run what was done about alerting.
     pub fn set_run_alert(&self, run: i64, alert: &str) -> Result<(), StoreError> {
-        self.conn.execute("UPDATE runs SET alert = ?2 WHERE id = ?1", params![run, alert])?;
+        let conn = self.write();
+        conn.execute("UPDATE runs SET alert = ?2 WHERE id = ?1", params![run, alert])?;
         Ok(())
     }
 }
@@ -408,16 +478,18 @@ impl Store {
         by: Option<&str>,
         now: &str,
     ) -> Result<i64, StoreError> {
+        let conn = self.write();
         let list: Vec<String> = periods.iter().map(|p| p.to_string()).collect();
-        self.conn.execute(
+        conn.execute(
             "INSERT INTO jobs (dossier, periods, dry_run, requested_by, state, total, created_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
             params![dossier, serde_json::to_string(&list).expect("json"), dry_run, by, list.len() as i64, now],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid())
     }
 
     pub fn job_progress(&self, id: i64, done: i64, runs: &[i64]) -> Result<(), StoreError> {
-        self.conn.execute(
+        let conn = self.write();
+        conn.execute(
             "UPDATE jobs SET done = ?2, runs = ?3 WHERE id = ?1",
             params![id, done, serde_json::to_string(runs).expect("json")],
         )?;
@@ -425,20 +497,21 @@ impl Store {
     }
 
     pub fn finish_job(&self, id: i64, state: &str, now: &str) -> Result<(), StoreError> {
-        self.conn.execute("UPDATE jobs SET state = ?2, finished_at = ?3 WHERE id = ?1", params![id, state, now])?;
+        let conn = self.write();
+        conn.execute("UPDATE jobs SET state = ?2, finished_at = ?3 WHERE id = ?1", params![id, state, now])?;
         Ok(())
     }
 
     /// Jobs left running by a process that stopped: interrupted, never running forever.
     pub fn interrupt_jobs(&self, now: &str) -> Result<usize, StoreError> {
         Ok(self
-            .conn
+            .write()
             .execute("UPDATE jobs SET state = 'interrupted', finished_at = ?1 WHERE state = 'running'", [now])?)
     }
 
     pub fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
         Ok(self
-            .conn
+            .read()
             .query_row(
                 "SELECT id, dossier, periods, dry_run, requested_by, state, done, total, runs, created_at, finished_at FROM jobs WHERE id = ?1",
                 [id],
@@ -463,7 +536,8 @@ impl Store {
 
     /// Runs by status and error kind, for the metrics.
     pub fn run_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
             "SELECT status, COALESCE(error_kind, ''), COUNT(*) FROM runs GROUP BY 1, 2 ORDER BY 1, 2",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -472,7 +546,8 @@ impl Store {
 
     /// The end of the latest successful (non-preview) run of each dossier.
     pub fn last_successes(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
             "SELECT dossier, MAX(finished_at) FROM runs WHERE dry_run = 0 AND finished_at IS NOT NULL
                AND status IN ('imported', 'already_imported', 'no_data') GROUP BY dossier ORDER BY dossier",
         )?;
@@ -480,10 +555,16 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The latest finished non-preview run of each dossier, for the health check.
+    /// The latest finished non-preview run of each configured dossier, for the health check:
+    /// one index walk per dossier, not a scan of the whole log.
     pub fn latest_runs(&self) -> Result<Vec<Run>, StoreError> {
-        let sql = format!("{RUN_SELECT} WHERE id IN (SELECT MAX(id) FROM runs WHERE dry_run = 0 AND status != 'running' GROUP BY dossier) ORDER BY dossier");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let sql = format!(
+            "{RUN_SELECT} WHERE id IN (SELECT (SELECT r.id FROM runs r WHERE r.dossier = d.silae_number
+                AND r.dry_run = 0 AND r.status != 'running' ORDER BY r.id DESC LIMIT 1) FROM dossiers d)
+             ORDER BY dossier"
+        );
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], run_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -500,7 +581,7 @@ pub struct OdooSession {
 impl Store {
     pub fn odoo_session(&self, url: &str, database: &str, login: &str) -> Result<Option<OdooSession>, StoreError> {
         Ok(self
-            .conn
+            .read()
             .query_row(
                 "SELECT protocol, major, uid FROM odoo_sessions WHERE url = ?1 AND database = ?2 AND login = ?3",
                 params![url, database, login],
@@ -517,14 +598,15 @@ impl Store {
         s: Option<&OdooSession>,
         now: &str,
     ) -> Result<(), StoreError> {
+        let conn = self.write();
         match s {
-            Some(s) => self.conn.execute(
+            Some(s) => conn.execute(
                 "INSERT INTO odoo_sessions (url, database, login, protocol, major, uid, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (url, database, login) DO UPDATE SET protocol = excluded.protocol, major = excluded.major,
                     uid = excluded.uid, updated_at = excluded.updated_at",
                 params![url, database, login, s.protocol, s.major, s.uid, now],
             )?,
-            None => self.conn.execute(
+            None => conn.execute(
                 "DELETE FROM odoo_sessions WHERE url = ?1 AND database = ?2 AND login = ?3",
                 params![url, database, login],
             )?,
@@ -608,7 +690,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b.sqlite3");
         let s = Store::open(&path).unwrap();
-        let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = s.write().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         drop(s);
         // Re-opening an up-to-date database is fine.
@@ -684,5 +766,61 @@ mod tests {
         assert_eq!(older[0].id, a);
         assert_eq!(s.runs(&RunFilter { dossier: Some("100300".into()), ..Default::default() }).unwrap()[0].id, b);
         assert_eq!(s.run(a).unwrap().triggered_by.as_deref(), Some("root"));
+        let both = RunFilter {
+            dossier: Some("100200".into()),
+            status: Some("failed".into()),
+            period: Some("2026-10".into()),
+            before_id: Some(b),
+            limit: Some(1),
+        };
+        assert_eq!(s.runs(&both).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [a]);
+        assert!(s
+            .runs(&RunFilter { dossier: Some("100300".into()), status: Some("failed".into()), ..both })
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn readers_see_each_write_at_once_while_writes_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        let p: Period = "2026-10".parse().unwrap();
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let s = &s;
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        let id = s.start_run(&format!("D{t}"), p, Trigger::Cli, None, false, "t").unwrap();
+                        let newest = s.runs(&RunFilter { dossier: Some(format!("D{t}")), ..Default::default() });
+                        assert_eq!(newest.unwrap()[0].id, id, "thread {t}, write {i}");
+                    }
+                });
+            }
+        });
+        assert_eq!(s.runs(&RunFilter { limit: Some(1000), ..Default::default() }).unwrap().len(), 200);
+    }
+
+    #[test]
+    fn a_filtered_run_log_reads_an_index_not_the_whole_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        let plan = |sql: &str| -> String {
+            let conn = s.read();
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+        };
+        let x = Some("x".to_string());
+        let cases = [
+            (RunFilter { dossier: x.clone(), ..Default::default() }, "runs_by_dossier"),
+            (RunFilter { status: x.clone(), ..Default::default() }, "runs_by_status"),
+            (RunFilter { period: x.clone(), ..Default::default() }, "runs_by_period"),
+            (RunFilter { dossier: x.clone(), before_id: Some(9), ..Default::default() }, "runs_by_dossier"),
+        ];
+        for (filter, index) in cases {
+            let sql = runs_sql(&filter).replacen("?", "'x'", 1).replace("?", "50");
+            let shown = plan(&sql);
+            assert!(shown.contains(index), "{filter:?}: {shown}");
+        }
     }
 }
