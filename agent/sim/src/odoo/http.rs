@@ -104,6 +104,12 @@ impl Shared {
     }
 }
 
+/// Runs a call to its end even when the client goes away meanwhile, as Odoo does: a request it
+/// received is committed whether or not anyone reads the answer.
+async fn detached<T: Send + 'static>(call: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    tokio::spawn(call).await.expect("a simulated Odoo call panicked")
+}
+
 fn html(status: StatusCode, text: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], text.to_owned()).into_response()
 }
@@ -151,7 +157,8 @@ async fn jsonrpc(
         Ok(delay) => delay,
         Err(r) => return r,
     };
-    let result = s.dispatch(&service, &method, &args, delay).await;
+    let call = s.clone();
+    let result = detached(async move { call.dispatch(&service, &method, &args, delay).await }).await;
     let mut answer = json!({"jsonrpc": "2.0", "id": id});
     match result {
         // A method returning None: Odoo leaves `result` out.
@@ -189,7 +196,8 @@ async fn xmlrpc(
         Ok(delay) => delay,
         Err(r) => return r,
     };
-    match s.dispatch(&service, &method, &args, delay).await {
+    let call = s.clone();
+    match detached(async move { call.dispatch(&service, &method, &args, delay).await }).await {
         Ok(v) => match xml::response(&v) {
             Some(text) => xml_response(text),
             // Done and committed, but Python cannot marshal the None it returned.
@@ -269,7 +277,11 @@ async fn json2(
             Err(e) => return error(OdooError::new(Kind::BadRequest, format!("could not parse the body as json: {e}"))),
         }
     };
-    let result = s.transact(delay, |db| service::json2(db, ADMIN_UID, &model, &method, body.clone())).await;
+    let call = s.clone();
+    let result = detached(async move {
+        call.transact(delay, |db| service::json2(db, ADMIN_UID, &model, &method, body.clone())).await
+    })
+    .await;
     match result {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => error(e),
