@@ -5,6 +5,7 @@ mod alert;
 mod cli;
 mod import;
 mod real_odoo;
+mod reliability;
 mod rpc;
 mod run_due;
 mod silae_client;

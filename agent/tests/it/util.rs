@@ -49,7 +49,23 @@ impl World {
     }
 
     pub async fn with_odoo(sim: Option<OdooSim>, odoo_url: String, odoo_db: String, odoo_secret: String) -> World {
-        let silae = SilaeSim::start(SilaeSimConfig::demo(samples_dir())).await.unwrap();
+        World::with_samples(sim, odoo_url, odoo_db, odoo_secret, samples_dir()).await
+    }
+
+    /// The simulated Odoo and a Silae serving the payrolls of `samples`.
+    pub async fn with_silae_samples(samples: PathBuf) -> World {
+        let sim = OdooSim::start(OdooSimConfig::demo(18)).await.unwrap();
+        World::with_samples(Some(sim.clone()), sim.url(), "payflow".into(), "admin".into(), samples).await
+    }
+
+    async fn with_samples(
+        sim: Option<OdooSim>,
+        odoo_url: String,
+        odoo_db: String,
+        odoo_secret: String,
+        samples: PathBuf,
+    ) -> World {
+        let silae = SilaeSim::start(SilaeSimConfig::demo(samples)).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("test.toml");
         let world = World { dir, config_path, silae, sim, odoo_url, odoo_db, odoo_secret };
@@ -155,19 +171,25 @@ login = "admin"
 
     /// The built binary, with this world's config and the planted secrets in its environment.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_payflow-agent"));
-        cmd.args(args).env("PAYFLOW_CONFIG", &self.config_path).env_remove("CREDENTIALS_DIRECTORY");
-        for (k, v) in PLANTED {
-            cmd.env(k, if k == "PAYFLOW_ODOO_SECRET" { self.odoo_secret.as_str() } else { v });
-        }
+        let mut cmd = self.cli_command(&self.config_path, args);
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         if let Some(input) = stdin {
             use std::io::Write;
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
         child.wait_with_output().unwrap()
+    }
+
+    /// The built binary on `config`, with the planted secrets, its outputs piped.
+    pub fn cli_command(&self, config: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_payflow-agent"));
+        cmd.args(args).env("PAYFLOW_CONFIG", config).env_remove("CREDENTIALS_DIRECTORY");
+        for (k, v) in PLANTED {
+            cmd.env(k, if k == "PAYFLOW_ODOO_SECRET" { self.odoo_secret.as_str() } else { v });
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd
     }
 }
 
