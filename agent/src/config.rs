@@ -179,8 +179,8 @@ fn default_smtp_port() -> u16 {
 /// A configuration error: which file, which key, what is expected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {file}: {source}; pass --config PATH or set PAYFLOW_CONFIG")]
-    Read { file: PathBuf, source: std::io::Error },
+    #[error("cannot read the config file {file}: {error}; pass --config PATH or set PAYFLOW_CONFIG")]
+    Read { file: PathBuf, error: std::io::Error },
     #[error("{file}: {message}")]
     Syntax { file: PathBuf, message: String },
     #[error("{file}: key `{key}`: expected {expected}, found {found:?}")]
@@ -190,8 +190,7 @@ pub enum ConfigError {
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { file: path.to_owned(), error })?;
         Config::parse(path, &text)
     }
 

@@ -72,25 +72,30 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs on stderr: `PAYFLOW_LOG` (`debug`, or `warn,payflow_agent=debug`), else `info` for the
+/// services and `warn` for one-off commands.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PAYFLOW_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if std::env::args().any(|a| a == "serve" || a == "run-due") {
-            "info"
-        } else {
-            "warn"
-        })
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::prelude::*;
+    let default = if std::env::args().any(|a| a == "serve" || a == "run-due") {
+        tracing::Level::INFO
+    } else {
+        tracing::Level::WARN
+    };
+    let filter = std::env::var("PAYFLOW_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(default));
+    // Under systemd, journald stamps each line itself and shows no colours.
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    // Under systemd, journald stamps each line itself and shows no colours.
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        let _ = builder.without_time().with_ansi(false).try_init();
+        .with_ansi(!journald && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = if journald {
+        tracing_subscriber::registry().with(layer.without_time().with_filter(filter)).try_init()
     } else {
-        let _ = builder.try_init();
-    }
+        tracing_subscriber::registry().with(layer.with_filter(filter)).try_init()
+    };
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
