@@ -190,7 +190,7 @@ async fn debug_logs_never_show_a_secret() {
     for (k, v) in PLANTED {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
+    let out = w.output(&mut cmd);
     let all = text(&out);
     assert!(all.contains("retrying"), "the logs were captured: {all}");
     assert_no_secret(&all);
@@ -211,6 +211,7 @@ async fn check_reports_what_to_fix() {
         .output()
         .unwrap();
     let shown = text(&out);
+    keep_for_scan("check --offline", &shown);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(
         shown.contains("FAIL  secret odoo_secret") && shown.contains("payflow-agent secret set odoo_secret"),

@@ -255,6 +255,7 @@ async fn real_odoo_18_imports_exactly_once() {
     };
     let (a, b) = (spawn(&w.config_path), spawn(&second));
     let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    outputs.iter().for_each(|o| keep_for_scan("two agent processes on the real Odoo", &text(o)));
     let statuses: Vec<String> = outputs
         .iter()
         .map(|o| {

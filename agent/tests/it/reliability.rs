@@ -5,6 +5,7 @@
 //! 1,000,000). Each test prints one `reliability:` line with its figures.
 
 use std::collections::{BTreeMap, HashMap};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use payflow_agent::import::{ErrorKind, Status};
@@ -70,7 +71,7 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
     // One uninterrupted import gives the span over which the kills are spread.
     slow_write();
     let t = Instant::now();
-    let out = import(&numbers[kills]).output().unwrap();
+    let out = w.output(&mut import(&numbers[kills]));
     let span = t.elapsed();
     assert!(out.status.success(), "{}", text(&out));
 
@@ -85,7 +86,9 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
         let at = span.mul_f64(rng.gen_range(0.0..1.1));
         std::thread::sleep(at);
         child.kill().unwrap(); // SIGKILL
-        let status = child.wait().unwrap();
+        let killed = child.wait_with_output().unwrap();
+        keep_for_scan("an import killed by SIGKILL", &text(&killed));
+        let status = killed.status;
         tokio::time::sleep(Duration::from_millis(60)).await; // a write in flight ends in Odoo
         let latest = agent.store().runs(&RunFilter { dossier: Some(n.clone()), limit: Some(1), ..Default::default() });
         let recorded = latest.unwrap().first().is_some_and(|r| r.status != "running");
@@ -100,7 +103,7 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
         };
         *phases.entry(phase).or_default() += 1;
 
-        let out = import(n).output().unwrap();
+        let out = w.output(&mut import(n));
         assert!(out.status.success(), "the run after a kill ({phase}) failed: {}", text(&out));
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(
@@ -353,7 +356,7 @@ async fn odoo_faults_leave_no_partial_nor_duplicate_move() {
     for config in [&w.config_path, &second] {
         let mut args = vec!["dossier", "add", "--silae", "100200", "--name", "A", "--company", "1", "--journal", "SAL"];
         args.extend(["--day", "5", "--map", "43730000=437000", "--map", "43740000=437000", "--map", "43750000=437000"]);
-        let out = w.cli_command(config, &args).output().unwrap();
+        let out = w.output(&mut w.cli_command(config, &args));
         assert!(out.status.success(), "{}", text(&out));
     }
     let racers: Vec<_> = [&w.config_path, &second]
@@ -363,6 +366,7 @@ async fn odoo_faults_leave_no_partial_nor_duplicate_move() {
         })
         .collect();
     let outs: Vec<_> = racers.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    outs.iter().for_each(|o| keep_for_scan("two agent processes", &text(o)));
     let statuses: Vec<String> = outs
         .iter()
         .map(|o| {
@@ -517,4 +521,156 @@ fn fuzzed_silae_answers_never_panic_and_every_plan_balances() {
     );
     assert_eq!(panics, 0);
     assert!(planned > 0 && refused > 0, "the generator must reach both outcomes");
+}
+
+/// A config with every key, as a sysadmin could write it.
+const FULL_CONFIG: &str = r#"instance = "prod"
+data_dir = "state"
+timezone = "Europe/Paris"
+secrets_key_file = "secrets.key"
+
+[rpc]
+listen = "127.0.0.1:8390"
+allow_remote = false
+
+[silae]
+api_url = "https://payroll-api.silae.fr/payroll"
+token_url = "https://payroll-api-auth.silae.fr/oauth2/v2.0/token"
+scope = "https://silaecloudb2c.onmicrosoft.com/36658aca-9556-41b7-9e48-77e90b006f34/.default"
+timeout_secs = 30
+max_retries = 4
+retry_base_ms = 500
+
+[odoo]
+url = "http://127.0.0.1:8069"
+database = "prod"
+login = "payflow-bot@example.com"
+protocol = "auto"
+timeout_secs = 60
+
+[smtp]
+host = "mail.example.com"
+port = 587
+security = "starttls"
+from = "PayFlow <notifications@example.com>"
+username = "notifications@example.com"
+reminder_days = 3
+timeout_secs = 30
+"#;
+
+/// Malformed configs, generated from a full one: each key removed, each value replaced by
+/// every wrong type, unknown keys, and cut or garbled text. Each is taken (when still valid)
+/// or refused with the file's name — and the key's, when one key is wrong — never a panic.
+/// Through the binary, a refused config changes nothing on disk.
+#[test]
+fn malformed_configs_are_refused_with_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prod.toml");
+    payflow_agent::config::Config::parse(&path, FULL_CONFIG).expect("the full config is valid");
+    let lines: Vec<&str> = FULL_CONFIG.lines().collect();
+    let mut variants: Vec<(String, Option<String>)> = Vec::new(); // (text, the key it spoils)
+    let replacements =
+        ["\"text\"", "42", "true", "[]", "{}", "\"\"", "-1", "99999999999999999999", "1.5", "\"../../etc\""];
+    for (i, line) in lines.iter().enumerate() {
+        let Some((key, _)) = line.split_once(" = ") else { continue };
+        let without: Vec<&str> = lines.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, l)| *l).collect();
+        variants.push((without.join("\n"), None));
+        for r in replacements {
+            let mut changed = lines.clone();
+            let spoiled = format!("{key} = {r}");
+            changed[i] = &spoiled;
+            variants.push((changed.join("\n"), Some(key.to_owned())));
+        }
+    }
+    for table in ["", "[rpc]", "[silae]", "[odoo]", "[smtp]"] {
+        let text = FULL_CONFIG.replacen(&format!("{table}\n"), &format!("{table}\nunknwon_key = 1\n"), 1);
+        variants.push((
+            if table.is_empty() { format!("unknwon_key = 1\n{FULL_CONFIG}") } else { text },
+            Some("unknwon_key".into()),
+        ));
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..400 {
+        let mut text = FULL_CONFIG.as_bytes().to_vec();
+        let at = rng.gen_range(0..text.len());
+        match rng.gen_range(0..3) {
+            0 => text.truncate(at),
+            1 => text.insert(at, b"=[]\"'#\n\\{x"[rng.gen_range(0..10)]),
+            _ => text[at] = rng.gen(),
+        }
+        variants.push((String::from_utf8_lossy(&text).into_owned(), None));
+    }
+    let (mut taken, mut refused, mut panics) = (0, 0, 0);
+    for (text, key) in &variants {
+        match std::panic::catch_unwind(|| payflow_agent::config::Config::parse(&path, text)) {
+            Err(_) => panics += 1,
+            Ok(Ok(_)) => taken += 1,
+            Ok(Err(e)) => {
+                refused += 1;
+                let message = e.to_string();
+                assert!(message.contains("prod.toml"), "no file named: {message}");
+                assert!(!message.contains('\n'), "one line: {message}");
+                if let Some(key) = key {
+                    assert!(message.contains(key.as_str()), "the key {key} is not named: {message}\n{text}");
+                }
+            }
+        }
+    }
+
+    // Through the binary: a non-zero exit, a message naming the file and the key, no state.
+    let w_dir = tempfile::tempdir().unwrap();
+    for (text, key) in variants.iter().filter(|(_, k)| k.is_some()).step_by(25) {
+        let config = w_dir.path().join("bad.toml");
+        std::fs::write(&config, text).unwrap();
+        if payflow_agent::config::Config::parse(&config, text).is_ok() {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_payflow-agent"))
+            .args(["import", "--dossier", "100200", "--period", "2026-10"])
+            .env("PAYFLOW_CONFIG", &config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        keep_for_scan("a refused config", &stderr);
+        assert!(!out.status.success(), "{text}");
+        assert!(stderr.contains("bad.toml") && stderr.contains(key.as_deref().unwrap()), "{stderr}");
+        assert!(!w_dir.path().join("state").exists(), "a refused config created its state: {stderr}");
+    }
+    println!(
+        "reliability: {} malformed configs: {taken} still valid, {refused} refused naming the file (and the key when one was spoiled), {panics} panics",
+        variants.len()
+    );
+    assert_eq!(panics, 0);
+    assert!(refused > variants.len() / 2);
+}
+
+/// The last word of the suite, run by `scripts/test` once every other test is done (hence
+/// ignored in a plain `cargo test`): all that the suite kept — the binary's outputs and logs,
+/// the agent's in-process logs at debug level, JSON-RPC answers, run reports, e-mails — holds
+/// none of the planted secret values.
+#[test]
+#[ignore = "run by scripts/test after the whole suite: scans what the suite kept"]
+fn the_whole_suite_s_outputs_hold_no_planted_secret() {
+    let mut files = 0;
+    let mut bytes = 0;
+    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
+    for entry in std::fs::read_dir(scan_dir()).expect("run the suite first: scripts/test") {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        files += 1;
+        bytes += text.len();
+        for secret in SEARCHED {
+            let n = text.matches(secret).count();
+            if n > 0 {
+                *found.entry(secret).or_default() += n;
+            }
+        }
+    }
+    println!(
+        "reliability: secret scan of the whole suite: {files} files, {:.1} MB of outputs, logs, answers and e-mails; {} planted values, {} occurrences {found:?}",
+        bytes as f64 / 1e6,
+        SEARCHED.len(),
+        found.values().sum::<usize>()
+    );
+    assert!(bytes > 100_000, "the suite's outputs were not kept");
+    assert!(found.is_empty(), "secrets leaked: {found:?}");
 }

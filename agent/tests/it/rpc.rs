@@ -63,7 +63,8 @@ impl Served {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
         let answer: Value = self.raw(&body, Some(TOKEN)).await.json().await.unwrap();
         let text = answer.to_string();
-        assert!(!text.contains(TOKEN) && !text.contains("demo-client-secret"), "a secret in an answer: {text}");
+        keep_for_scan(&format!("JSON-RPC {method}"), &text);
+        assert_no_secret(&text);
         answer
     }
 
@@ -306,7 +307,147 @@ async fn the_service_s_trace_logs_never_show_the_token_or_a_secret() {
     }
     let out = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stderr);
+    keep_for_scan("serve's trace logs", &logs);
     assert!(logs.contains("JSON-RPC service ready"), "the logs were captured: {logs}");
     assert!(!logs.contains(TOKEN) && !logs.contains("wrong-planted-token"), "a token in the logs");
     assert_no_secret(&logs);
+}
+
+/// JSON-RPC abuse: no or wrong token, huge and deeply nested bodies, bytes that are not UTF-8,
+/// batches, and every method's params with the wrong types. Each gets a clear HTTP or JSON-RPC
+/// error, no answer shows a secret, nothing is changed, and the service answers afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abusive_requests_get_clear_errors_and_change_nothing() {
+    let s = served().await;
+    let before = (s.ok("dossiers.list", json!({})).await, s.ok("runs.list", json!({})).await);
+    let mut sent = 0;
+    let status = json!({"jsonrpc": "2.0", "id": 1, "method": "status"}).to_string();
+    for token in [None, Some("wrong"), Some(""), Some(&TOKEN[..TOKEN.len() - 1]), Some("planted-rpc-t0kenX")] {
+        assert_eq!(s.raw(&status, token).await.status(), 401, "{token:?}");
+        sent += 1;
+    }
+    let mut lower = s.http.post(&s.url).header("Authorization", format!("bearer {TOKEN}")).body(status.clone());
+    lower = lower.header("Content-Type", "application/json");
+    assert_eq!(lower.send().await.unwrap().status(), 200, "the scheme is case-insensitive");
+
+    // Bodies: deep nesting, not UTF-8, empty, not an object, a batch, a huge one.
+    let deep = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\",\"params\":{}{}}}",
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
+    let shapes: Vec<(Vec<u8>, &str)> = vec![
+        (deep.into_bytes(), "deep nesting"),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"st\xffatus\"}".to_vec(), "not UTF-8"),
+        (Vec::new(), "empty"),
+        (b"42".to_vec(), "a number"),
+        (b"{\"id\":1,\"method\":\"status\"}".to_vec(), "JSON-RPC 1.0"),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1}".to_vec(), "no method"),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"status\"}".to_vec(), "an object id"),
+        (format!("[{}]", vec![status.as_str(); 2000].join(",")).into_bytes(), "a batch of 2,000"),
+    ];
+    for (body, what) in shapes {
+        let r = s
+            .http
+            .post(&s.url)
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let code = r.status();
+        let text = r.text().await.unwrap();
+        assert!(code.is_client_error() || code == 200, "{what}: HTTP {code}");
+        if code == 200 {
+            let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"));
+            let errors = |v: &Value| v.get("error").is_some();
+            let refused = errors(&v) || v.as_array().is_some_and(|a| a.iter().all(errors));
+            assert!(refused, "{what} was accepted: {}", &text[..text.len().min(300)]);
+        }
+        keep_for_scan(what, &text);
+        assert_no_secret(&text);
+        sent += 1;
+    }
+
+    // Every method with params of the wrong types: -32602 (bad params) or -32002 (invalid
+    // input), with the param's name or the expected type in the message.
+    let wrong: [Value; 7] = [json!(1), json!("x"), json!(true), json!(null), json!([]), json!({}), json!(-1e308)];
+    // (method, [(param, its JSON type: s string, i integer, a array, b bool, o object, - any)]).
+    type Params = &'static [(&'static str, char)];
+    let methods: [(&str, Params); 10] = [
+        ("dossiers.get", &[("silae_number", 's')]),
+        ("dossiers.upsert", &[("dossier", 'o')]),
+        ("dossiers.remove", &[("silae_number", 's')]),
+        ("runs.list", &[("dossier", 's'), ("status", 's'), ("period", 's'), ("limit", 'i'), ("before_id", 'i')]),
+        ("runs.get", &[("id", 'i')]),
+        ("imports.start", &[("dossier", 's'), ("periods", 'a'), ("dry_run", 'b')]),
+        ("jobs.get", &[("job_id", 'i')]),
+        ("connections.test", &[("target", 's')]),
+        ("status", &[("x", '-')]),
+        ("silae.dossiers", &[("x", '-')]),
+    ];
+    let optional = ["status", "period", "limit", "before_id", "dry_run"];
+    let valid = json!({"silae_number": "100200", "dossier": "nope", "periods": ["2026-10"], "id": 1, "job_id": 1, "target": "odoo"});
+    let mut errors_seen = 0;
+    for (method, params) in methods {
+        for (param, kind) in params {
+            for value in &wrong {
+                let fits = match kind {
+                    's' => value.is_string(),
+                    'i' => value.is_i64(),
+                    'a' => value.is_array(),
+                    'b' => value.is_boolean(),
+                    'o' => value.is_object(),
+                    _ => true,
+                };
+                let mut p = json!({});
+                for (other, _) in params.iter() {
+                    if let Some(v) = valid.get(*other) {
+                        p[*other] = v.clone();
+                    }
+                }
+                p[*param] = value.clone();
+                let a = s.call(method, p.clone()).await;
+                sent += 1;
+                let Some(e) = a.get("error") else {
+                    let may_pass = fits || value.is_null() && (optional.contains(param) || method == "runs.list");
+                    assert!(may_pass, "{method} {p} was accepted: {a}");
+                    continue;
+                };
+                errors_seen += 1;
+                let code = e["code"].as_i64().unwrap();
+                assert!(matches!(code, -32602 | -32002 | -32001), "{method} {p}: {e}");
+                let message = e["message"].as_str().unwrap();
+                assert!(!message.is_empty() && message.len() < 2_000, "{method} {p}: {message}");
+            }
+        }
+    }
+    assert!(errors_seen > 100, "{errors_seen}");
+
+    // A dossier with absurd values is refused with the field, and nothing changes.
+    let mut d = serde_json::to_value(dossier("100200", 5)).unwrap();
+    for (field, value) in [
+        ("transfer_day", json!(255)),
+        ("company_id", json!(-1)),
+        ("name", json!("")),
+        ("silae_number", json!("../../etc/passwd")),
+        ("alert_emails", json!(["not an address"])),
+        ("journal_code", json!("X".repeat(100_000))),
+    ] {
+        let saved = d[field].clone();
+        d[field] = value;
+        let a = s.call("dossiers.upsert", json!({"dossier": d})).await;
+        sent += 1;
+        assert!(matches!(a["error"]["code"].as_i64(), Some(-32002 | -32602)), "{field}: {a}");
+        assert!(a["error"]["message"].as_str().unwrap().contains(field), "{field}: {a}");
+        d[field] = saved;
+    }
+    let after = (s.ok("dossiers.list", json!({})).await, s.ok("runs.list", json!({})).await);
+    assert_eq!(before, after, "abuse changed the state");
+    assert_eq!(s.ok("status", json!({})).await["instance"], "test");
+    println!(
+        "reliability: {sent} abusive JSON-RPC requests: each refused with a clear error, state unchanged, service up"
+    );
+    s.stop().await;
 }

@@ -10,16 +10,68 @@ use payflow_sim::odoo::{OdooSim, OdooSimConfig};
 use payflow_sim::silae::{SilaeSim, SilaeSimConfig};
 use tempfile::TempDir;
 
-/// Secret values planted in every test: none may ever appear in an output, a log or an answer.
+/// Secret values planted in every test on the simulators (the simulators are set up with
+/// them): none may ever appear in an output, a log, an answer or an e-mail.
+pub const SILAE_CLIENT_ID: &str = "planted-silae-client-id-7c1f";
+pub const SILAE_CLIENT_SECRET: &str = "planted-silae-client-secret-94be";
+pub const SILAE_SUBSCRIPTION_KEY: &str = "planted-silae-subscription-3d0a";
+pub const ODOO_SECRET: &str = "planted-odoo-secret-5e27";
 pub const PLANTED: [(&str, &str); 4] = [
-    ("PAYFLOW_SILAE_CLIENT_ID", "demo-client-id"),
-    ("PAYFLOW_SILAE_CLIENT_SECRET", "demo-client-secret"),
-    ("PAYFLOW_SILAE_SUBSCRIPTION_KEY", "demo-subscription-key"),
-    ("PAYFLOW_ODOO_SECRET", "admin"),
+    ("PAYFLOW_SILAE_CLIENT_ID", SILAE_CLIENT_ID),
+    ("PAYFLOW_SILAE_CLIENT_SECRET", SILAE_CLIENT_SECRET),
+    ("PAYFLOW_SILAE_SUBSCRIPTION_KEY", SILAE_SUBSCRIPTION_KEY),
+    ("PAYFLOW_ODOO_SECRET", ODOO_SECRET),
 ];
-/// The values searched for in outputs (the demo Odoo password "admin" is too common a word to
-/// search for; tests that check Odoo secrets use a distinctive one).
-pub const SEARCHED: [&str; 3] = ["demo-client-secret", "demo-subscription-key", "demo-client-id"];
+/// Every secret value the suite plants somewhere (the RPC token and the SMTP password in their
+/// tests, the simulators' demo credentials in the Silae client's), searched for in outputs.
+pub const SEARCHED: [&str; 10] = [
+    SILAE_CLIENT_ID,
+    SILAE_CLIENT_SECRET,
+    SILAE_SUBSCRIPTION_KEY,
+    ODOO_SECRET,
+    "planted-rpc-t0ken",
+    "wrong-planted-token",
+    "planted-smtp-pa55word",
+    "demo-client-secret",
+    "demo-subscription-key",
+    "demo-client-id",
+];
+
+/// Where the suite keeps what it saw (outputs, logs, answers, e-mails) for the final scan.
+pub fn scan_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("secret-scan")
+}
+
+fn scan_file() -> &'static std::sync::Mutex<std::fs::File> {
+    static FILE: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        std::fs::create_dir_all(scan_dir()).unwrap();
+        let path = scan_dir().join(format!("outputs-{}.log", std::process::id()));
+        std::sync::Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap())
+    })
+}
+
+/// Keeps `text` for the final secret scan (`reliability::the_whole_suite_s_outputs_hold_no_planted_secret`).
+pub fn keep_for_scan(what: &str, text: &str) {
+    use std::io::Write;
+    let mut file = scan_file().lock().unwrap_or_else(|e| e.into_inner());
+    let _ = writeln!(file, "=== {what}\n{text}");
+}
+
+/// The agent's in-process logs, at debug level, kept for the final scan (once per process).
+pub fn keep_logs_for_scan() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::fs::create_dir_all(scan_dir()).unwrap();
+        let path = scan_dir().join(format!("logs-{}.log", std::process::id()));
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
+}
 
 pub fn samples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/silae/samples")
@@ -38,7 +90,9 @@ pub struct World {
 
 impl World {
     pub async fn start() -> World {
-        World::start_with(OdooSimConfig::demo(18)).await
+        let mut cfg = OdooSimConfig::demo(18);
+        cfg.password = ODOO_SECRET.into();
+        World::start_with(cfg).await
     }
 
     pub async fn start_with(odoo_cfg: OdooSimConfig) -> World {
@@ -54,8 +108,10 @@ impl World {
 
     /// The simulated Odoo and a Silae serving the payrolls of `samples`.
     pub async fn with_silae_samples(samples: PathBuf) -> World {
-        let sim = OdooSim::start(OdooSimConfig::demo(18)).await.unwrap();
-        World::with_samples(Some(sim.clone()), sim.url(), "payflow".into(), "admin".into(), samples).await
+        let mut cfg = OdooSimConfig::demo(18);
+        cfg.password = ODOO_SECRET.into();
+        let sim = OdooSim::start(cfg).await.unwrap();
+        World::with_samples(Some(sim.clone()), sim.url(), "payflow".into(), ODOO_SECRET.into(), samples).await
     }
 
     async fn with_samples(
@@ -65,7 +121,14 @@ impl World {
         odoo_secret: String,
         samples: PathBuf,
     ) -> World {
-        let silae = SilaeSim::start(SilaeSimConfig::demo(samples)).await.unwrap();
+        keep_logs_for_scan();
+        let silae_cfg = SilaeSimConfig {
+            client_id: SILAE_CLIENT_ID.into(),
+            client_secret: SILAE_CLIENT_SECRET.into(),
+            subscription_key: SILAE_SUBSCRIPTION_KEY.into(),
+            ..SilaeSimConfig::demo(samples)
+        };
+        let silae = SilaeSim::start(silae_cfg).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("test.toml");
         let world = World { dir, config_path, silae, sim, odoo_url, odoo_db, odoo_secret };
@@ -178,7 +241,17 @@ login = "admin"
             use std::io::Write;
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
-        child.wait_with_output().unwrap()
+        let out = child.wait_with_output().unwrap();
+        keep_for_scan(&format!("payflow-agent {}", args.join(" ")), &text(&out));
+        out
+    }
+
+    /// Runs a command to its end and keeps its outputs for the final scan.
+    pub fn output(&self, cmd: &mut Command) -> Output {
+        let out = cmd.output().unwrap();
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        keep_for_scan(&format!("payflow-agent {}", args.join(" ")), &text(&out));
+        out
     }
 
     /// The built binary on `config`, with the planted secrets, its outputs piped.
@@ -220,7 +293,9 @@ pub fn add_dossier(agent: &Agent, d: &Dossier) {
 
 pub async fn import(agent: &Agent, dossier: &str, period: &str, dry_run: bool) -> RunReport {
     let opts = ImportOptions { dry_run, trigger: Trigger::Cli, triggered_by: Some("test".into()) };
-    run_period(agent, dossier, period.parse().unwrap(), &opts).await
+    let report = run_period(agent, dossier, period.parse().unwrap(), &opts).await;
+    keep_for_scan("run report", &format!("{} {:?}", report.message, report.plans));
+    report
 }
 
 pub fn text(o: &Output) -> String {
