@@ -6,7 +6,8 @@
 //! - a 300-line import end to end divided by one bare `account.move.create` of the same move
 //!   (the limit; target ≤ 1.15), on the real Odoo 18 when one answers (`PAYFLOW_TEST_ODOO_URL`,
 //!   default http://127.0.0.1:8069, db `payflow`, admin/admin, addon installed), and on the
-//!   simulator. `BENCH_ROUNDS` (default 7) rounds, medians reported.
+//!   simulator; and the first version's algorithm (authenticate, one account search per line,
+//!   create) timed the same way. `BENCH_ROUNDS` (default 7) rounds, medians reported.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -219,8 +220,12 @@ async fn ratio(label: &str, odoo: &Odoo, silae: &SilaeSim, rounds: usize) {
     let warm = run_period(&agent, "100200", "2026-09".parse().unwrap(), &opts).await;
     assert_eq!(warm.status, Status::Imported, "{}", warm.message);
     odoo.clean().await;
-    let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    let (mut bare, mut ours, mut first) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
+        let t = Instant::now();
+        baseline_import(odoo, &p).await;
+        first.push(t.elapsed());
+        odoo.clean().await;
         let t = Instant::now();
         odoo.call("account.move", "create", json!([vals.clone()]), json!({})).await;
         bare.push(t.elapsed());
@@ -231,13 +236,37 @@ async fn ratio(label: &str, odoo: &Odoo, silae: &SilaeSim, rounds: usize) {
         assert_eq!(r.status, Status::Imported, "{}", r.message);
         odoo.clean().await;
     }
-    let (b, o) = (median(bare), median(ours));
+    let (b, o, f) = (median(bare), median(ours), median(first));
     println!(
-        "{label}: 300-line import {:.0} ms, bare create {:.0} ms, ratio {:.2} (median of {rounds})",
+        "{label}: 300-line import {:.0} ms, bare create {:.0} ms, ratio {:.2}; first version's algorithm {:.0} ms, ratio {:.2} (medians of {rounds})",
         o.as_secs_f64() * 1e3,
         b.as_secs_f64() * 1e3,
-        o.as_secs_f64() / b.as_secs_f64()
+        o.as_secs_f64() / b.as_secs_f64(),
+        f.as_secs_f64() * 1e3,
+        f.as_secs_f64() / b.as_secs_f64()
     );
+}
+
+/// The first version's Odoo side, end to end: authenticate, the journal, one account search per
+/// line, then the create of the same 300-line move.
+async fn baseline_import(odoo: &Odoo, p: &Value) {
+    let login = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "common", "method": "authenticate",
+        "args": [odoo.db, "admin", odoo.password, {}]}});
+    let uid: Value =
+        odoo.http.post(format!("{}/jsonrpc", odoo.url)).json(&login).send().await.unwrap().json().await.unwrap();
+    assert_eq!(uid["result"], 2, "{uid}");
+    let journal = odoo.id_of("account.journal", json!([["code", "=", "SAL"], ["company_id", "=", 1]])).await.unwrap();
+    let mut lines = Vec::new();
+    for l in p["ruptures"][0]["ecritures"].as_array().unwrap() {
+        let code = l["compte"].as_str().unwrap();
+        let chart = if code == "43700000" { "437000".to_owned() } else { code[..6].to_owned() };
+        let account = odoo.account(&chart).await.unwrap();
+        let v = l["valeur"].as_f64().unwrap();
+        let (d, c) = if l["sens"] == "D" { (v, 0.0) } else { (0.0, v) };
+        lines.push(json!([0, 0, {"account_id": account, "name": l["libelle"], "debit": d, "credit": c}]));
+    }
+    let vals = json!({"move_type": "entry", "journal_id": journal, "company_id": 1, "date": "2026-09-30", "ref": "BENCH BARE", "line_ids": lines});
+    odoo.call("account.move", "create", json!([vals]), json!({})).await;
 }
 
 /// The first version's algorithm: one search per line, then the create.
