@@ -9,6 +9,7 @@ mod run_due;
 mod runs;
 mod secret;
 mod serve;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     /// Set, list or delete the secrets (values are read from standard input).
     #[command(subcommand)]
     Secret(secret::Cmd),
+    /// Windows: this instance as a service plus its daily scheduled task (Linux: systemd units).
+    #[command(subcommand)]
+    Service(service::Cmd),
 }
 
 /// Parses the command line and runs it.
@@ -62,7 +66,9 @@ pub fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    init_logging();
+    if !matches!(&cli.command, Command::Service(cmd) if cmd.logs_to_file()) {
+        init_logging(std::io::stderr, std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -72,19 +78,19 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PAYFLOW_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if std::env::args().any(|a| a == "serve" || a == "run-due") {
-            "info"
-        } else {
-            "warn"
-        })
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+/// Logs (`PAYFLOW_LOG`, default info for the daemons, warn otherwise) to `writer`.
+pub(crate) fn init_logging<W>(writer: W, ansi: bool)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("PAYFLOW_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                if std::env::args().any(|a| a == "serve" || a == "run-due" || a == "run") { "info" } else { "warn" },
+            )
+        });
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi);
     // Under systemd, journald stamps each line itself and shows no colours.
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         let _ = builder.without_time().with_ansi(false).try_init();
@@ -109,6 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RunDue(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
         Command::Check(cmd) => runtime.block_on(cmd.run(config_path.as_deref())),
         Command::Secret(cmd) => cmd.run(&load()?),
+        Command::Service(cmd) => cmd.run(config_path.as_deref()),
         Command::Odoo(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
         Command::Serve => {
             let config = load()?;
