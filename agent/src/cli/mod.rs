@@ -9,6 +9,7 @@ mod run_due;
 mod runs;
 mod secret;
 mod serve;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     /// Set, list or delete the secrets (values are read from standard input).
     #[command(subcommand)]
     Secret(secret::Cmd),
+    /// Windows: this instance as a service plus its daily scheduled task (Linux: systemd units).
+    #[command(subcommand)]
+    Service(service::Cmd),
 }
 
 /// Parses the command line and runs it.
@@ -62,7 +66,9 @@ pub fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    init_logging();
+    if !matches!(&cli.command, Command::Service(cmd) if cmd.logs_to_file()) {
+        init_logging(std::io::stderr, std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -72,11 +78,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs on stderr: `PAYFLOW_LOG` (`debug`, or `warn,payflow_agent=debug`), else `info` for the
+/// Logs to `writer`: `PAYFLOW_LOG` (`debug`, or `warn,payflow_agent=debug`), else `info` for the
 /// services and `warn` for one-off commands.
-fn init_logging() {
+pub(crate) fn init_logging<W>(writer: W, ansi: bool)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::prelude::*;
-    let default = if std::env::args().any(|a| a == "serve" || a == "run-due") {
+    let default = if std::env::args().any(|a| a == "serve" || a == "run-due" || a == "run") {
         tracing::Level::INFO
     } else {
         tracing::Level::WARN
@@ -87,10 +96,7 @@ fn init_logging() {
         .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(default));
     // Under systemd, journald stamps each line itself and shows no colours.
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(!journald && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_target(false).with_ansi(ansi && !journald);
     let _ = if journald {
         tracing_subscriber::registry().with(layer.without_time().with_filter(filter)).try_init()
     } else {
@@ -114,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RunDue(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
         Command::Check(cmd) => runtime.block_on(cmd.run(config_path.as_deref())),
         Command::Secret(cmd) => cmd.run(&load()?),
+        Command::Service(cmd) => cmd.run(config_path.as_deref()),
         Command::Odoo(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
         Command::Serve => {
             let config = load()?;

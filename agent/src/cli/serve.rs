@@ -9,6 +9,15 @@ use crate::import::Agent;
 use crate::rpc::{serve, watch_config, Service};
 
 pub async fn run(config_path: &Path, config: Config) -> anyhow::Result<ExitCode> {
+    run_until(config_path, config, shutdown_signal()).await
+}
+
+/// `serve` until `shutdown` completes (a signal, or the Windows Service Control Manager's Stop).
+pub async fn run_until(
+    config_path: &Path,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
     let listen: std::net::SocketAddr = config.rpc.listen.parse().context("rpc.listen")?;
     if !listen.ip().is_loopback() {
         tracing::warn!(%listen, "the JSON-RPC service listens beyond loopback (rpc.allow_remote): put it behind a TLS proxy");
@@ -19,7 +28,7 @@ pub async fn run(config_path: &Path, config: Config) -> anyhow::Result<ExitCode>
     let _watcher = watch_config(svc.clone()).context("cannot watch the config file")?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "PayFlow JSON-RPC service ready");
-    serve(svc, listener, shutdown_signal(), Duration::from_secs(60)).await?;
+    serve(svc, listener, shutdown, Duration::from_secs(60)).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
