@@ -1,0 +1,96 @@
+from odoo import _, api, fields, models
+
+from .payflow_agent import DEFAULT_URL, PARAM_TOKEN, PARAM_URL
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    payflow_agent_url = fields.Char(
+        string="PayFlow agent URL",
+        config_parameter=PARAM_URL,
+        default=DEFAULT_URL,
+        groups="base.group_system",
+        help="Where the PayFlow agent of this database answers (rpc.listen in its "
+        "configuration), e.g. http://127.0.0.1:8390.",
+    )
+    # Write-only: the stored token is never read back into a form.
+    payflow_agent_token = fields.Char(
+        string="PayFlow agent token",
+        groups="base.group_system",
+        help="The agent's rpc_token (payflow-agent secret set rpc_token). Leave empty to "
+        "keep the current one.",
+    )
+    payflow_agent_token_set = fields.Boolean(
+        string="PayFlow agent token set",
+        compute="_compute_payflow_agent_token_set",
+        groups="base.group_system",
+    )
+
+    @api.depends("payflow_agent_token")
+    def _compute_payflow_agent_token_set(self):
+        stored = bool(self.env["ir.config_parameter"].sudo().get_param(PARAM_TOKEN))
+        for settings in self:
+            settings.payflow_agent_token_set = stored or bool(settings.payflow_agent_token)
+
+    def set_values(self):
+        res = super().set_values()
+        if self.env.is_admin() and self.payflow_agent_token:
+            self.env["ir.config_parameter"].sudo().set_param(
+                PARAM_TOKEN, self.payflow_agent_token.strip()
+            )
+        return res
+
+    def action_payflow_test_agent(self):
+        """Calls the agent's ``status`` with the URL and token of the form."""
+        self.ensure_one()
+        agent = self.env["payflow.agent"]
+        url = (self.payflow_agent_url or "").strip()
+        token = (self.payflow_agent_token or "").strip() or agent._settings()[1]
+        if not url or not token:
+            return self._payflow_notify(
+                "warning",
+                _("PayFlow agent"),
+                _("Enter the agent URL and its token first."),
+            )
+        status = agent._call_at(url, token, "status")
+        return self._payflow_notify("success", _("PayFlow agent"), self._payflow_status_text(status))
+
+    def _payflow_status_text(self, status):
+        status = status or {}
+        odoo = status.get("odoo") or {}
+        silae = status.get("silae") or {}
+        last = status.get("last_run") or {}
+        lines = [
+            _(
+                "Agent %(instance)s, version %(version)s.",
+                instance=status.get("instance") or "?",
+                version=status.get("version") or "?",
+            ),
+            _(
+                "Odoo %(url)s, database %(db)s: %(state)s.",
+                url=odoo.get("url") or "?",
+                db=odoo.get("database") or "?",
+                state=_("reachable") if odoo.get("reachable") else _("not reachable"),
+            ),
+            _("Silae: configured.") if silae.get("configured") else _("Silae: not configured."),
+        ]
+        if last:
+            lines.append(
+                _(
+                    "Last run: dossier %(dossier)s, %(period)s, %(status)s.",
+                    dossier=last.get("dossier") or "?",
+                    period=last.get("period") or "?",
+                    status=last.get("status") or "?",
+                )
+            )
+        if status.get("next_due"):
+            lines.append(_("Next due date: %(date)s.", date=status["next_due"]))
+        return "\n".join(lines)
+
+    def _payflow_notify(self, kind, title, message):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"type": kind, "title": title, "message": message, "sticky": True},
+        }
