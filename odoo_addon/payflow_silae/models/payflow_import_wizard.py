@@ -194,7 +194,9 @@ class PayflowImportWizard(models.TransientModel):
     def _analytic_text(self, analytic):
         if not analytic:
             return False
-        return f"{analytic.get('index')}: {analytic.get('pct')} %"
+        pct = analytic.get("pct")
+        pct = f"{pct:g}" if isinstance(pct, (int, float)) else str(pct or "?")
+        return f"{analytic.get('index')} ({pct} %)"
 
     def action_open_runs(self):
         self.ensure_one()

@@ -185,6 +185,24 @@ class PayflowRun(models.Model):
     # -- actions -----------------------------------------------------------------------
 
     @api.model
+    def _payflow_set_menu_action_groups(self):
+        """Gives the menus' server actions their groups (called from menus.xml).
+
+        A server action without groups runs only for users who may write its model, and the
+        log is read-only for everyone: with groups, Odoo checks them instead. The field is
+        ``groups_id`` up to Odoo 18 and ``group_ids`` from 19, hence code rather than XML.
+        """
+        Action = self.env["ir.actions.server"]
+        field = "group_ids" if "group_ids" in Action._fields else "groups_id"
+        manager = self.env.ref("account.group_account_manager")
+        # In Community, managers do not imply the read-only (auditor/accountant) group.
+        readers = self.env.ref("account.group_account_readonly") | manager
+        self.env.ref("payflow_silae.payflow_run_action_open").write({field: [(6, 0, readers.ids)]})
+        self.env.ref("payflow_silae.payflow_dossier_action_open").write(
+            {field: [(6, 0, manager.ids)]}
+        )
+
+    @api.model
     def action_payflow_open(self):
         """Menu entry: refresh from the agent, then the log (a notice if it cannot)."""
         action = self.env["ir.actions.act_window"]._for_xml_id("payflow_silae.payflow_run_action")

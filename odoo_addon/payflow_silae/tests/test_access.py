@@ -80,6 +80,12 @@ class TestAccess(TransactionCase):
         with self.assertRaises(AccessError):
             env["payflow.import.wizard"].create({"dossier_id": self.dossier_a.id})
         self.assertNotIn("payflow_agent_token", env["res.config.settings"].fields_get())
+        # The log's menu entry (a server action: refresh, then the list) opens for them.
+        menu_action = self.env.ref("payflow_silae.payflow_run_action_open")
+        action = menu_action.with_user(self.accountant).run()
+        self.assertEqual((action["type"], action["res_model"]), ("ir.actions.act_window", "payflow.run"))
+        with self.assertRaises(AccessError):
+            self.env.ref("payflow_silae.payflow_dossier_action_open").with_user(self.accountant).run()
 
     def test_managers_edit_dossiers_and_run_imports(self):
         env = self.env(user=self.manager)
