@@ -19,6 +19,7 @@
         "views/payflow_import_wizard_views.xml",
         "views/menus.xml",
     ],
+    "images": ["static/description/payflow_dossiers.png"],
     "installable": True,
     "application": False,
 }

@@ -95,7 +95,7 @@ class LiveAgent:
         )
         return agent, sim, samples
 
-    def start(self, odoo_url, database):
+    def start(self, odoo_url, database, odoo_secret="admin"):
         agent, sim, samples = self.binaries()
         for path in (agent, sim):
             if not os.access(path, os.X_OK):
@@ -132,7 +132,7 @@ class LiveAgent:
             PAYFLOW_SILAE_CLIENT_ID="demo-client-id",
             PAYFLOW_SILAE_CLIENT_SECRET="demo-client-secret",
             PAYFLOW_SILAE_SUBSCRIPTION_KEY="demo-subscription-key",
-            PAYFLOW_ODOO_SECRET="admin",
+            PAYFLOW_ODOO_SECRET=odoo_secret,
             PAYFLOW_RPC_TOKEN=self.token,
         )
         log = open(os.path.join(self.workdir, "agent.log"), "wb")  # noqa: SIM115
