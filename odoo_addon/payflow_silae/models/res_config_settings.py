@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import _, fields, models
 
 from .payflow_agent import DEFAULT_URL, PARAM_TOKEN, PARAM_URL
 
@@ -14,9 +14,12 @@ class ResConfigSettings(models.TransientModel):
         help="Where the PayFlow agent of this database answers (rpc.listen in its "
         "configuration), e.g. http://127.0.0.1:8390.",
     )
-    # Write-only: the stored token is never read back into a form.
+    # Write-only and never stored in the settings' own table: the inverse puts a typed token
+    # in the parameter, the compute always shows an empty field.
     payflow_agent_token = fields.Char(
         string="PayFlow agent token",
+        compute="_compute_payflow_agent_token",
+        inverse="_inverse_payflow_agent_token",
         groups="base.group_system",
         help="The agent's rpc_token (payflow-agent secret set rpc_token). Leave empty to "
         "keep the current one.",
@@ -27,26 +30,27 @@ class ResConfigSettings(models.TransientModel):
         groups="base.group_system",
     )
 
-    @api.depends("payflow_agent_token")
     def _compute_payflow_agent_token_set(self):
         stored = bool(self.env["ir.config_parameter"].sudo().get_param(PARAM_TOKEN))
         for settings in self:
-            settings.payflow_agent_token_set = stored or bool(settings.payflow_agent_token)
+            settings.payflow_agent_token_set = stored
 
-    def set_values(self):
-        res = super().set_values()
-        if self.env.is_admin() and self.payflow_agent_token:
-            self.env["ir.config_parameter"].sudo().set_param(
-                PARAM_TOKEN, self.payflow_agent_token.strip()
-            )
-        return res
+    def _compute_payflow_agent_token(self):
+        for settings in self:
+            settings.payflow_agent_token = False
+
+    def _inverse_payflow_agent_token(self):
+        for settings in self:
+            token = (settings.payflow_agent_token or "").strip()
+            if token and self.env.is_admin():
+                self.env["ir.config_parameter"].sudo().set_param(PARAM_TOKEN, token)
 
     def action_payflow_test_agent(self):
         """Calls the agent's ``status`` with the URL and token of the form."""
         self.ensure_one()
         agent = self.env["payflow.agent"]
         url = (self.payflow_agent_url or "").strip()
-        token = (self.payflow_agent_token or "").strip() or agent._settings()[1]
+        token = agent._settings()[1]
         if not url or not token:
             return self._payflow_notify(
                 "warning",

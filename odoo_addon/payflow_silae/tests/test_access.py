@@ -122,6 +122,9 @@ class TestAccess(TransactionCase):
         self.assertFalse(again.payflow_agent_token)
         self.assertTrue(again.payflow_agent_token_set)
         self.assertNotIn("s3cret-token", str(again.read()))
+        self.env.flush_all()
+        self.env.cr.execute("SELECT * FROM res_config_settings")
+        self.assertNotIn("s3cret-token", str(self.env.cr.fetchall()))
         # Saving the form again with the token left empty keeps it.
         again.execute()
         self.assertEqual(params.get_param("payflow_silae.agent_token"), "s3cret-token")

@@ -130,6 +130,15 @@ class TestAgentLive(HttpCase):
             self.rpc("dossiers.get", silae_number="100300")
         self.assertEqual(caught.exception.code, NOT_FOUND)
 
+    def test_test_connections_from_a_dossier(self):
+        dossier = self._dossier("100200")
+        with self._agent_may_call_odoo():
+            action = dossier.action_payflow_test_connections()
+        message = action["params"]["message"]
+        self.assertEqual(action["params"]["type"], "success", message)
+        self.assertIn("dossier(s) readable", message)
+        self.assertIn("payflow_silae installed", message)
+
     def test_silae_picker_lists_the_readable_dossiers(self):
         self.env["payflow.dossier"].with_context(payflow_silae_picker=True).default_get(["name"])
         numbers = self.env["payflow.silae.dossier"].search([]).mapped("number")
