@@ -59,6 +59,13 @@ async function shot(page, name) {
   await page.waitForSelector(".modal div[name=line_ids] .o_data_row", { timeout: 60000 });
   await shot(page, "payflow_import_preview");
 
+  // The settings block (system administrators): URL, write-only token, Test the agent.
+  await page.goto(`${odoo}/odoo/action-account.action_account_config`);
+  await page.waitForSelector("#payflow_agent_setting");
+  await page.locator("#payflow_agent_setting").scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, 0));
+  await shot(page, "payflow_settings");
+
   await browser.close();
 })().catch((e) => {
   console.error(e);

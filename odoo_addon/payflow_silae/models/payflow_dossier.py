@@ -12,6 +12,8 @@ import re
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from .payflow_run import STATUSES
+
 _logger = logging.getLogger(__name__)
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -93,7 +95,7 @@ class PayflowDossier(models.Model):
     mapping_ids = fields.One2many("payflow.dossier.mapping", "dossier_id", string="Mappings")
     run_ids = fields.One2many("payflow.run", "dossier_id", string="Runs")
     run_count = fields.Integer(compute="_compute_run_count")
-    last_run_status = fields.Char(compute="_compute_run_count")
+    last_run_status = fields.Selection(STATUSES, string="Last run", compute="_compute_run_count")
 
     _check_company_auto = True
 

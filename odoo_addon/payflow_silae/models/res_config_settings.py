@@ -35,6 +35,15 @@ class ResConfigSettings(models.TransientModel):
         for settings in self:
             settings.payflow_agent_token_set = stored
 
+    def get_values(self):
+        # A new settings form gets its values here (default_get), not from the compute.
+        res = super().get_values()
+        if self.env.is_admin():
+            res["payflow_agent_token_set"] = bool(
+                self.env["ir.config_parameter"].sudo().get_param(PARAM_TOKEN)
+            )
+        return res
+
     def _compute_payflow_agent_token(self):
         for settings in self:
             settings.payflow_agent_token = False

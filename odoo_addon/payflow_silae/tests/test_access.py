@@ -118,6 +118,12 @@ class TestAccess(TransactionCase):
         settings.execute()
         params = self.env["ir.config_parameter"].sudo()
         self.assertEqual(params.get_param("payflow_silae.agent_token"), "s3cret-token")
+        # What a new settings form shows (default_get, as the web client's onchange).
+        defaults = env["res.config.settings"].default_get(
+            ["payflow_agent_token", "payflow_agent_token_set"]
+        )
+        self.assertTrue(defaults["payflow_agent_token_set"])
+        self.assertFalse(defaults.get("payflow_agent_token"))
         again = env["res.config.settings"].create({})
         self.assertFalse(again.payflow_agent_token)
         self.assertTrue(again.payflow_agent_token_set)
