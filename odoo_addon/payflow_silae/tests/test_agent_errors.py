@@ -1,4 +1,5 @@
 from odoo.exceptions import UserError
+from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import TransactionCase, tagged
 
 from ..models.payflow_import_wizard import parse_periods
@@ -34,6 +35,17 @@ class TestAgentErrors(TransactionCase):
         action = self.env["payflow.run"].action_payflow_open()
         self.assertEqual(action["tag"], "display_notification")
         self.assertEqual(action["params"]["next"]["res_model"], "payflow.run")
+
+    def test_a_neutralized_copy_forgets_the_agent(self):
+        self.env.flush_all()
+        for query in get_neutralization_queries(["payflow_silae"]):
+            self.env.cr.execute(query)
+        self.env.registry.clear_cache()
+        params = self.env["ir.config_parameter"].sudo()
+        self.assertFalse(params.get_param("payflow_silae.agent_url"))
+        self.assertFalse(params.get_param("payflow_silae.agent_token"))
+        with self.assertRaisesRegex(UserError, "not configured"):
+            self.env["payflow.agent"]._call("status")
 
     def test_periods(self):
         self.assertEqual(parse_periods("2026-10"), ["2026-10"])
