@@ -1,6 +1,7 @@
 from odoo.exceptions import UserError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
 
 from ..models.payflow_import_wizard import parse_periods
 from .common import closed_port
@@ -15,6 +16,13 @@ class TestAgentErrors(TransactionCase):
         params = cls.env["ir.config_parameter"].sudo()
         params.set_param("payflow_silae.agent_url", f"http://127.0.0.1:{closed_port()}")
         params.set_param("payflow_silae.agent_token", "a-token")
+
+    def setUp(self):
+        super().setUp()
+        # Every call here fails on purpose: keep the warnings out of the test log.
+        muted = mute_logger("odoo.addons.payflow_silae.models.payflow_agent")
+        muted.__enter__()
+        self.addCleanup(muted.__exit__, None, None, None)
 
     def test_agent_down_in_english(self):
         with self.assertRaisesRegex(UserError, "cannot be reached at http://127.0.0.1:") as caught:

@@ -120,7 +120,9 @@ class TestAgentLive(HttpCase):
         stored = self.rpc("dossiers.get", silae_number="100300")
         self.assertEqual((stored["transfer_day"], stored["analytic"]), (10, {"1": "PARIS"}))
         # The agent's refusal comes back as a message, and nothing is saved.
-        with self.assertRaisesRegex(UserError, "refused these values"), self.env.cr.savepoint():
+        with mute_logger("odoo.addons.payflow_silae.models.payflow_agent"), self.assertRaisesRegex(
+            UserError, "refused these values"
+        ), self.env.cr.savepoint():
             self._dossier("10-0")
         # The mirror follows the agent.
         self.env["payflow.dossier"]._payflow_sync()
@@ -198,6 +200,7 @@ class TestAgentLive(HttpCase):
         self.assertIn("NOPE", run.message)
         self.assertIn(run, self.env["payflow.run"].search([("status", "=", "failed")]))
 
+    @mute_logger("odoo.addons.payflow_silae.models.payflow_agent")
     def test_agent_down_and_wrong_token_are_messages(self):
         params = self.env["ir.config_parameter"].sudo()
         params.set_param("payflow_silae.agent_token", "not-the-token")
