@@ -9,7 +9,7 @@ from odoo.exceptions import UserError
 from .payflow_agent import AgentError, rpc_call
 
 MAX_PERIODS = 36
-# How long starting an import waits for the job before showing its progress.
+# How long starting (or refreshing) an import waits for the job before showing its progress.
 START_WAIT_SECONDS = 4.0
 _MONTH = r"(\d{4})-(0[1-9]|1[0-2])"
 
@@ -146,9 +146,15 @@ class PayflowImportWizard(models.TransientModel):
             time.sleep(0.25)
 
     def action_refresh(self):
+        """Reads the job again, waiting a few seconds for it to finish (again without SQL)."""
         self.ensure_one()
         if self.job_id:
-            job = self.env["payflow.agent"]._call("jobs.get", job_id=self.job_id)
+            agent = self.env["payflow.agent"]
+            url, token = agent._settings()
+            job_id = self.job_id
+            job = agent._call("jobs.get", job_id=job_id)
+            if job and job.get("state") == "running":
+                job = self._wait(url, token, job_id, START_WAIT_SECONDS) or job
             self._apply_job(job)
         return self._reopen()
 
