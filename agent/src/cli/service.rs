@@ -343,11 +343,17 @@ mod platform {
         let name = service_name(instance);
         match manager.open_service(&name, ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE) {
             Ok(service) => {
-                if service.query_status()?.current_state != ServiceState::Stopped {
+                let status = service.query_status()?;
+                if status.current_state != ServiceState::Stopped {
                     service.stop().with_context(|| format!("cannot stop the service {name}"))?;
                     let deadline = Instant::now() + Duration::from_secs(90);
                     while service.query_status()?.current_state != ServiceState::Stopped && Instant::now() < deadline {
                         std::thread::sleep(Duration::from_millis(500));
+                    }
+                    // "Stopped" is reported just before the process exits: wait for the exit too,
+                    // so that the installer can then remove the executable.
+                    if let Some(pid) = status.process_id {
+                        wait_for_exit(pid, deadline.saturating_duration_since(Instant::now()));
                     }
                 }
                 service.delete().with_context(|| format!("cannot delete the service {name}"))?;
@@ -364,6 +370,22 @@ mod platform {
             Err(e) => println!("scheduled task {task:?}: not removed ({e:#})"),
         }
         Ok(())
+    }
+
+    /// Waits (at most `timeout`) for the process `pid` to end; returns at once if it is gone.
+    fn wait_for_exit(pid: u32, timeout: Duration) {
+        use windows_sys::Win32::Foundation::CloseHandle;
+        use windows_sys::Win32::System::Threading::{OpenProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE};
+        // SAFETY: a handle opened here, waited on and closed here; a null handle means the
+        // process is already gone (or cannot be seen), and nothing is waited for.
+        unsafe {
+            let handle = OpenProcess(PROCESS_SYNCHRONIZE, 0, pid);
+            if handle.is_null() {
+                return;
+            }
+            WaitForSingleObject(handle, timeout.as_millis().min(u32::MAX as u128) as u32);
+            CloseHandle(handle);
+        }
     }
 
     fn schtasks(args: &[&OsStr]) -> anyhow::Result<()> {
