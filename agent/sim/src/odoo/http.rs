@@ -65,6 +65,24 @@ pub(super) async fn serve(listener: TcpListener, app: Router, mut stop: tokio::s
 }
 
 impl Shared {
+    /// One JSON-RPC or XML-RPC call: logged, its queued fault applied (`Err`: the fault's answer),
+    /// then dispatched to its end even if the client goes away meanwhile.
+    async fn rpc(
+        self: &Arc<Self>,
+        service: String,
+        method: String,
+        args: Vec<Value>,
+        killer: &Killer,
+    ) -> Result<Result<Value, OdooError>, Response> {
+        let (model, m) = match service.as_str() {
+            "object" => service::object_target(&method, &args),
+            _ => (service.clone(), method.clone()),
+        };
+        let delay = self.intercept(&model, &m, killer).await?;
+        let call = self.clone();
+        Ok(detached(async move { call.dispatch(&service, &method, &args, delay).await }).await)
+    }
+
     /// Logs the call, then applies the next fault queued for it: `Err(response)` when the fault
     /// answers instead, `Ok(Some(delay))` when the call must take that long.
     async fn intercept(&self, model: &str, method: &str, killer: &Killer) -> Result<Option<Duration>, Response> {
@@ -149,16 +167,10 @@ async fn jsonrpc(
     let service = params.get("service").and_then(Value::as_str).unwrap_or_default().to_owned();
     let method = params.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
     let args = params.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
-    let (model, m) = match service.as_str() {
-        "object" => service::object_target(&method, &args),
-        _ => (service.clone(), method.clone()),
-    };
-    let delay = match s.intercept(&model, &m, &killer).await {
-        Ok(delay) => delay,
+    let result = match s.rpc(service, method, args, &killer).await {
+        Ok(result) => result,
         Err(r) => return r,
     };
-    let call = s.clone();
-    let result = detached(async move { call.dispatch(&service, &method, &args, delay).await }).await;
     let mut answer = json!({"jsonrpc": "2.0", "id": id});
     match result {
         // A method returning None: Odoo leaves `result` out.
@@ -188,16 +200,11 @@ async fn xmlrpc(
             return xml_response(xml::fault(1, &traceback));
         }
     };
-    let (model, m) = match service.as_str() {
-        "object" => service::object_target(&method, &args),
-        _ => (service.clone(), method.clone()),
-    };
-    let delay = match s.intercept(&model, &m, &killer).await {
-        Ok(delay) => delay,
+    let result = match s.rpc(service, method, args, &killer).await {
+        Ok(result) => result,
         Err(r) => return r,
     };
-    let call = s.clone();
-    match detached(async move { call.dispatch(&service, &method, &args, delay).await }).await {
+    match result {
         Ok(v) => match xml::response(&v) {
             Some(text) => xml_response(text),
             // Done and committed, but Python cannot marshal the None it returned.
