@@ -220,17 +220,18 @@ impl Store {
     /// writer if a reader cannot be opened.
     fn read(&self) -> MutexGuard<'_, Connection> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        let mut opened = Vec::with_capacity(READERS);
         for i in 0..READERS {
-            let slot = &self.readers[(start + i) % READERS];
-            let Some(reader) = self.reader(slot) else { return self.write() };
+            let Some(reader) = self.reader(&self.readers[(start + i) % READERS]) else { return self.write() };
             match reader.try_lock() {
                 Ok(guard) => return guard,
                 Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => opened.push(reader),
+                Err(std::sync::TryLockError::WouldBlock) => {}
             }
         }
-        opened[0].lock().unwrap_or_else(|e| e.into_inner())
+        match self.reader(&self.readers[start % READERS]) {
+            Some(reader) => reader.lock().unwrap_or_else(|e| e.into_inner()),
+            None => self.write(),
+        }
     }
 
     fn reader<'a>(&self, slot: &'a OnceLock<Mutex<Connection>>) -> Option<&'a Mutex<Connection>> {
