@@ -77,10 +77,9 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
+    let payroll_gets = |w: &World| w.silae.requests().iter().filter(|r| r.path.contains("EcrituresComptables")).count();
     for n in &numbers[..kills] {
         slow_write();
-        let payroll_gets =
-            |w: &World| w.silae.requests().iter().filter(|r| r.path.contains("EcrituresComptables")).count();
         let (gets, writes) = (payroll_gets(&w), payflow_import_calls(&w));
         let mut child = import(n).spawn().unwrap();
         let at = span.mul_f64(rng.gen_range(0.0..1.1));
