@@ -91,12 +91,18 @@ pub async fn after_run(agent: &Agent, dossier: &Dossier, report: &RunReport) {
         }),
         Decision::None => store_state.clone(),
     };
-    let store = agent.store();
-    if let Err(e) = store.set_alert_state(&dossier.silae_number, next.as_ref()) {
+    let (number, run) = (dossier.silae_number.clone(), report.run_id);
+    let recorded = agent
+        .db(move |store| {
+            store.set_alert_state(&number, next.as_ref())?;
+            if let Some(id) = run {
+                store.set_run_alert(id, &note)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = recorded {
         tracing::warn!("cannot record the alert state: {e}");
-    }
-    if let Some(id) = report.run_id {
-        let _ = store.set_run_alert(id, &note);
     }
 }
 
@@ -205,6 +211,10 @@ fn kind_fr(kind: Option<ErrorKind>) -> (&'static str, &'static str) {
         Some(ErrorKind::OdooRejected) => (
             "Odoo a refusé les écritures (par exemple une période verrouillée).",
             "Lisez le détail ci-dessous ; si la période est verrouillée, un conseiller doit déplacer la date de verrouillage pour permettre l'import.",
+        ),
+        Some(ErrorKind::State) => (
+            "PayFlow ne peut pas enregistrer son travail sur le serveur (base locale verrouillée, disque plein ou dossier de données inaccessible) ; rien n'a été envoyé à Odoo.",
+            "Transmettez ce message à l'administrateur de PayFlow ; l'import sera retenté à la prochaine exécution.",
         ),
         Some(ErrorKind::Config) | None => (
             "la configuration de PayFlow est incomplète.",

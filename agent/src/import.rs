@@ -2,6 +2,8 @@
 //! fetch from Silae -> journal (plan and checks) -> (Odoo: resolve, write) -> record the run.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -28,6 +30,9 @@ pub enum ErrorKind {
     OdooAuth,
     OdooUnavailable,
     OdooRejected,
+    /// The local state cannot be written (database locked, full disk, deleted, lock file
+    /// unusable): nothing was asked of Silae or Odoo.
+    State,
 }
 
 impl ErrorKind {
@@ -43,6 +48,7 @@ impl ErrorKind {
             ErrorKind::OdooAuth => "odoo_auth",
             ErrorKind::OdooUnavailable => "odoo_unavailable",
             ErrorKind::OdooRejected => "odoo_rejected",
+            ErrorKind::State => "state",
         }
     }
 
@@ -144,7 +150,8 @@ impl From<SecretError> for Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
-        Failure { kind: ErrorKind::Config, message: e.to_string() }
+        let kind = if e.is_about_input() { ErrorKind::Config } else { ErrorKind::State };
+        Failure { kind, message: e.to_string() }
     }
 }
 
@@ -175,7 +182,7 @@ pub struct ImportOptions {
 /// reload); a run reads the config once, at its start.
 pub struct Agent {
     pub config: Config,
-    pub store: Store,
+    pub store: Arc<Store>,
     pub secrets: Secrets,
     silae: tokio::sync::OnceCell<SilaeClient>,
     odoo: tokio::sync::OnceCell<OdooClient>,
@@ -189,7 +196,26 @@ impl Agent {
     }
 
     pub fn with(config: Config, store: Store, secrets: Secrets) -> Agent {
+        Agent::sharing(config, Arc::new(store), secrets)
+    }
+
+    /// An agent on a store already open (a config reload keeps the database it had).
+    pub fn sharing(config: Config, store: Arc<Store>, secrets: Secrets) -> Agent {
         Agent { config, store, secrets, silae: tokio::sync::OnceCell::new(), odoo: tokio::sync::OnceCell::new() }
+    }
+
+    /// Runs SQLite work on the blocking pool: a database locked by another process (busy
+    /// timeout) never holds up the async tasks (the service's `/healthz`, other requests).
+    pub async fn db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || work(&store)).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        }
     }
 
     /// The current time in the configured zone, RFC 3339 with its offset.
@@ -220,34 +246,88 @@ impl Agent {
 /// the process dies.
 pub struct DossierLock(#[allow(dead_code)] std::fs::File);
 
+/// Why a dossier's lock was not taken.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LockError {
+    /// Another process held it for the whole wait.
+    #[error("another PayFlow run has been working on dossier {dossier} for more than {waited} s (lock {path}): this period was not imported; it will be on the next run, or import it when that run has finished")]
+    Busy { dossier: String, path: String, waited: u64 },
+    /// The lock file cannot be made or locked: not contention, a problem to fix.
+    #[error("cannot lock dossier {dossier}: {path}: {error}. The data folder must be writable by the user PayFlow runs as (check data_dir and the service's ReadWritePaths/StateDirectory)")]
+    Io { dossier: String, path: String, error: String },
+}
+
+impl From<LockError> for Failure {
+    fn from(e: LockError) -> Failure {
+        Failure { kind: ErrorKind::State, message: e.to_string() }
+    }
+}
+
 impl Agent {
-    /// Locks a dossier, waiting at most `wait` for another process to release it.
-    pub async fn lock_dossier(&self, dossier: &str, wait: std::time::Duration) -> Result<DossierLock, String> {
+    /// Locks a dossier, waiting at most `wait` for another process to release it. Contention
+    /// ("would block") and real I/O errors on the lock file are told apart.
+    pub async fn lock_dossier(&self, dossier: &str, wait: Duration) -> Result<DossierLock, LockError> {
         let dir = self.config.data_dir.join("locks");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join(format!("{}.lock", dossier.replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
+        let io = |error: std::io::Error, at: &std::path::Path| LockError::Io {
+            dossier: dossier.to_owned(),
+            path: at.display().to_string(),
+            error: error.to_string(),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let deadline = std::time::Instant::now() + wait;
+            .map_err(|e| io(e, &path))?;
+        let started = std::time::Instant::now();
+        let mut told = false;
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(DossierLock(file)),
-                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                    if !told && !wait.is_zero() {
+                        told = true;
+                        tracing::info!(
+                            dossier,
+                            "another run is working on this dossier: waiting for it (at most {} s)",
+                            wait.as_secs()
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(format!(
-                        "another PayFlow run is working on dossier {dossier} (lock {}); try again when it has finished",
-                        path.display()
-                    ))
+                    return Err(LockError::Busy {
+                        dossier: dossier.to_owned(),
+                        path: path.display().to_string(),
+                        waited: wait.as_secs(),
+                    })
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(format!("{}: {e}", path.display())),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e, &path)),
             }
         }
+    }
+
+    /// Marks `interrupted` the runs left `running` on the dossiers no process works on (their
+    /// process died, was killed or stopped): what `serve` does at start-up and a stopped
+    /// import does before it exits. Returns how many runs were marked.
+    pub async fn interrupt_orphaned_runs(&self) -> usize {
+        let dossiers = match self.db(|s| s.dossiers_with_running_runs()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot look for interrupted runs: {e}");
+                return 0;
+            }
+        };
+        let mut marked = 0;
+        for dossier in dossiers {
+            // Held by a live process: its run is really running.
+            let Ok(lock) = self.lock_dossier(&dossier, Duration::ZERO).await else { continue };
+            marked += interrupt_stale_runs(self, &dossier).await.unwrap_or(0);
+            drop(lock);
+        }
+        marked
     }
 
     /// The Odoo client, built on first use, connected with the session remembered in the
@@ -300,34 +380,82 @@ pub fn now_in(tz: &jiff::tz::TimeZone) -> String {
 pub async fn run_period(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
     let lock = match agent.lock_dossier(dossier, LOCK_WAIT).await {
         Ok(l) => l,
-        Err(message) => return refused(dossier, period, opts, message),
+        Err(e) => return not_run(agent, dossier, period, opts, e.into(), true).await,
     };
-    interrupt_stale_runs(agent, dossier);
-    let report = run_period_locked(agent, dossier, period, opts).await;
+    let report = match interrupt_stale_runs(agent, dossier).await {
+        Ok(_) => run_period_locked(agent, dossier, period, opts).await,
+        Err(e) => not_run(agent, dossier, period, opts, cannot_record(e), false).await,
+    };
     drop(lock);
     report
 }
 
 /// With the dossier's lock held, no other process works on it: a run still `running` is one
 /// whose process died (a crash, `kill -9`, a power cut). It is marked `interrupted`.
-fn interrupt_stale_runs(agent: &Agent, dossier: &str) {
-    match agent.store().interrupt_stale_runs(dossier, &agent.now()) {
+async fn interrupt_stale_runs(agent: &Agent, dossier: &str) -> Result<usize, StoreError> {
+    let (number, now) = (dossier.to_owned(), agent.now());
+    let marked = agent.db(move |s| s.interrupt_stale_runs(&number, &now)).await;
+    match &marked {
         Ok(0) => {}
         Ok(n) => tracing::info!(dossier, "{n} run(s) cut by a stopped process marked interrupted"),
         Err(e) => tracing::warn!(dossier, "cannot mark interrupted runs: {e}"),
     }
+    marked
 }
 
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+/// The failure of a run the state database does not take (locked past its busy timeout, disk
+/// full, file deleted): nothing else is done.
+fn cannot_record(e: StoreError) -> Failure {
+    let mut f = Failure::from(e);
+    if f.kind == ErrorKind::State {
+        f.message = format!(
+            "the run cannot be recorded in the state database, so nothing was asked of Silae or Odoo: {}. Is another program holding the database (a `sqlite3` shell, a backup) or is its disk full?",
+            f.message
+        );
+    }
+    f
+}
 
-fn refused(dossier: &str, period: Period, opts: &ImportOptions, message: String) -> RunReport {
+/// The longest wait for another process's run on the same dossier (an import takes seconds).
+pub const LOCK_WAIT: Duration = Duration::from_secs(600);
+
+/// A run that could not start (its dossier's lock, or the state database): recorded as failed
+/// when `record` and the database takes it, reported either way, and nothing asked of Silae or
+/// Odoo.
+async fn not_run(
+    agent: &Agent,
+    dossier: &str,
+    period: Period,
+    opts: &ImportOptions,
+    f: Failure,
+    record: bool,
+) -> RunReport {
+    tracing::warn!(dossier, %period, kind = %f.kind, "import not run: {}", f.message);
+    let (number, trigger, by, dry_run, now) =
+        (dossier.to_owned(), opts.trigger, opts.triggered_by.clone(), opts.dry_run, agent.now());
+    let outcome = RunOutcome {
+        status: Status::Failed.as_str().into(),
+        error_kind: Some(f.kind.as_str().into()),
+        message: f.message.clone(),
+        ..RunOutcome::default()
+    };
+    let run_id = if record {
+        let recorded = agent.db(move |s| {
+            let id = s.start_run(&number, period, trigger, by.as_deref(), dry_run, &now)?;
+            s.finish_run(id, &outcome, &now)?;
+            Ok(id)
+        });
+        recorded.await.ok()
+    } else {
+        None
+    };
     RunReport {
-        run_id: None,
+        run_id,
         dossier: dossier.to_owned(),
         period: period.to_string(),
         status: Status::Failed,
-        error_kind: Some(ErrorKind::Config),
-        message,
+        error_kind: Some(f.kind),
+        message: f.message,
         moves: Vec::new(),
         dry_run: opts.dry_run,
         plans: Vec::new(),
@@ -339,7 +467,7 @@ fn refused(dossier: &str, period: Period, opts: &ImportOptions, message: String)
 /// process at a time.
 pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize) -> Vec<RunReport> {
     use futures::StreamExt;
-    let dossiers = match agent.store().dossiers() {
+    let dossiers = match agent.db(|s| s.dossiers()).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("cannot read the dossiers: {e}");
@@ -351,14 +479,35 @@ pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize
         .map(|d| {
             let opts = opts.clone();
             async move {
-                // Another run-due or import on this dossier: it does the work, this one skips.
-                let Ok(lock) = agent.lock_dossier(&d.silae_number, std::time::Duration::ZERO).await else {
-                    tracing::info!(dossier = d.silae_number, "another run is working on this dossier: skipped");
-                    return Vec::new();
+                // Another run-due or import on this dossier: wait for it (bounded), then do
+                // what it left; past the wait, each due period is recorded as not imported.
+                let due = |done| crate::schedule::due_periods(d.start_period, d.transfer_day, today, &done, 24);
+                let lock = agent.lock_dossier(&d.silae_number, LOCK_WAIT).await;
+                // (failure, whether the database can take a record of it)
+                let stale = match &lock {
+                    Ok(_) => interrupt_stale_runs(agent, &d.silae_number).await.map_err(|e| (cannot_record(e), false)),
+                    Err(e) => Err((e.clone().into(), true)),
                 };
-                interrupt_stale_runs(agent, &d.silae_number);
-                let done = agent.store().done_periods(&d.silae_number).unwrap_or_default();
-                let due = crate::schedule::due_periods(d.start_period, d.transfer_day, today, &done, 24);
+                let number = d.silae_number.clone();
+                let done = agent.db(move |s| s.done_periods(&number)).await;
+                let (done, failure) = match (done, stale) {
+                    (Ok(done), Ok(_)) => (done, None),
+                    (Ok(done), Err(f)) => (done, Some(f)),
+                    (Err(e), _) => (Default::default(), Some((cannot_record(e), false))),
+                };
+                if let Some((f, record)) = failure {
+                    let mut reports = Vec::new();
+                    for period in due(done) {
+                        reports.push(not_run(agent, &d.silae_number, period, &opts, f.clone(), record).await);
+                    }
+                    if reports.is_empty() && !matches!(lock, Err(LockError::Busy { .. })) {
+                        // Nothing due, or the due periods unknown: the failure is still told.
+                        let period = crate::schedule::latest_due(today, d.transfer_day);
+                        reports.push(not_run(agent, &d.silae_number, period, &opts, f, record).await);
+                    }
+                    return reports;
+                }
+                let due = due(done);
                 let mut reports = Vec::new();
                 for period in due {
                     let r = run_period_locked(agent, &d.silae_number, period, &opts).await;
@@ -380,7 +529,8 @@ pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize
 async fn run_period_locked(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
     let report = record_period(agent, dossier, period, opts).await;
     // The store's guard must not live across the await: bind the dossier first.
-    let found = agent.store().dossier(dossier);
+    let number = dossier.to_owned();
+    let found = agent.db(move |s| s.dossier(&number)).await;
     if let Ok(d) = found {
         crate::alert::after_run(agent, &d, &report).await;
     }
@@ -388,19 +538,26 @@ async fn run_period_locked(agent: &Agent, dossier: &str, period: Period, opts: &
 }
 
 async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
-    let started = agent.store().start_run(
-        dossier,
-        period,
-        opts.trigger,
-        opts.triggered_by.as_deref(),
-        opts.dry_run,
-        &agent.now(),
-    );
+    // Record first: a run that cannot be recorded asks nothing of Silae or Odoo.
+    let (number, trigger, by, dry_run, now) =
+        (dossier.to_owned(), opts.trigger, opts.triggered_by.clone(), opts.dry_run, agent.now());
+    let started = agent.db(move |s| s.start_run(&number, period, trigger, by.as_deref(), dry_run, &now)).await;
     let run_id = match started {
         Ok(id) => Some(id),
         Err(e) => {
             tracing::error!(dossier, %period, "cannot record the run: {e}");
-            None
+            let f = cannot_record(e);
+            return RunReport {
+                run_id: None,
+                dossier: dossier.to_owned(),
+                period: period.to_string(),
+                status: Status::Failed,
+                error_kind: Some(f.kind),
+                message: f.message,
+                moves: Vec::new(),
+                dry_run: opts.dry_run,
+                plans: Vec::new(),
+            };
         }
     };
     let result = attempt(agent, dossier, period, opts).await;
@@ -446,7 +603,8 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
         outcome.error_kind = report.error_kind.map(|k| k.as_str().to_owned());
         outcome.message = report.message.clone();
         outcome.moves = report.moves.clone();
-        if let Err(e) = agent.store().finish_run(id, &outcome, &agent.now()) {
+        let now = agent.now();
+        if let Err(e) = agent.db(move |s| s.finish_run(id, &outcome, &now)).await {
             tracing::error!(run = id, "cannot record the end of the run: {e}");
         }
     }
@@ -463,7 +621,8 @@ struct Done {
 }
 
 async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &ImportOptions) -> Result<Done, Failure> {
-    let dossier = agent.store().dossier(dossier_number)?;
+    let number = dossier_number.to_owned();
+    let dossier = agent.db(move |s| s.dossier(&number)).await?;
     if let Some(start) = dossier.start_period.filter(|s| period < *s) {
         return Err(Failure {
             kind: ErrorKind::Config,
@@ -596,7 +755,15 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         .collect();
     let results = match odoo.write(entries).await {
         Ok(r) => r,
-        Err(e) => {
+        // Odoo answered something that is not payflow_import's answer: failed, never "already
+        // imported"; the next run reads Odoo again and finds what is there.
+        Err(odoo::WriteError::Malformed(why)) => {
+            return Err(Failure {
+                kind: ErrorKind::OdooRejected,
+                message: odoo::WriteError::Malformed(why).to_string(),
+            })
+        }
+        Err(odoo::WriteError::Odoo(e)) => {
             // Refused or cut off: look again. Another run may have written the same period at
             // the same moment (the unique key refused ours), or our write may have committed
             // before the connection broke.

@@ -104,6 +104,8 @@ pub enum SecretError {
     Undecryptable { store: PathBuf, key: PathBuf, why: String },
     #[error("the secret store {0} is damaged: {1}. Delete it and set the secrets again")]
     Damaged(PathBuf, String),
+    #[error("{path} is readable by other users (mode {mode:o}): run `chmod 600 {path}`{dir}")]
+    TooOpen { path: PathBuf, mode: u32, dir: String },
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -208,12 +210,14 @@ impl Secrets {
         Ok(Some((SecretString::from(value), Source::Store)))
     }
 
-    /// Encrypts and stores a value (creating the key on first use).
+    /// Encrypts and stores a value (creating the key on first use). Writers are serialised
+    /// by an exclusive lock, so parallel `secret set` each keep their value.
     pub fn set(&self, name: SecretName, value: &SecretString) -> Result<(), SecretError> {
         let value = value.expose_secret().trim_end_matches(['\n', '\r']);
         if value.is_empty() {
             return Err(SecretError::Empty(name));
         }
+        let _lock = self.lock_for_writing()?;
         let mut store = self.read_store()?;
         let cipher = self.cipher(true)?.expect("created when asked");
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
@@ -227,6 +231,7 @@ impl Secrets {
 
     /// Removes a value from the store; `false` when it held none.
     pub fn delete(&self, name: SecretName) -> Result<bool, SecretError> {
+        let _lock = self.lock_for_writing()?;
         let mut store = self.read_store()?;
         let removed = store.entries.remove(name.as_str()).is_some();
         if removed {
@@ -235,7 +240,25 @@ impl Secrets {
         Ok(removed)
     }
 
+    /// An exclusive OS lock on `<store>.lock` for a read-modify-write of the store (and the
+    /// key's creation); released when dropped, or by the kernel if the process dies.
+    fn lock_for_writing(&self) -> Result<std::fs::File, SecretError> {
+        let path = self.store_path.with_extension("lock");
+        let io = |action, source| SecretError::Io { path: path.clone(), action, source };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io("cannot create the folder", e))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| io("cannot open the lock file", e))?;
+        file.lock().map_err(|e| io("cannot lock", e))?;
+        Ok(file)
+    }
+
     fn read_store(&self) -> Result<StoreFile, SecretError> {
+        check_private(&self.store_path)?;
         match std::fs::read(&self.store_path) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|e| SecretError::Damaged(self.store_path.clone(), e.to_string()))
@@ -259,6 +282,11 @@ impl Secrets {
         let path = from_credential.unwrap_or_else(|| self.key_path.clone());
         let undecryptable =
             |why: String| SecretError::Undecryptable { store: self.store_path.clone(), key: path.clone(), why };
+        if from_credential_is(&path, &self.credentials_dir) {
+            // systemd's credentials are its own (read-only, owned by the service).
+        } else {
+            check_private(&path)?;
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 let key = B64.decode(text.trim()).map_err(|e| undecryptable(format!("the key is not base64: {e}")))?;
@@ -280,23 +308,63 @@ impl Secrets {
     }
 }
 
-/// Writes a file readable by its owner only, atomically (temporary file, then rename).
+fn from_credential_is(path: &Path, credentials_dir: &Option<PathBuf>) -> bool {
+    credentials_dir.as_ref().is_some_and(|d| path.starts_with(d))
+}
+
+/// Refuses a secret file (key or store) that users other than its owner can read or write.
+fn check_private(path: &Path) -> Result<(), SecretError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::metadata(path) {
+            Ok(m) => m.permissions().mode() & 0o777,
+            Err(_) => return Ok(()), // missing: said by the read that follows
+        };
+        if mode & 0o077 != 0 {
+            return Err(SecretError::TooOpen {
+                path: path.to_owned(),
+                mode,
+                dir: String::from(" (and keep its folder closed to others: `chmod 700` on it)"),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Writes a file readable by its owner only, atomically: a temporary file of its own (unique
+/// per write, so parallel writers never share one), synced, then renamed over the target.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let io = |action, source| SecretError::Io { path: path.to_owned(), action, source };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io("cannot create the folder", e))?;
     }
-    let tmp = path.with_extension("tmp");
-    {
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let unique = format!(
+        ".{file_name}.{}.{}.{:x}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u64>()
+    );
+    let tmp = path.with_file_name(unique);
+    let written = (|| {
         use std::io::Write;
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut f = options.open(&tmp).map_err(|e| io("cannot write", e))?;
         f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io("cannot write", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io("cannot replace", e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path).map_err(|e| io("cannot replace", e))
+    written
 }
 
 #[cfg(test)]

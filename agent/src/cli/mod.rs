@@ -10,6 +10,7 @@ mod runs;
 mod secret;
 mod serve;
 mod service;
+mod signal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

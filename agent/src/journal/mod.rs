@@ -139,15 +139,22 @@ impl Problem {
     }
 }
 
+/// A value Silae gave, as text: quoted, or "(none)" when absent.
+fn shown(v: Option<&str>) -> String {
+    v.map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}"))
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::DossierMismatch { asked, got } => {
-                write!(f, "Silae answered for dossier {got:?} when dossier {asked} was asked")
+                write!(f, "Silae answered for dossier {} when dossier {asked} was asked", shown(got.as_deref()))
             }
             Problem::PeriodMismatch { asked, start, end } => write!(
                 f,
-                "Silae answered for the period {start:?} to {end:?} when {asked} ({} to {}) was asked",
+                "Silae answered for the period {} to {} when {asked} ({} to {}) was asked",
+                shown(start.as_deref()),
+                shown(end.as_deref()),
                 asked.first_day(),
                 asked.last_day()
             ),

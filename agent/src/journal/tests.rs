@@ -102,6 +102,9 @@ fn wrong_dossier_or_period_is_refused() {
     assert!(matches!(err.0[1], Problem::PeriodMismatch { .. }));
     assert!(!err.is_balance_only());
     assert!(err.to_string().contains("dossier 100300"), "{err}");
+    let text = err.to_string();
+    assert!(!text.contains("Some("), "Rust's Option shown to a person: {text}");
+    assert!(text.contains("the period \"2026-10-01T00:00:00\" to \"2026-10-31T00:00:00\""), "{text}");
 }
 
 #[test]

@@ -104,6 +104,60 @@ pub struct WriteResult {
     pub state: String,
 }
 
+/// Why a write has no usable answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// The call failed: refused, cut, timed out.
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+    /// Odoo answered, but not what `payflow_import` answers: whether the moves were written is
+    /// unknown from it.
+    #[error("payflow_import's answer cannot be read ({0}); whether the moves were written is unknown: the next run checks Odoo again (is the payflow_silae addon up to date?)")]
+    Malformed(String),
+}
+
+/// The results `payflow_import` gives a move.
+const WRITE_RESULTS: [&str; 4] = ["created", "replaced", "unchanged", "posted"];
+
+/// `payflow_import`'s answer: one `{import_key, id, result, state}` per move sent, with a known
+/// result and a positive id; anything else is described.
+pub fn parse_write_answer(answer: &Value, sent: &[String]) -> Result<Vec<WriteResult>, String> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        import_key: String,
+        id: i64,
+        result: String,
+        state: String,
+    }
+    let shown = |v: &Value| {
+        let t = v.to_string();
+        if t.chars().count() > 200 {
+            format!("{}…", t.chars().take(200).collect::<String>())
+        } else {
+            t
+        }
+    };
+    let rows: Vec<Row> = serde_json::from_value(answer.clone())
+        .map_err(|e| format!("expected a list of {{import_key, id, result, state}}: {e}; got {}", shown(answer)))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if !sent.contains(&r.import_key) {
+            return Err(format!("it names the key {:?}, which was not sent", r.import_key));
+        }
+        if r.id <= 0 {
+            return Err(format!("the move of {} has the id {}", r.import_key, r.id));
+        }
+        if !WRITE_RESULTS.contains(&r.result.as_str()) {
+            return Err(format!("the result of {} is {:?}, expected one of {WRITE_RESULTS:?}", r.import_key, r.result));
+        }
+        out.push(WriteResult { import_key: r.import_key, id: r.id, result: r.result, state: r.state });
+    }
+    if let Some(missing) = sent.iter().find(|k| !out.iter().any(|r| &r.import_key == *k)) {
+        return Err(format!("it says nothing of the move {missing}"));
+    }
+    Ok(out)
+}
+
 const READ_ATTEMPTS: u32 = 3;
 
 impl OdooClient {
@@ -485,19 +539,13 @@ impl OdooClient {
         })
     }
 
-    /// Writes the moves in one call to the addon (one transaction: all or none).
-    pub async fn write(&self, moves: Vec<Value>) -> Result<Vec<WriteResult>, OdooError> {
+    /// Writes the moves in one call to the addon (one transaction: all or none). The answer
+    /// must say, for every move sent, what was done; anything else is an error
+    /// ([`WriteError::Malformed`]), never "nothing written".
+    pub async fn write(&self, moves: Vec<Value>) -> Result<Vec<WriteResult>, WriteError> {
+        let keys: Vec<String> = moves.iter().map(|m| m["import_key"].as_str().unwrap_or_default().to_owned()).collect();
         let answer = self.call("account.move", "payflow_import", None, params(json!({"moves": moves})), false).await?;
-        let rows = answer.as_array().cloned().unwrap_or_default();
-        Ok(rows
-            .iter()
-            .map(|r| WriteResult {
-                import_key: r["import_key"].as_str().unwrap_or_default().to_owned(),
-                id: r["id"].as_i64().unwrap_or_default(),
-                result: r["result"].as_str().unwrap_or_default().to_owned(),
-                state: r["state"].as_str().unwrap_or_default().to_owned(),
-            })
-            .collect())
+        parse_write_answer(&answer, &keys).map_err(WriteError::Malformed)
     }
 
     /// The keys' moves as they are now (after a refused write, to tell a lost race).
@@ -646,4 +694,43 @@ pub fn move_entry(m: &MovePlan, resolved: &Resolved, company_id: i64, attachment
         "attachment": attachment,
         "message": message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_answer_is_read_whole_or_refused() {
+        let sent = vec!["k1".to_owned(), "k2".to_owned()];
+        let good = json!([
+            {"import_key": "k1", "id": 7, "result": "created", "state": "draft"},
+            {"import_key": "k2", "id": 8, "result": "unchanged", "state": "posted"},
+        ]);
+        let rows = parse_write_answer(&good, &sent).unwrap();
+        assert_eq!((rows[0].id, rows[1].result.as_str()), (7, "unchanged"));
+        let cases = [
+            (json!(null), "expected a list"),
+            (json!(true), "expected a list"),
+            (json!({"import_key": "k1"}), "expected a list"),
+            (json!([]), "says nothing of the move k1"),
+            (json!([{"import_key": "k1", "id": 7, "result": "created", "state": "draft"}]), "nothing of the move k2"),
+            (json!([{"import_key": "k1", "id": "7", "result": "created", "state": "draft"}]), "expected a list"),
+            (
+                json!([{"import_key": "k1", "id": 0, "result": "created", "state": "draft"},
+                       {"import_key": "k2", "id": 8, "result": "created", "state": "draft"}]),
+                "the id 0",
+            ),
+            (
+                json!([{"import_key": "k1", "id": 7, "result": "??", "state": "draft"},
+                       {"import_key": "k2", "id": 8, "result": "created", "state": "draft"}]),
+                "expected one of",
+            ),
+            (json!([{"import_key": "k9", "id": 7, "result": "created", "state": "draft"}]), "was not sent"),
+        ];
+        for (answer, expected) in cases {
+            let err = parse_write_answer(&answer, &sent).unwrap_err();
+            assert!(err.contains(expected), "{answer}: {err}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::Service;
 use crate::import::{run_period, ImportOptions};
 use crate::period::Period;
-use crate::store::{Dossier, RunFilter, Trigger};
+use crate::store::{limits, Dossier, RunFilter, Trigger};
 
 /// Application errors (JSON-RPC reserves -32768..-32000 for itself; -32000..-32099 are free).
 pub const NOT_FOUND: i32 = -32001;
@@ -19,6 +19,17 @@ pub const UNAVAILABLE: i32 = -32003;
 
 fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObject::owned(code, message.into(), None::<()>)
+}
+
+/// Refuses a free-text param longer than `max` characters, naming it.
+fn bounded(name: &str, value: Option<&str>, max: usize) -> Result<(), ErrorObjectOwned> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(err(
+            -32602,
+            format!("invalid params: `{name}` is {} characters long, at most {max} are accepted", v.chars().count()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Named params, unknown names refused (the error names them).
@@ -104,17 +115,18 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
         Ok::<Value, ErrorObjectOwned>(svc.status().await)
     })
     .expect("unique name");
-    m.register_method("dossiers.list", |p, svc, _| {
+    m.register_blocking_method("dossiers.list", |p, svc, _| {
         parse::<NoParams>(&p)?;
         svc.agent().store().dossiers().map_err(store_err)
     })
     .expect("unique name");
-    m.register_method("dossiers.get", |p, svc, _| {
+    m.register_blocking_method("dossiers.get", |p, svc, _| {
         let a: SilaeNumber = parse(&p)?;
+        bounded("silae_number", Some(&a.silae_number), limits::NUMBER)?;
         svc.agent().store().dossier(&a.silae_number).map_err(store_err)
     })
     .expect("unique name");
-    m.register_method("dossiers.upsert", |p, svc, _| {
+    m.register_blocking_method("dossiers.upsert", |p, svc, _| {
         let a: Upsert = parse(&p)?;
         let agent = svc.agent();
         let now = agent.now();
@@ -122,8 +134,9 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
         saved
     })
     .expect("unique name");
-    m.register_method("dossiers.remove", |p, svc, _| {
+    m.register_blocking_method("dossiers.remove", |p, svc, _| {
         let a: SilaeNumber = parse(&p)?;
+        bounded("silae_number", Some(&a.silae_number), limits::NUMBER)?;
         let removed = svc.agent().store().remove_dossier(&a.silae_number).map_err(store_err)?;
         if removed {
             Ok(json!({"removed": a.silae_number}))
@@ -151,8 +164,10 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
         odoo.companies().await.map_err(|e| err(UNAVAILABLE, e.to_string()))
     })
     .expect("unique name");
-    m.register_method("runs.list", |p, svc, _| {
+    m.register_blocking_method("runs.list", |p, svc, _| {
         let a: RunsList = parse(&p)?;
+        bounded("dossier", a.dossier.as_deref(), limits::NUMBER)?;
+        bounded("status", a.status.as_deref(), 32)?;
         let filter = RunFilter {
             dossier: a.dossier,
             status: a.status,
@@ -163,7 +178,7 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
         svc.agent().store().runs(&filter).map_err(store_err)
     })
     .expect("unique name");
-    m.register_method("runs.get", |p, svc, _| {
+    m.register_blocking_method("runs.get", |p, svc, _| {
         let a: Id = parse(&p)?;
         let agent = svc.agent();
         let store = agent.store();
@@ -175,11 +190,13 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
         Ok::<Value, ErrorObjectOwned>(v)
     })
     .expect("unique name");
-    m.register_method("imports.start", |p, svc, _| {
+    m.register_blocking_method("imports.start", |p, svc, _| {
         let a: ImportsStart = parse(&p)?;
         if a.periods.is_empty() || a.periods.len() > 36 {
             return Err(err(-32602, "invalid params: `periods` must hold 1 to 36 periods (YYYY-MM)"));
         }
+        bounded("dossier", Some(&a.dossier), limits::NUMBER)?;
+        bounded("user", a.user.as_deref(), limits::USER)?;
         let agent = svc.agent();
         agent.store().dossier(&a.dossier).map_err(store_err)?;
         let id = agent
@@ -190,7 +207,7 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
         Ok(json!({"job_id": id}))
     })
     .expect("unique name");
-    m.register_method("jobs.get", |p, svc, _| {
+    m.register_blocking_method("jobs.get", |p, svc, _| {
         let a: JobId = parse(&p)?;
         let agent = svc.agent();
         let store = agent.store();
@@ -214,6 +231,7 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
     .expect("unique name");
     m.register_async_method("connections.test", |p, svc, _| async move {
         let a: Target = parse(&p)?;
+        bounded("target", Some(&a.target), 16)?;
         let agent = svc.agent();
         let result: Result<String, String> = match a.target.as_str() {
             "silae" => match agent.silae().await {
@@ -272,7 +290,8 @@ pub async fn run_job(
     let mut runs = Vec::new();
     for (i, period) in periods.iter().enumerate() {
         if svc.stopping() {
-            let _ = agent.store().finish_job(id, "interrupted", &agent.now());
+            let now = agent.now();
+            let _ = agent.db(move |s| s.finish_job(id, "interrupted", &now)).await;
             return;
         }
         let started = std::time::Instant::now();
@@ -281,7 +300,9 @@ pub async fn run_job(
         if let Some(r) = report.run_id {
             runs.push(r);
         }
-        let _ = agent.store().job_progress(id, i as i64 + 1, &runs);
+        let done = runs.clone();
+        let _ = agent.db(move |s| s.job_progress(id, i as i64 + 1, &done)).await;
     }
-    let _ = agent.store().finish_job(id, "done", &agent.now());
+    let now = agent.now();
+    let _ = agent.db(move |s| s.finish_job(id, "done", &now)).await;
 }

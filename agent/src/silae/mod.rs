@@ -79,6 +79,44 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// The longest wait a `Retry-After` may impose before the call is given up.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The largest Silae answer read. A month's journal of a 10,000-employee dossier with every
+/// analytic repartition is about 5 MiB of JSON; 64 MiB is far beyond any real one, and bounds
+/// what a broken or hostile answer can make the agent hold (it is read in pieces and dropped
+/// as soon as it passes the bound).
+pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// The token endpoint's answer is a few hundred bytes.
+const MAX_TOKEN_ANSWER: usize = 64 * 1024;
+/// The longest a token is kept, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Why an answer's body was not read whole.
+enum BodyError {
+    TooLarge(usize),
+    Transport(reqwest::Error),
+}
+
+/// Reads a body in pieces, giving up as soon as it passes `limit` (declared or received).
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if let Some(declared) = response.content_length().filter(|n| *n > limit as u64) {
+        return Err(BodyError::TooLarge(usize::try_from(declared).unwrap_or(usize::MAX)));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(body.len() + chunk.len()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large(what: &str, received: usize, limit: usize) -> SilaeError {
+    SilaeError::BadResponse(format!(
+        "{what}: the answer is larger than PayFlow reads ({} MiB or more received, the limit is {} MiB): no real payroll journal is this large; ask Silae's support",
+        received / (1024 * 1024),
+        limit / (1024 * 1024)
+    ))
+}
 
 impl SilaeClient {
     pub fn new(config: SilaeConfig, credentials: SilaeCredentials) -> Result<SilaeClient, SilaeError> {
@@ -175,8 +213,11 @@ impl SilaeClient {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = parse_retry_after(response.headers());
-                    match response.bytes().await {
-                        Err(e) => Attempt::Retry { why: describe_transport(&e, &url), after: None },
+                    match read_capped(response, MAX_ANSWER).await {
+                        Err(BodyError::Transport(e)) => {
+                            Attempt::Retry { why: describe_transport(&e, &url), after: None }
+                        }
+                        Err(BodyError::TooLarge(n)) => Attempt::Fail(too_large(path, n, MAX_ANSWER)),
                         Ok(bytes) => self.judge(status, retry_after, &bytes, path, &mut refreshed).await,
                     }
                 }
@@ -289,7 +330,16 @@ impl SilaeClient {
             let why = match result {
                 Ok(r) if r.status().is_success() => {
                     let started = Instant::now();
-                    let answer: TokenAnswer = r.json().await.map_err(|e| {
+                    let bytes = match read_capped(r, MAX_TOKEN_ANSWER).await {
+                        Ok(b) => b,
+                        Err(BodyError::TooLarge(n)) => {
+                            return Err(too_large("the token endpoint", n, MAX_TOKEN_ANSWER))
+                        }
+                        Err(BodyError::Transport(e)) => {
+                            return Err(SilaeError::Unavailable(describe_transport(&e, &self.config.token_url)))
+                        }
+                    };
+                    let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|e| {
                         SilaeError::BadResponse(format!("the token endpoint's answer is not valid JSON: {e}"))
                     })?;
                     let value = answer
@@ -302,16 +352,20 @@ impl SilaeClient {
                         _ => None,
                     }
                     .unwrap_or(300);
+                    // Clamped: a huge `expires_in` keeps the token a day, never overflows.
+                    let secs = secs.min(MAX_TOKEN_LIFETIME.as_secs());
                     let lifetime =
                         Duration::from_secs(secs).saturating_sub(TOKEN_MARGIN).max(Duration::from_secs(secs / 2));
-                    return Ok(CachedToken { value: SecretString::from(value), valid_until: started + lifetime });
+                    let valid_until = started.checked_add(lifetime).unwrap_or(started);
+                    return Ok(CachedToken { value: SecretString::from(value), valid_until });
                 }
                 Ok(r) if r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS => {
                     format!("the token endpoint answered HTTP {}", r.status().as_u16())
                 }
                 Ok(r) => {
                     let status = r.status();
-                    let detail = match r.json::<TokenError>().await {
+                    let body = read_capped(r, MAX_TOKEN_ANSWER).await.unwrap_or_default();
+                    let detail = match serde_json::from_slice::<TokenError>(&body) {
                         Ok(TokenError { error: Some(e), error_description: d }) => {
                             format!("{e}{}", d.map(|d| format!(" ({})", first_line(&d))).unwrap_or_default())
                         }

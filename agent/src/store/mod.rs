@@ -34,6 +34,17 @@ pub enum StoreError {
     UnknownRun(i64),
     #[error("invalid dossier: {0}")]
     InvalidDossier(String),
+    #[error("the state database {path} {what} while PayFlow had it open: nothing more is recorded in it. Put the file back and restart the service (a restart without it starts an empty database: dossiers and run log lost)")]
+    Replaced { path: String, what: &'static str },
+    #[error("the state database cannot be reached: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the error is about the dossier asked for (a config matter), not the database.
+    pub fn is_about_input(&self) -> bool {
+        matches!(self, StoreError::UnknownDossier(_) | StoreError::UnknownRun(_) | StoreError::InvalidDossier(_))
+    }
 }
 
 /// A payroll file to transfer: what sysadmins and accountants configure.
@@ -67,26 +78,87 @@ fn yes() -> bool {
     true
 }
 
+/// The bounds of the free-text fields people (or the JSON-RPC) give: a stored dossier and the
+/// run log stay small whatever a caller sends.
+pub mod limits {
+    /// A Silae dossier number.
+    pub const NUMBER: usize = 32;
+    /// A dossier's name.
+    pub const NAME: usize = 200;
+    /// Alert addresses per dossier, and the length of one (RFC 5321's path limit).
+    pub const EMAILS: usize = 20;
+    pub const EMAIL: usize = 254;
+    /// Entries of an account map or analytic map, and the length of one code or name.
+    pub const MAP_ENTRIES: usize = 2_000;
+    pub const CODE: usize = 128;
+    /// Who asked for an import (an Odoo login or name), recorded on its runs.
+    pub const USER: usize = 256;
+
+    /// The start of a long text, for an error message that stays short.
+    pub fn shown(text: &str) -> String {
+        if text.chars().count() <= 40 {
+            text.to_owned()
+        } else {
+            format!("{}…", text.chars().take(40).collect::<String>())
+        }
+    }
+}
+
 impl Dossier {
     /// Checks the fields a person types; the message names the field and what is expected.
     pub fn validate(&self) -> Result<(), StoreError> {
         let bad = |m: String| Err(StoreError::InvalidDossier(m));
-        if self.silae_number.is_empty() || !self.silae_number.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if self.silae_number.is_empty()
+            || self.silae_number.len() > limits::NUMBER
+            || !self.silae_number.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return bad(format!(
-                "silae_number {:?}: expected the Silae dossier number, e.g. 100200",
-                self.silae_number
+                "silae_number {:?}: expected the Silae dossier number, e.g. 100200 (at most {} characters)",
+                limits::shown(&self.silae_number),
+                limits::NUMBER
             ));
         }
-        if self.name.trim().is_empty() {
-            return bad("name: expected a non-empty name".into());
+        if self.name.trim().is_empty() || self.name.chars().count() > limits::NAME {
+            return bad(format!("name: expected a non-empty name of at most {} characters", limits::NAME));
+        }
+        if self.alert_emails.len() > limits::EMAILS {
+            return bad(format!(
+                "alert_emails: {} addresses, expected at most {}",
+                self.alert_emails.len(),
+                limits::EMAILS
+            ));
+        }
+        if self.account_map.len() > limits::MAP_ENTRIES || self.analytic.len() > limits::MAP_ENTRIES {
+            return bad(format!(
+                "account_map, analytic: {} and {} entries, expected at most {} each",
+                self.account_map.len(),
+                self.analytic.len(),
+                limits::MAP_ENTRIES
+            ));
+        }
+        let too_long =
+            self.alert_emails.iter().find(|e| e.len() > limits::EMAIL).map(|e| ("alert_emails", e)).or_else(|| {
+                let map = self.account_map.iter().chain(self.analytic.iter());
+                map.flat_map(|(k, v)| [k, v])
+                    .find(|t| t.chars().count() > limits::CODE)
+                    .map(|t| ("account_map or analytic", t))
+            });
+        if let Some((field, text)) = too_long {
+            return bad(format!(
+                "{field} {:?}: too long ({} characters; at most {} for an address, {} for an account code or name)",
+                limits::shown(text),
+                text.chars().count(),
+                limits::EMAIL,
+                limits::CODE
+            ));
         }
         if self.company_id <= 0 {
             return bad(format!("company_id {}: expected the Odoo company id (a positive integer)", self.company_id));
         }
         if self.journal_code.trim().is_empty() || self.journal_code.len() > 16 {
             return bad(format!(
-                "journal_code {:?}: expected the Odoo journal's short code, e.g. SAL",
-                self.journal_code
+                "journal_code {:?}: expected the Odoo journal's short code, e.g. SAL (at most 16 characters)",
+                limits::shown(&self.journal_code)
             ));
         }
         if !(1..=31).contains(&self.transfer_day) {
@@ -180,6 +252,9 @@ pub struct RunFilter {
 /// run beside the writer, so the run log stays quick while an import records its run.
 pub struct Store {
     path: std::path::PathBuf,
+    /// The database file's identity (device, inode) when opened: a file deleted or replaced
+    /// under a running process is an error, never a fresh empty database.
+    identity: Option<(u64, u64)>,
     writer: Mutex<Connection>,
     readers: [OnceLock<Mutex<Connection>>; READERS],
     next_reader: AtomicUsize,
@@ -204,11 +279,31 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migrate { path: shown, source })?;
         Ok(Store {
+            identity: file_identity(path),
             path: path.to_owned(),
             writer: Mutex::new(conn),
             readers: Default::default(),
             next_reader: AtomicUsize::new(0),
         })
+    }
+
+    /// The database file this store opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fails when the database file was deleted or replaced since it was opened (what was
+    /// written would go to a file nobody sees).
+    pub fn check(&self) -> Result<(), StoreError> {
+        let Some(opened) = self.identity else { return Ok(()) };
+        let shown = || self.path.display().to_string();
+        match file_identity(&self.path) {
+            None => Err(StoreError::Replaced { path: shown(), what: "was deleted" }),
+            Some(now) if now != opened => {
+                Err(StoreError::Replaced { path: shown(), what: "was replaced by another file" })
+            }
+            Some(_) => Ok(()),
+        }
     }
 
     /// The writer; every change goes through it, one at a time.
@@ -245,8 +340,9 @@ impl Store {
     }
 
     pub fn upsert_dossier(&self, d: &Dossier, now: &str) -> Result<Dossier, StoreError> {
-        let conn = self.write();
         d.validate()?;
+        self.check()?;
+        let conn = self.write();
         conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
                                    account_map, analytic, start_period, wait_closed, created_at, updated_at)
@@ -304,6 +400,7 @@ impl Store {
         dry_run: bool,
         now: &str,
     ) -> Result<i64, StoreError> {
+        self.check()?;
         let conn = self.write();
         conn.execute(
             "INSERT INTO runs (dossier, period, trigger, triggered_by, dry_run, started_at, status)
@@ -400,8 +497,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The dossiers with a run still `running` (its process may have died).
+    pub fn dossiers_with_running_runs(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.read();
+        let mut stmt =
+            conn.prepare_cached("SELECT DISTINCT dossier FROM runs WHERE status = 'running' ORDER BY dossier")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Runs left `running` by a process that died: marked `interrupted`, never left running.
     pub fn interrupt_stale_runs(&self, dossier: &str, now: &str) -> Result<usize, StoreError> {
+        self.check()?;
         let conn = self.write();
         Ok(conn.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = ?2,
@@ -479,6 +586,7 @@ impl Store {
         by: Option<&str>,
         now: &str,
     ) -> Result<i64, StoreError> {
+        self.check()?;
         let conn = self.write();
         let list: Vec<String> = periods.iter().map(|p| p.to_string()).collect();
         conn.execute(
@@ -613,6 +721,19 @@ impl Store {
             )?,
         };
         Ok(())
+    }
+}
+
+/// (device, inode) of a file; `None` when it does not exist (or on systems without them).
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|_| (0, 0))
     }
 }
 

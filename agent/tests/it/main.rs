@@ -3,6 +3,7 @@
 
 mod alert;
 mod cli;
+mod hardening;
 mod import;
 mod real_odoo;
 mod reliability;

@@ -88,7 +88,15 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
         let killed = child.wait_with_output().unwrap();
         keep_for_scan("an import killed by SIGKILL", &text(&killed));
         let status = killed.status;
-        tokio::time::sleep(Duration::from_millis(60)).await; // a write in flight ends in Odoo
+        // A write Odoo received commits even though its client died: wait until it has.
+        if payflow_import_calls(&w) > writes {
+            let key = format!("silae:{n}:2026-10:");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !moves_by_key(&w).keys().any(|k| k.starts_with(&key)) {
+                assert!(Instant::now() < deadline, "the write received by Odoo never committed");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         let latest = agent.store().runs(&RunFilter { dossier: Some(n.clone()), limit: Some(1), ..Default::default() });
         let recorded = latest.unwrap().first().is_some_and(|r| r.status != "running");
         let phase = if status.success() || recorded {
@@ -302,7 +310,12 @@ async fn odoo_faults_leave_no_partial_nor_duplicate_move() {
     add_dossier(&agent, &dossier("100200", 5));
     w.odoo().push_fault_on("account.move", "payflow_import", OdooFault::Slow(Duration::from_millis(1800)));
     let first = import(&agent, "100200", "2026-10", false).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // The write commits in Odoo after the agent gave up waiting: wait until it has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while moves_by_key(&w).is_empty() {
+        assert!(Instant::now() < deadline, "the slow write never committed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let again = import(&agent, "100200", "2026-10", false).await;
     assert!(
         matches!(first.status, Status::Imported | Status::Failed) && again.status != Status::Failed,

@@ -224,7 +224,15 @@ async fn a_valid_config_edit_is_taken_and_an_invalid_one_refused() {
     }
     assert_eq!(after["silae"]["api_url"], format!("{}/", s.w.silae.api_url()), "the valid edit was taken");
     std::fs::write(&s.w.config_path, "instance = \n").unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Waits until the watcher has looked at the bad edit and refused it.
+    let refused = std::sync::atomic::Ordering::Relaxed;
+    for _ in 0..200 {
+        if s.svc.config_refusals.load(refused) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.svc.config_refusals.load(refused), 1, "the bad edit was looked at once");
     let still = s.ok("status", json!({})).await;
     assert_eq!(still["silae"]["api_url"], after["silae"]["api_url"], "the last good config stays");
     assert_eq!(still["instance"], "test");
@@ -257,12 +265,21 @@ async fn a_stop_during_a_job_marks_it_interrupted_with_nothing_half_written() {
     s.w.silae.push_fault(payflow_sim::silae::Fault::Slow(Duration::from_secs(3)));
     let job = s.ok("imports.start", json!({"dossier": "100200", "periods": ["2026-10", "2026-08"]})).await;
     let id = job["job_id"].as_i64().unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stops once the job's first run is under way (recorded `running`, Silae answering slowly).
+    let running = payflow_agent::store::RunFilter { status: Some("running".into()), ..Default::default() };
+    for _ in 0..200 {
+        if !s.svc.agent().store().runs(&running).unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.svc.agent().store().runs(&running).unwrap().len(), 1, "the job's run never started");
     let svc = s.svc.clone();
     let w = s.stop().await;
     let job = svc.agent().store().job(id).unwrap().unwrap();
     assert_eq!(job.state, "interrupted");
     assert!(job.done < 2, "{job:?}");
+    assert!(svc.agent().store().runs(&running).unwrap().is_empty(), "a run of the stopped job is left running");
     // Whatever was in flight: a move is whole (one transaction) or absent, never half.
     for m in w.odoo().moves() {
         let lines = m["line_ids"].as_array().unwrap();

@@ -31,6 +31,7 @@ ERROR_KINDS = [
     ("odoo_auth", "Odoo authentication"),
     ("odoo_unavailable", "Odoo unavailable"),
     ("odoo_rejected", "Refused by Odoo"),
+    ("state", "Agent's local state unavailable"),
 ]
 TRIGGERS = [("cli", "Command line"), ("timer", "Daily run"), ("rpc", "Odoo")]
 PAGE = 200

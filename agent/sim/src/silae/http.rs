@@ -105,7 +105,10 @@ fn token_answer(s: &Shared, form: &HashMap<String, String>) -> (StatusCode, Valu
             let ttl = state.token_ttl_secs;
             let now = Instant::now();
             state.tokens.retain(|_, until| *until > now);
-            state.tokens.insert(access_token.clone(), now + Duration::from_secs(ttl));
+            // A huge ttl (a test of the agent's clamping) must not overflow here either.
+            let until =
+                now.checked_add(Duration::from_secs(ttl)).unwrap_or(now + Duration::from_secs(u64::from(u32::MAX)));
+            state.tokens.insert(access_token.clone(), until);
             let answer =
                 json!({"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": access_token});
             (StatusCode::OK, answer)
