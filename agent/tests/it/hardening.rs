@@ -668,3 +668,34 @@ async fn a_2_mib_body_always_gets_its_413() {
     }
     println!("reliability: {tries} requests with a 2 MiB body: {tries} got their 413, no reset");
 }
+
+/// A `payflow_import` answer that is not one: failed `odoo_rejected`, never `already_imported`,
+/// and the next run imports the period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_write_answer_fails_and_the_period_is_imported_later() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    let answers = [
+        "{\"ok\": true}",
+        "[]",
+        "null",
+        "[{\"import_key\": \"x\", \"id\": 1, \"result\": \"created\", \"state\": \"draft\"}]",
+    ];
+    for answer in answers {
+        let fault = payflow_sim::odoo::OdooFault::Answer(answer.into());
+        w.odoo().push_fault_on("account.move", "payflow_import", fault);
+        let r = import(&agent, "100200", "2026-10", false).await;
+        assert_eq!(
+            (r.status, r.error_kind),
+            (Status::Failed, Some(ErrorKind::OdooRejected)),
+            "{answer}: {}",
+            r.message
+        );
+        assert!(r.message.contains("cannot be read"), "{}", r.message);
+        assert!(w.odoo().moves().is_empty());
+    }
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(w.odoo().moves().len(), 1);
+}

@@ -113,6 +113,10 @@ impl Shared {
                 Err((status, [(header::CONTENT_TYPE, "text/html")], body).into_response())
             }
             OdooFault::Slow(d) => Ok(Some(d)),
+            OdooFault::Answer(text) => {
+                let result: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                Err(json_response(StatusCode::OK, &serde_json::json!({"jsonrpc": "2.0", "id": null, "result": result})))
+            }
             OdooFault::Drop => {
                 killer.0.notify_one();
                 std::future::pending::<()>().await;

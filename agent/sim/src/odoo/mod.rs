@@ -68,6 +68,9 @@ pub enum OdooFault {
     Slow(Duration),
     /// The connection is closed without an answer (nothing reaches Odoo).
     Drop,
+    /// HTTP 200 with this JSON text as the JSON-RPC `result` (nothing reaches Odoo): an answer
+    /// that is not what the method returns.
+    Answer(String),
 }
 
 struct Shared {
