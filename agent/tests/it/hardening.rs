@@ -354,20 +354,33 @@ async fn slow_clients_are_cut_and_a_stop_is_bounded() {
         }
     }
     let all_closed = t_closed.elapsed() + answered;
+    // A keep-alive connection left idle after its answer is closed too.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let t_idle = Instant::now();
+    let mut answer = Vec::new();
+    match idle.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("an idle keep-alive connection still open after 30 s: {e}"),
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&answer));
+    let idle_closed = t_idle.elapsed();
     // A stop with a request half sent (its body) ends within the bound.
     let mut c = std::net::TcpStream::connect(&addr).unwrap();
     let header =
         format!("POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n{{\"js");
     c.write_all(header.as_bytes()).unwrap();
-    // The service has the request once it counts it as a connection in progress: the body
-    // timeout has not passed, so this one is still open when the stop comes.
+    // Its body timeout (15 s) has not passed when the stop comes: the stop's own bound ends it.
     s.signal(libc::SIGTERM);
     let (code, took) = s.wait_exit(Duration::from_secs(30)).await;
     assert!(code.success(), "{code:?}: {}", s.logs());
     println!(
-        "reliability: {slow} half-header connections against a 256-descriptor serve (cap 128): a good /healthz answered after {:.1} s, all slow ones closed within {:.1} s; SIGTERM with a half-sent body: exited in {:.1} s",
+        "reliability: {slow} half-header connections against a 256-descriptor serve (cap 128): a good /healthz answered after {:.1} s, all slow ones closed within {:.1} s; an idle keep-alive connection closed after {:.1} s; SIGTERM with a half-sent body: exited in {:.1} s",
         answered.as_secs_f64(),
         all_closed.as_secs_f64(),
+        idle_closed.as_secs_f64(),
         took.as_secs_f64()
     );
 }
