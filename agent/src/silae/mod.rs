@@ -79,10 +79,10 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// The longest wait a `Retry-After` may impose before the call is given up.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// The largest Silae answer read. A month's journal of a 10,000-employee dossier with every
-/// analytic repartition is about 5 MiB of JSON; 64 MiB is far beyond any real one, and bounds
-/// what a broken or hostile answer can make the agent hold (it is read in pieces and dropped
-/// as soon as it passes the bound).
+/// The largest Silae answer read. A journal line takes about 270 bytes of JSON (the samples), so
+/// 64 MiB is some 250,000 lines where a real month has at most a few thousand (accounts ×
+/// establishments × analytic repartitions); it bounds what a broken or hostile answer can make
+/// the agent hold (read in pieces, dropped as soon as it passes the bound).
 pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
 /// The token endpoint's answer is a few hundred bytes.
 const MAX_TOKEN_ANSWER: usize = 64 * 1024;
