@@ -160,7 +160,8 @@ impl OdooClient {
 
     /// The server's major version and version text, without any deprecated endpoint on Odoo 19
     /// and later: `GET /web/version` first (19 on); where that route is missing (17, 18), the
-    /// `common.version` call of JSON-RPC, or of XML-RPC when the config asks for it.
+    /// `common.version` call of JSON-RPC (a page that is not the version's JSON counts as
+    /// missing: a 17 or 18 may render its own 404 page).
     pub async fn version(&self) -> Result<(u32, String), OdooError> {
         let (v, info) = match self.transport.web_version().await? {
             Some(v) => {
