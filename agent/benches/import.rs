@@ -299,7 +299,7 @@ async fn main() {
         5_000.0 / per.as_secs_f64() / 1e6
     );
 
-    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/silae/samples");
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim/samples");
     let silae = SilaeSim::start(SilaeSimConfig::demo(samples)).await.unwrap();
     let sim = OdooSim::start(OdooSimConfig::demo(18)).await.unwrap();
     let on_sim = Odoo { url: sim.url(), db: "payflow".into(), password: "admin".into(), http: reqwest::Client::new() };

@@ -22,7 +22,7 @@ async fn main() {
     let samples = dir.path().join("samples");
     std::fs::create_dir(&samples).unwrap();
     let sample = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/silae/samples/dossier-100200-2026-10.json"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim/samples/dossier-100200-2026-10.json"),
     )
     .unwrap();
     let numbers: Vec<String> = (0..count).map(|i| format!("{}", 200_000 + i)).collect();

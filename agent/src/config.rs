@@ -249,6 +249,13 @@ impl Config {
                 return invalid(key, "an http:// or https:// URL", value);
             }
         }
+        if self.odoo.protocol == OdooProtocol::Xmlrpc {
+            return invalid(
+                "odoo.protocol",
+                "\"auto\" (JSON-RPC on Odoo 17 and 18, JSON-2 on 19 and later), \"jsonrpc\" or \"json2\": XML-RPC is not supported any more (Odoo 19 deprecates it, Odoo 20 removes it)",
+                "xmlrpc",
+            );
+        }
         if self.silae.scope.trim().is_empty() {
             return invalid("silae.scope", "the OAuth2 scope given by Silae", "");
         }
@@ -407,6 +414,10 @@ username = "notifications@example.com"
             (format!("timezone = \"Mars/Olympus\"\n{MINIMAL}"), "key `timezone`"),
             (format!("{MINIMAL}\n[smtp]\nfrom = \"nobody\"\n"), "key `smtp.from`"),
             (MINIMAL.replace("protocol", "x").replace("login = ", "protocol = \"soap\"\nlogin = "), "soap"),
+            (
+                MINIMAL.replace("protocol", "x").replace("login = ", "protocol = \"xmlrpc\"\nlogin = "),
+                "key `odoo.protocol`: expected \"auto\" (JSON-RPC on Odoo 17 and 18, JSON-2 on 19 and later)",
+            ),
             (format!("{MINIMAL}\ncolour = \"blue\"\n"), "unknown field `colour`"),
             (MINIMAL.replace("login = \"payflow-bot@example.com\"", ""), "missing field `login`"),
             ("instance = ".to_owned(), "/etc/payflow/prod.toml"),

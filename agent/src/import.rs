@@ -344,8 +344,9 @@ impl Agent {
         let remembered = self.store().odoo_session(&o.url, &o.database, &o.login)?.and_then(|s| {
             let protocol = match s.protocol.as_str() {
                 "json2" => Protocol::Json2,
-                "xmlrpc" => Protocol::XmlRpc,
-                _ => Protocol::JsonRpc,
+                "jsonrpc" => Protocol::JsonRpc,
+                // "xmlrpc", remembered by an older agent: authenticate again.
+                _ => return None,
             };
             Some(Session { protocol, major: u32::try_from(s.major).ok()?, uid: s.uid })
         });

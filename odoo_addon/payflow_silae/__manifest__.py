@@ -1,8 +1,8 @@
 {
     "name": "PayFlow (Silae)",
     "summary": "Silae payroll journals imported into Accounting, exactly once, by the PayFlow agent",
-    # No series prefix: one code base for Odoo 17, 18 and 19 (Odoo prepends its own).
-    "version": "1.1.0",
+    # No series prefix here: scripts/addon-build writes one build per series (17.0.1.2.0, …).
+    "version": "1.2.0",
     "category": "Accounting/Accounting",
     "author": "PayFlow",
     "maintainers": [],

@@ -69,10 +69,17 @@ impl Client {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The first record's id: over JSON-2 on 19 (its JSON-RPC is refused), JSON-RPC before.
     async fn id_of(&self, model: &str, domain: Value) -> i64 {
-        self.ok(model, "search_read", json!([]), json!({"domain": domain, "fields": ["id"]})).await[0]["id"]
-            .as_i64()
-            .unwrap()
+        let body = json!({"domain": domain, "fields": ["id"]});
+        let rows = if self.sim.version() >= 19 {
+            let (status, rows) = self.json2("demo-odoo-api-key", model, "search_read", body).await;
+            assert_eq!(status, 200, "{model}.search_read: {rows}");
+            rows
+        } else {
+            self.ok(model, "search_read", json!([]), body).await
+        };
+        rows[0]["id"].as_i64().unwrap()
     }
 
     /// A balanced entry of company 1's SAL journal.
@@ -319,8 +326,26 @@ async fn odoo_19_speaks_json_2_with_http_statuses() {
     assert_eq!(r.status(), 404);
     assert!(c.sim.calls().iter().all(|(_, m)| m != "execute_kw"));
 
+    // The deprecated endpoints: refused as Odoo 20 will (404), and recorded.
+    let r = c
+        .http
+        .post(format!("{}/jsonrpc", c.sim.url()))
+        .json(&json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "common", "method": "version", "args": []}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("deprecated in Odoo 19"));
+    let r = c.http.post(format!("{}/xmlrpc/2/common", c.sim.url())).body("<methodCall/>").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(c.sim.deprecated_calls(), ["/jsonrpc", "/xmlrpc/2/common"]);
+    let v: Value = c.http.get(format!("{}/web/version", c.sim.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["version_info"][0], 19);
+
     // Before 19, /json/2 is the web client's: a redirect to the login page.
     let old = Client::start(18).await;
+    // ... and there is no /web/version (Odoo 19's rpc module has it).
+    assert_eq!(old.http.get(format!("{}/web/version", old.sim.url())).send().await.unwrap().status(), 404);
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -439,16 +464,8 @@ async fn the_binary_serves_the_version_and_addon_asked() {
     let url = line.strip_prefix("odoo simulator listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
     let http = reqwest::Client::new();
-    let v: Value = http
-        .post(format!("{url}/jsonrpc"))
-        .json(&json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "common", "method": "version", "args": []}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["result"]["server_version"], "19.0");
+    let v: Value = http.get(format!("{url}/web/version")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((&v["version"], &v["version_info"][0]), (&json!("19.0"), &json!(19)));
     let r = http
         .post(format!("{url}/json/2/ir.module.module/search_read"))
         .header("Authorization", "bearer demo-odoo-api-key")

@@ -1,4 +1,4 @@
-//! The Silae simulator over real HTTP: tokens, the three operations against the shared samples,
+//! The Silae simulator over real HTTP: tokens, the three operations against the samples of agent/sim/samples,
 //! the gate's refusals, each fault, the control endpoint and the binary.
 
 use std::io::{BufRead, BufReader};
@@ -16,7 +16,7 @@ const LISTE: &str = "/v1/InfosTechniquesDossiers/ListeDossiers";
 const SCOPE: &str = "https://silaecloudb2c.onmicrosoft.com/36658aca-9556-41b7-9e48-77e90b006f34/.default";
 
 fn samples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/silae/samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples")
 }
 
 fn sample(name: &str) -> Vec<u8> {

@@ -6,14 +6,14 @@ use proptest::prelude::*;
 use super::*;
 use crate::silae::wire::{EcrituresComptablesAvecRuptures, Ligne, Rupture};
 
-fn shared_sample(name: &str) -> EcrituresComptablesAvecRuptures {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/silae/samples").join(name);
+fn sample(name: &str) -> EcrituresComptablesAvecRuptures {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim/samples").join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap()
 }
 
 fn check(name: &str, dossier: &str, period: &str) -> ImportPlan {
-    plan(dossier, period.parse().unwrap(), &shared_sample(name), &BTreeMap::new()).unwrap()
+    plan(dossier, period.parse().unwrap(), &sample(name), &BTreeMap::new()).unwrap()
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn empty_sample_has_no_move() {
 
 #[test]
 fn an_empty_rupture_gives_no_move() {
-    let mut payload = shared_sample("dossier-100300-2026-10-two-establishments.json");
+    let mut payload = sample("dossier-100300-2026-10-two-establishments.json");
     payload.ruptures.as_mut().unwrap().push(Rupture {
         libelle: Some("Établissement fermé".into()),
         total_debit: Some(Decimal("0.0".into())),
@@ -95,7 +95,7 @@ fn an_empty_rupture_gives_no_move() {
 
 #[test]
 fn wrong_dossier_or_period_is_refused() {
-    let payload = shared_sample("dossier-100200-2026-10.json");
+    let payload = sample("dossier-100200-2026-10.json");
     let err = plan("100300", "2026-09".parse().unwrap(), &payload, &BTreeMap::new()).unwrap_err();
     assert_eq!(err.0.len(), 2, "{err}");
     assert!(matches!(err.0[0], Problem::DossierMismatch { .. }));
@@ -109,7 +109,7 @@ fn wrong_dossier_or_period_is_refused() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let mut payload = shared_sample("dossier-100300-2026-10-two-establishments.json");
+    let mut payload = sample("dossier-100300-2026-10-two-establishments.json");
     let ruptures = payload.ruptures.as_mut().unwrap();
     // Paris: one line's amount changed: unbalanced and its debit total wrong.
     ruptures[0].ecritures.as_mut().unwrap()[0].valeur = Some(Decimal("67793.38".into()));
@@ -135,7 +135,7 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn totals_must_match_silae() {
-    let mut payload = shared_sample("dossier-100200-2026-10.json");
+    let mut payload = sample("dossier-100200-2026-10.json");
     payload.ruptures.as_mut().unwrap()[0].total_credit = Some(Decimal("77298.41".into()));
     let err = plan("100200", "2026-10".parse().unwrap(), &payload, &BTreeMap::new()).unwrap_err();
     assert!(err.is_balance_only());

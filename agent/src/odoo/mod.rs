@@ -186,7 +186,11 @@ impl OdooClient {
         if let Some(s) = *current {
             return Ok(s);
         }
-        let s = match remembered.filter(|s| self.protocol_allowed(s.protocol)) {
+        // A session of Odoo 19 or later over JSON-RPC (remembered by an older agent) is not
+        // reused: only JSON-2 is spoken there.
+        let s = match remembered
+            .filter(|s| self.protocol_allowed(s.protocol) && (s.major < 19 || s.protocol == Protocol::Json2))
+        {
             Some(s) => s,
             None => self.authenticate().await?,
         };
@@ -203,14 +207,24 @@ impl OdooClient {
             OdooProtocol::Auto => true,
             OdooProtocol::Json2 => p == Protocol::Json2,
             OdooProtocol::Jsonrpc => p == Protocol::JsonRpc,
-            OdooProtocol::Xmlrpc => p == Protocol::XmlRpc,
+            // Refused when the config is read (XML-RPC is not spoken any more).
+            OdooProtocol::Xmlrpc => false,
         }
     }
 
-    /// The server's major version (`common.version`).
-    pub async fn version(&self, protocol: Protocol) -> Result<(u32, String), OdooError> {
-        let via = if protocol == Protocol::XmlRpc { Protocol::XmlRpc } else { Protocol::JsonRpc };
-        let v = self.transport.common(via, "version", vec![]).await?;
+    /// The server's major version and version text, without any deprecated endpoint on Odoo 19
+    /// and later: `GET /web/version` first (19 on); where that route is missing (17, 18), the
+    /// `common.version` call of JSON-RPC (a page that is not the version's JSON counts as
+    /// missing: a 17 or 18 may render its own 404 page).
+    pub async fn version(&self) -> Result<(u32, String), OdooError> {
+        let (v, info) = match self.transport.web_version().await? {
+            Some(v) => {
+                let info = v.get("version_info").cloned().unwrap_or(Value::Null);
+                let text = v.get("version").cloned().unwrap_or(Value::Null);
+                (json!({"server_version": text, "server_version_info": info}), "version_info")
+            }
+            None => (self.transport.common("version", vec![]).await?, "server_version_info"),
+        };
         let text = v.get("server_version").and_then(Value::as_str).unwrap_or_default().to_owned();
         let major = v
             .get("server_version_info")
@@ -218,22 +232,33 @@ impl OdooClient {
             .and_then(Value::as_u64)
             .or_else(|| text.split(['.', '-', '~']).find_map(|p| p.trim_start_matches("saas").parse().ok()))
             .ok_or_else(|| {
-                OdooError::Unavailable(format!("{}: cannot read the server version from {v}", self.config.url))
+                OdooError::Unavailable(format!("{}: cannot read the server version ({info}) from {v}", self.config.url))
             })?;
         Ok((major as u32, text))
     }
 
-    /// Finds the protocol and the uid (the only costly call, about 350 ms on Odoo 18).
+    /// Finds the protocol and the uid (the only costly call, about 350 ms on Odoo 18). On Odoo 19
+    /// and later only JSON-2 is spoken: JSON-RPC and XML-RPC are deprecated there and removed in 20.
     pub async fn authenticate(&self) -> Result<Session, OdooError> {
-        let probe = match self.config.protocol {
-            OdooProtocol::Xmlrpc => Protocol::XmlRpc,
-            _ => Protocol::JsonRpc,
-        };
-        let (major, text) = self.version(probe).await?;
+        let (major, text) = self.version().await?;
         let protocol = match self.config.protocol {
             OdooProtocol::Auto if major >= 19 => Protocol::Json2,
+            OdooProtocol::Xmlrpc => {
+                return Err(OdooError::Rejected {
+                    name: "protocol".into(),
+                    message: "odoo.protocol = \"xmlrpc\" is not supported any more: use \"auto\"".into(),
+                })
+            }
+            OdooProtocol::Jsonrpc if major >= 19 => {
+                return Err(OdooError::Rejected {
+                    name: "protocol".into(),
+                    message: format!(
+                        "odoo.protocol = \"{}\" is deprecated from Odoo 19 and removed in Odoo 20, and this server is {text}: use \"auto\" (JSON-2, with an API key as odoo_secret)",
+                        self.config.protocol
+                    ),
+                });
+            }
             OdooProtocol::Auto | OdooProtocol::Jsonrpc => Protocol::JsonRpc,
-            OdooProtocol::Xmlrpc => Protocol::XmlRpc,
             OdooProtocol::Json2 if major < 19 => {
                 return Err(OdooError::Rejected {
                     name: "protocol".into(),
@@ -266,7 +291,6 @@ impl OdooClient {
         let answer = self
             .transport
             .common(
-                protocol,
                 "authenticate",
                 vec![
                     json!(self.config.database),

@@ -1,7 +1,8 @@
-//! The three ways to call Odoo: JSON-RPC, XML-RPC and JSON-2. Every call is a model, a method
-//! and named parameters; faults become `OdooError` with Odoo's own message.
+//! The ways to call Odoo: JSON-2 (Odoo 19 on) and JSON-RPC (17 and 18; deprecated in 19, gone
+//! in 20), and `GET /web/version` to tell them apart. Every call is a model, a method and named
+//! parameters; faults become `OdooError` with Odoo's own message. XML-RPC is not spoken: it
+//! gives nothing JSON-RPC does not on 17 and 18, 19 deprecates it and 20 removes it.
 
-use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -15,7 +16,6 @@ use super::OdooError;
 pub enum Protocol {
     Json2,
     JsonRpc,
-    XmlRpc,
 }
 
 impl Protocol {
@@ -23,7 +23,6 @@ impl Protocol {
         match self {
             Protocol::Json2 => "json2",
             Protocol::JsonRpc => "jsonrpc",
-            Protocol::XmlRpc => "xmlrpc",
         }
     }
 }
@@ -56,9 +55,9 @@ impl Transport {
         })
     }
 
-    /// A `common` service call (`version`, `authenticate`) over JSON-RPC or XML-RPC.
-    pub async fn common(&self, protocol: Protocol, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
-        let r = self.common_inner(protocol, method, args).await;
+    /// A `common` service call (`version`, `authenticate`) over JSON-RPC.
+    pub async fn common(&self, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
+        let r = self.jsonrpc("common", method, args).await;
         self.count(r)
     }
 
@@ -67,13 +66,6 @@ impl Transport {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
         r
-    }
-
-    async fn common_inner(&self, protocol: Protocol, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
-        match protocol {
-            Protocol::XmlRpc => self.xmlrpc("common", method, args).await,
-            _ => self.jsonrpc("common", method, args).await,
-        }
     }
 
     /// `model.method(*ids?, **params)` as the given user.
@@ -111,7 +103,7 @@ impl Transport {
                 }
                 self.json2(secret, model, method, Value::Object(body)).await
             }
-            Protocol::JsonRpc | Protocol::XmlRpc => {
+            Protocol::JsonRpc => {
                 let args = match ids {
                     Some(ids) => json!([ids]),
                     None => json!([]),
@@ -125,13 +117,35 @@ impl Transport {
                     args,
                     Value::Object(params),
                 ];
-                if protocol == Protocol::XmlRpc {
-                    self.xmlrpc("object", "execute_kw", all).await
-                } else {
-                    self.jsonrpc("object", "execute_kw", all).await
-                }
+                self.jsonrpc("object", "execute_kw", all).await
             }
         }
+    }
+
+    /// `GET /web/version`: Odoo 19 and later answer `{"version_info": [19, 0, …], "version":
+    /// "19.0"}` without login and without any deprecated endpoint; 17 and 18 have no such route
+    /// (`None`: HTTP 404, or a page that is not that JSON).
+    pub async fn web_version(&self) -> Result<Option<Value>, OdooError> {
+        let r = self.web_version_inner().await;
+        if r.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    async fn web_version_inner(&self) -> Result<Option<Value>, OdooError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let url = format!("{}/web/version", self.base);
+        let response = self.http.get(&url).send().await.map_err(|e| transport_error(&e, &url))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| transport_error(&e, &url))?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(http_error(status, &bytes, &url));
+        }
+        Ok(serde_json::from_slice::<Value>(&bytes).ok().filter(|v| v.get("version_info").is_some()))
     }
 
     async fn jsonrpc(&self, service: &str, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
@@ -153,38 +167,6 @@ impl Transport {
         }
         // Odoo leaves `result` out when a method returns nothing.
         Ok(answer.get("result").cloned().unwrap_or(Value::Null))
-    }
-
-    async fn xmlrpc(&self, service: &str, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let url = format!("{}/xmlrpc/2/{service}", self.base);
-        let mut request = xmlrpc::Request::new(method);
-        for a in &args {
-            request = request.arg(to_xmlrpc(a));
-        }
-        let mut body = Vec::new();
-        request.write_as_xml(&mut body).expect("writing to a Vec cannot fail");
-        let response = self
-            .http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "text/xml")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, &url))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e, &url))?;
-        if !status.is_success() {
-            return Err(http_error(status, &bytes, &url));
-        }
-        // The crate parses what we already received: its transport hands the bytes back.
-        match request.call(Received(bytes.to_vec())) {
-            Ok(v) => Ok(from_xmlrpc(v)),
-            Err(e) => match e.fault() {
-                Some(f) => Err(fault_error(f.fault_code, &f.fault_string)),
-                None => Err(OdooError::Unavailable(format!("{url}: the XML-RPC answer cannot be read: {e}"))),
-            },
-        }
     }
 
     async fn json2(&self, secret: &SecretString, model: &str, method: &str, body: Value) -> Result<Value, OdooError> {
@@ -219,46 +201,6 @@ impl Transport {
             )),
             _ => Err(http_error(status, &bytes, &url)),
         }
-    }
-}
-
-struct Received(Vec<u8>);
-
-impl xmlrpc::Transport for Received {
-    type Stream = Cursor<Vec<u8>>;
-    fn transmit(self, _: &xmlrpc::Request<'_>) -> Result<Self::Stream, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Cursor::new(self.0))
-    }
-}
-
-fn to_xmlrpc(v: &Value) -> xmlrpc::Value {
-    match v {
-        Value::Null => xmlrpc::Value::Bool(false),
-        Value::Bool(b) => xmlrpc::Value::Bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) if i32::try_from(i).is_ok() => xmlrpc::Value::Int(i as i32),
-            Some(i) => xmlrpc::Value::Int64(i),
-            // Amounts travel as their shortest decimal text, parsed back by Odoo.
-            None => xmlrpc::Value::Double(n.as_f64().unwrap_or_default()),
-        },
-        Value::String(s) => xmlrpc::Value::String(s.clone()),
-        Value::Array(a) => xmlrpc::Value::Array(a.iter().map(to_xmlrpc).collect()),
-        Value::Object(o) => xmlrpc::Value::Struct(o.iter().map(|(k, v)| (k.clone(), to_xmlrpc(v))).collect()),
-    }
-}
-
-fn from_xmlrpc(v: xmlrpc::Value) -> Value {
-    match v {
-        xmlrpc::Value::Int(i) => json!(i),
-        xmlrpc::Value::Int64(i) => json!(i),
-        xmlrpc::Value::Bool(b) => json!(b),
-        xmlrpc::Value::String(s) => json!(s),
-        xmlrpc::Value::Double(d) => json!(d),
-        xmlrpc::Value::DateTime(d) => json!(d.to_string()),
-        xmlrpc::Value::Base64(b) => json!(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)),
-        xmlrpc::Value::Struct(s) => Value::Object(s.into_iter().map(|(k, v)| (k, from_xmlrpc(v))).collect()),
-        xmlrpc::Value::Array(a) => Value::Array(a.into_iter().map(from_xmlrpc).collect()),
-        xmlrpc::Value::Nil => Value::Null,
     }
 }
 
@@ -321,25 +263,6 @@ fn rpc_error_named(name: &str, message: &str) -> OdooError {
     }
 }
 
-/// An XML-RPC fault: Odoo's codes are 3 for AccessDenied, 4 for AccessError, 2 for warnings,
-/// 1 for the rest; the string holds the message (and, for 1, a traceback: its last line counts).
-fn fault_error(code: i32, text: &str) -> OdooError {
-    if code == 3 {
-        return OdooError::Auth(format!("Odoo refused the login or secret: {}", text.trim()));
-    }
-    match code {
-        2 => return OdooError::Rejected { name: "UserError".into(), message: text.trim().to_owned() },
-        4 => return OdooError::Rejected { name: "AccessError".into(), message: text.trim().to_owned() },
-        _ => {}
-    }
-    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text).trim();
-    let (name, message) = match last.split_once(": ") {
-        Some((n, m)) if !n.contains(' ') => (n.rsplit('.').next().unwrap_or(n).to_owned(), m.to_owned()),
-        _ => (format!("fault {code}"), last.to_owned()),
-    };
-    OdooError::Rejected { name, message }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,25 +277,5 @@ mod tests {
         let e = rpc_error(&json!({"code": 200, "message": "Odoo Server Error",
             "data": {"name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}}));
         assert!(matches!(e, OdooError::Auth(_)));
-    }
-
-    #[test]
-    fn xml_rpc_faults_are_typed() {
-        assert!(matches!(fault_error(3, "Access Denied"), OdooError::Auth(_)));
-        let e = fault_error(
-            1,
-            "Traceback (most recent call last):\n  File ...\nValueError: Invalid field 'x' on model 'account.move'\n",
-        );
-        assert!(
-            matches!(&e, OdooError::Rejected { name, message } if name == "ValueError" && message.contains("Invalid field")),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn values_convert_both_ways() {
-        let v = json!({"a": [1, 2_000_000_000_000_i64, true, "x", 12.5, null]});
-        let back = from_xmlrpc(to_xmlrpc(&v));
-        assert_eq!(back, json!({"a": [1, 2_000_000_000_000_i64, true, "x", 12.5, false]}));
     }
 }

@@ -211,9 +211,7 @@ impl Service {
         let agent = self.agent();
         let c = &agent.config;
         let odoo_reachable = match agent.odoo().await {
-            Ok(o) => tokio::time::timeout(Duration::from_secs(5), o.version(crate::odoo::Protocol::JsonRpc))
-                .await
-                .is_ok_and(|r| r.is_ok()),
+            Ok(o) => tokio::time::timeout(Duration::from_secs(5), o.version()).await.is_ok_and(|r| r.is_ok()),
             Err(_) => false,
         };
         let local = agent.clone();

@@ -1,4 +1,5 @@
-//! Silae's wire types, as `../shared/silae/silae-paie-rest-api.json` defines them. Lenient on
+//! Silae's wire types, as Silae's spec (`silae-paie-rest-api.json`, "Silae Paie Rest Api" v1)
+//! defines them; agent/sim/samples/README.md lists the facts the tests rely on. Lenient on
 //! purpose: every field is optional here, and `journal` says precisely what is missing.
 
 use serde::{Deserialize, Serialize};

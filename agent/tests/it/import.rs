@@ -294,7 +294,7 @@ async fn two_agents_racing_on_one_period_create_each_move_once() {
 
 #[tokio::test]
 async fn every_protocol_writes_the_same_moves() {
-    for (version, protocol) in [(18, "jsonrpc"), (18, "xmlrpc"), (17, "auto"), (19, "auto"), (19, "json2")] {
+    for (version, protocol) in [(18, "jsonrpc"), (17, "jsonrpc"), (17, "auto"), (19, "auto"), (19, "json2")] {
         let mut cfg = OdooSimConfig::demo(version);
         if version == 19 {
             cfg.password = cfg.api_key.clone();

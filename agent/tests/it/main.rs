@@ -9,5 +9,6 @@ mod real_odoo;
 mod reliability;
 mod rpc;
 mod run_due;
+mod series;
 mod silae_client;
 mod util;

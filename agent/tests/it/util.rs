@@ -74,7 +74,7 @@ pub fn keep_logs_for_scan() {
 }
 
 pub fn samples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/silae/samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim/samples")
 }
 
 pub struct World {

@@ -11,7 +11,22 @@ import time
 from odoo.addons.payflow_silae.models.payflow_agent import PARAM_TOKEN, PARAM_URL
 
 ADDON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO_DIR = os.path.dirname(os.path.dirname(ADDON_DIR))
+
+
+def _repo_dir():
+    """The PayFlow checkout the addon sits in: odoo_addon/payflow_silae, or a build of it
+    (target/packages/odoo/<series>/payflow_silae); PAYFLOW_REPO_DIR says it otherwise."""
+    if os.environ.get("PAYFLOW_REPO_DIR"):
+        return os.environ["PAYFLOW_REPO_DIR"]
+    here = ADDON_DIR
+    while os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+        if os.path.isdir(os.path.join(here, "agent", "sim", "samples")):
+            return here
+    return os.path.dirname(os.path.dirname(ADDON_DIR))
+
+
+REPO_DIR = _repo_dir()
 SAMPLE_ACCOUNTS = (
     "421000", "431000", "437000", "442100", "641100", "641400",
     "645100", "645300", "645400", "645800", "647500",
@@ -91,7 +106,7 @@ class LiveAgent:
             REPO_DIR, "target", "debug", "payflow-sim"
         )
         samples = os.environ.get("PAYFLOW_SAMPLES") or os.path.join(
-            REPO_DIR, "..", "shared", "silae", "samples"
+            REPO_DIR, "agent", "sim", "samples"
         )
         return agent, sim, samples
 

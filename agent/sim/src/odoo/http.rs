@@ -1,5 +1,6 @@
-//! The HTTP side: `/jsonrpc`, `/xmlrpc/2/<service>`, `/json/2/<model>/<method>` (19 on), the
-//! fault switches, and a connection loop that can close a connection without answering.
+//! The HTTP side: `/jsonrpc` and `/xmlrpc/2/<service>` (17 and 18; refused as 19, see
+//! [`super::OdooSim::deprecated_calls`]), `/json/2/<model>/<method>` and `GET /web/version` (19
+//! on), the fault switches, and a connection loop that can close a connection without answering.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,12 +149,30 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|m| matches!(m.trim(), "application/json" | "application/json-rpc"))
 }
 
+/// Odoo 19 logs "The /xmlrpc, /xmlrpc/2 and /jsonrpc endpoints are deprecated in Odoo 19 and
+/// scheduled for removal in Odoo 20" and Odoo 20 answers 404: the simulator as 19 records the
+/// call and answers as 20 will, so nothing that still needs those endpoints passes a test.
+fn refuse_deprecated(s: &Shared, path: &str) -> Option<Response> {
+    if s.cfg.lock().unwrap().version < 19 {
+        return None;
+    }
+    tracing::warn!(path, "odoo simulator as 19: deprecated endpoint called (removed in Odoo 20)");
+    s.deprecated.lock().unwrap().push(path.to_owned());
+    Some(html(
+        StatusCode::NOT_FOUND,
+        "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The /xmlrpc, /xmlrpc/2 and /jsonrpc endpoints are deprecated in Odoo 19 and scheduled for removal in Odoo 20 (this simulator of Odoo 19 refuses them): use JSON-2, /json/2/&lt;model&gt;/&lt;method&gt;.</p>\n",
+    ))
+}
+
 async fn jsonrpc(
     State(s): State<Arc<Shared>>,
     Extension(killer): Extension<Killer>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = refuse_deprecated(&s, "/jsonrpc") {
+        return refused;
+    }
     if !is_json(&headers) {
         return html(
             StatusCode::BAD_REQUEST,
@@ -195,6 +214,9 @@ async fn xmlrpc(
     Path(service): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = refuse_deprecated(&s, &format!("/xmlrpc/2/{service}")) {
+        return refused;
+    }
     let text = String::from_utf8_lossy(&body);
     let (method, args) = match xml::parse_call(&text) {
         Ok(call) => call,
@@ -299,8 +321,15 @@ async fn json2(
     }
 }
 
+/// `GET /web/version`: Odoo 19's (its `rpc` module); 17 and 18 have no such route.
 async fn web_version(State(s): State<Arc<Shared>>) -> Response {
     let cfg = s.cfg.lock().unwrap().clone();
+    if cfg.version < 19 {
+        return html(
+            StatusCode::NOT_FOUND,
+            "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n",
+        );
+    }
     let v = service::version(&cfg);
     json_response(StatusCode::OK, &json!({"version_info": v["server_version_info"], "version": v["server_version"]}))
 }

@@ -77,6 +77,8 @@ struct Shared {
     cfg: Mutex<OdooSimConfig>,
     db: Mutex<orm::Db>,
     calls: Mutex<Vec<(String, String)>>,
+    /// The paths of the deprecated endpoints (`/jsonrpc`, `/xmlrpc/2/…`) called while a 19.
+    deprecated: Mutex<Vec<String>>,
     faults: Mutex<VecDeque<OdooFault>>,
     method_faults: Mutex<HashMap<(String, String), VecDeque<OdooFault>>>,
 }
@@ -173,6 +175,7 @@ impl OdooSim {
             db: Mutex::new(seed::demo(cfg.version, cfg.addon_installed, &cfg.login)),
             cfg: Mutex::new(cfg),
             calls: Mutex::default(),
+            deprecated: Mutex::default(),
             faults: Mutex::default(),
             method_faults: Mutex::default(),
         });
@@ -189,6 +192,11 @@ impl OdooSim {
         self.addr
     }
 
+    /// The Odoo series it answers as (17, 18 or 19).
+    pub fn version(&self) -> u32 {
+        self.shared.cfg.lock().unwrap().version
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -202,6 +210,14 @@ impl OdooSim {
 
     pub fn reset_calls(&self) {
         self.shared.calls.lock().unwrap().clear();
+    }
+
+    /// The paths of the `/jsonrpc` and `/xmlrpc/2/…` requests received as Odoo 19, in order.
+    /// Odoo 19 deprecates those endpoints and Odoo 20 removes them: the simulator as 19 refuses
+    /// them (HTTP 404, as 20 will), so a client that still calls them fails, and tests assert
+    /// this list stays empty.
+    pub fn deprecated_calls(&self) -> Vec<String> {
+        self.shared.deprecated.lock().unwrap().clone()
     }
 
     /// Queues a fault for the next call without a fault of its own (FIFO).
