@@ -9,4 +9,5 @@ mod reliability;
 mod rpc;
 mod run_due;
 mod silae_client;
+mod tls;
 mod util;
