@@ -184,7 +184,15 @@ impl CaFile {
 
 /// The trust of one connection: its optional `ca_file` and its section, named in `check`'s hints.
 pub fn trust(section: &str, ca_file: Option<&CaFile>) -> Result<crate::tls::Trust, String> {
-    crate::tls::Trust::new(section, ca_file.map(CaFile::trust_input))
+    match ca_file {
+        // Built in code rather than loaded: read now, never silently empty.
+        Some(ca) if ca.certs.is_empty() => {
+            let certs = crate::tls::read_ca_file(&ca.path)
+                .map_err(|why| format!("{section}.ca_file {}: {why}", ca.path.display()))?;
+            crate::tls::Trust::new(section, Some((&ca.path, &certs)))
+        }
+        _ => crate::tls::Trust::new(section, ca_file.map(CaFile::trust_input)),
+    }
 }
 
 fn default_timezone() -> String {
