@@ -375,3 +375,33 @@ impl Cert {
         Some(Cert { subject: tbs.subject.to_string(), issuer: tbs.issuer.to_string(), issuer_der, not_after })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shown_bare() {
+        assert_eq!(bare_name("DnsName(\"odoo.example.net\")"), "odoo.example.net");
+        assert_eq!(bare_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(bare_name("odoo.example.net"), "odoo.example.net");
+    }
+
+    #[test]
+    fn a_ca_file_comes_first_and_the_bundled_roots_are_always_there() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        let certs = vec![ca.der().clone()];
+        let trust = Trust::new("odoo", Some((Path::new("/etc/payflow/ca.pem"), &certs))).unwrap();
+        assert_eq!(
+            trust.anchors[0].1,
+            Origin::CaFile { key: "odoo.ca_file".into(), path: PathBuf::from("/etc/payflow/ca.pem") }
+        );
+        let bundled = trust.anchors.iter().filter(|(_, o)| *o == Origin::Bundled).count();
+        assert_eq!(bundled, webpki_roots::TLS_SERVER_ROOTS.len());
+        assert!(trust.root_count() > bundled);
+        assert!(trust.verdicts().is_empty());
+    }
+}
