@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::Tls;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
@@ -144,10 +145,17 @@ async fn send(agent: &Agent, to: &[String], subject: &str, body: &str) -> Result
 
 fn transport(agent: &Agent, smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
     let builder = match smtp.security {
-        SmtpSecurity::Starttls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host).map_err(|e| e.to_string())?
+        SmtpSecurity::Starttls | SmtpSecurity::Tls => {
+            let trust = crate::config::trust("smtp", smtp.ca_file.as_ref())?;
+            let parameters = trust.lettre_parameters(&smtp.host)?;
+            let tls = match smtp.security {
+                SmtpSecurity::Starttls => Tls::Required(parameters),
+                _ => Tls::Wrapper(parameters),
+            };
+            // What lettre's `relay`/`starttls_relay` do, with our roots instead of the bundled only.
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).tls(tls)
         }
-        SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host).map_err(|e| e.to_string())?,
+        // Plain SMTP, as configured (`security = "none"`): no TLS at all, hence nothing to verify.
         SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
     };
     let mut builder = builder.port(smtp.port).timeout(Some(Duration::from_secs(smtp.timeout_secs)));

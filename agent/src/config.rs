@@ -70,6 +70,9 @@ pub struct SilaeConfig {
     /// The first backoff delay, doubled at each retry (with jitter, at most 30 s).
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
+    /// A CA to trust for Silae besides the system's store and the bundled roots (PEM).
+    #[serde(default)]
+    pub ca_file: Option<CaFile>,
 }
 
 impl Default for SilaeConfig {
@@ -81,6 +84,7 @@ impl Default for SilaeConfig {
             timeout_secs: default_silae_timeout(),
             max_retries: default_retries(),
             retry_base_ms: default_retry_base_ms(),
+            ca_file: None,
         }
     }
 }
@@ -105,6 +109,10 @@ pub struct OdooConfig {
     pub protocol: OdooProtocol,
     #[serde(default = "default_odoo_timeout")]
     pub timeout_secs: u64,
+    /// A CA to trust for this Odoo besides the system's store and the bundled roots (PEM): a
+    /// company's own CA. (A future `[odoo.targets.<name>]` takes the same key.)
+    #[serde(default)]
+    pub ca_file: Option<CaFile>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -134,6 +142,57 @@ pub struct SmtpConfig {
     /// Seconds before the SMTP server is given up.
     #[serde(default = "default_smtp_timeout")]
     pub timeout_secs: u64,
+    /// A CA to trust for the SMTP server besides the system's store and the bundled roots (PEM):
+    /// an internal relay's.
+    #[serde(default)]
+    pub ca_file: Option<CaFile>,
+}
+
+/// `ca_file = "PATH"`: a PEM file of one or more CA certificates. A relative path is taken from
+/// the config file's folder; the file is read and its certificates checked once, on load.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(from = "PathBuf", into = "PathBuf")]
+pub struct CaFile {
+    pub path: PathBuf,
+    certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl From<PathBuf> for CaFile {
+    fn from(path: PathBuf) -> CaFile {
+        CaFile { path, certs: Vec::new() }
+    }
+}
+
+impl From<CaFile> for PathBuf {
+    fn from(c: CaFile) -> PathBuf {
+        c.path
+    }
+}
+
+impl CaFile {
+    /// Reads the file (done by `Config::parse`; call it for a `CaFile` built in code).
+    pub fn load(&mut self) -> Result<(), String> {
+        self.certs = crate::tls::read_ca_file(&self.path)?;
+        Ok(())
+    }
+
+    /// The path and the certificates, as `tls::Trust::new` takes them.
+    pub fn trust_input(&self) -> (&Path, &[rustls::pki_types::CertificateDer<'static>]) {
+        (&self.path, &self.certs)
+    }
+}
+
+/// The trust of one connection: its optional `ca_file` and its section, named in `check`'s hints.
+pub fn trust(section: &str, ca_file: Option<&CaFile>) -> Result<crate::tls::Trust, String> {
+    match ca_file {
+        // Built in code rather than loaded: read now, never silently empty.
+        Some(ca) if ca.certs.is_empty() => {
+            let certs = crate::tls::read_ca_file(&ca.path)
+                .map_err(|why| format!("{section}.ca_file {}: {why}", ca.path.display()))?;
+            crate::tls::Trust::new(section, Some((&ca.path, &certs)))
+        }
+        _ => crate::tls::Trust::new(section, ca_file.map(CaFile::trust_input)),
+    }
 }
 
 fn default_timezone() -> String {
@@ -210,6 +269,24 @@ impl Config {
             }
         }
         config.validate(path)?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+        let Config { silae, odoo, smtp, .. } = &mut config;
+        for (key, ca) in [
+            ("silae.ca_file", silae.ca_file.as_mut()),
+            ("odoo.ca_file", odoo.ca_file.as_mut()),
+            ("smtp.ca_file", smtp.as_mut().and_then(|s| s.ca_file.as_mut())),
+        ] {
+            let Some(ca) = ca else { continue };
+            if ca.path.is_relative() {
+                ca.path = base.join(&ca.path);
+            }
+            ca.load().map_err(|why| ConfigError::Invalid {
+                file: path.to_owned(),
+                key,
+                expected: "a PEM file of one or more CA certificates (-----BEGIN CERTIFICATE-----)",
+                found: format!("{}: {why}", ca.path.display()),
+            })?;
+        }
         Ok(config)
     }
 
@@ -427,6 +504,41 @@ username = "notifications@example.com"
             assert!(err.starts_with("/etc/payflow/prod.toml: "), "{err}");
             assert!(err.contains(expected), "{err:?} should contain {expected:?}");
         }
+    }
+
+    #[test]
+    fn ca_file_is_read_on_load_from_the_config_s_folder_and_a_bad_one_is_refused_with_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prod.toml");
+        let not_pem = dir.path().join("not-a-ca.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let with = |section: &str, file: &str| {
+            let text = format!("{MINIMAL}\n[{section}]\nca_file = \"{file}\"\n")
+                .replace("[smtp]", "[smtp]\nfrom = \"a@b.fr\"");
+            let text = if section == "odoo" {
+                MINIMAL.replace("login = ", &format!("ca_file = \"{file}\"\nlogin = "))
+            } else {
+                text
+            };
+            Config::parse(&config, &text)
+        };
+        for section in ["odoo", "silae", "smtp"] {
+            let err = with(section, "not-a-ca.pem").unwrap_err().to_string();
+            assert!(err.contains(&format!("key `{section}.ca_file`")), "{err}");
+            assert!(err.contains(&not_pem.display().to_string()) && err.contains("BEGIN CERTIFICATE"), "{err}");
+            let err = with(section, "missing.pem").unwrap_err().to_string();
+            assert!(err.contains(&format!("key `{section}.ca_file`")) && err.contains("cannot read it"), "{err}");
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        std::fs::write(dir.path().join("ca.pem"), params.self_signed(&key).unwrap().pem()).unwrap();
+        let c = with("odoo", "ca.pem").unwrap();
+        let (path, certs) = c.odoo.ca_file.as_ref().unwrap().trust_input();
+        assert_eq!((path, certs.len()), (dir.path().join("ca.pem").as_path(), 1));
+        // No TLS key turns verification off: such a key is refused as unknown.
+        let err = parse(&MINIMAL.replace("login = ", "tls_verify = false\nlogin = ")).unwrap_err().to_string();
+        assert!(err.contains("unknown field `tls_verify`"), "{err}");
     }
 
     #[test]

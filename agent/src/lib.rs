@@ -13,3 +13,4 @@ pub mod schedule;
 pub mod secrets;
 pub mod silae;
 pub mod store;
+pub mod tls;

@@ -39,6 +39,12 @@ enum Command {
         /// Behave as if the payflow_silae addon were not installed.
         #[arg(long)]
         no_addon: bool,
+        /// Serve HTTPS with this certificate chain (PEM, the server's first); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
 }
 
@@ -58,10 +64,19 @@ async fn main() -> anyhow::Result<()> {
             println!("silae simulator listening on http://{}", sim.addr());
             wait_for_stop().await;
         }
-        Command::Odoo { listen, version, no_addon } => {
+        Command::Odoo { listen, version, no_addon, tls_cert, tls_key } => {
             let mut cfg = payflow_sim::odoo::OdooSimConfig::demo(version);
             cfg.addon_installed = !no_addon;
-            let sim = payflow_sim::odoo::OdooSim::start_on(cfg, listen).await?;
+            let sim = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => {
+                    let cert = std::fs::read_to_string(&cert)
+                        .map_err(|e| anyhow::anyhow!("--tls-cert {}: {e}", cert.display()))?;
+                    let key = std::fs::read_to_string(&key)
+                        .map_err(|e| anyhow::anyhow!("--tls-key {}: {e}", key.display()))?;
+                    payflow_sim::odoo::OdooSim::start_https_on(cfg, listen, &cert, &key).await?
+                }
+                _ => payflow_sim::odoo::OdooSim::start_on(cfg, listen).await?,
+            };
             println!("odoo simulator listening on {}", sim.url());
             wait_for_stop().await;
         }

@@ -80,7 +80,7 @@ impl Cmd {
         if !self.offline {
             match agent.silae().await {
                 Err(f) => r.fail("silae", f.message),
-                Ok(silae) => match silae.liste_dossiers().await {
+                Ok(silae) => match tls_lines(&mut r, "silae", &silae.tls, silae.liste_dossiers().await) {
                     Ok(list) => {
                         r.ok("silae", format_args!("{} dossier(s) readable with these credentials", list.len()));
                         let readable: Vec<_> = list.iter().filter_map(|d| d.numero.clone()).collect();
@@ -101,7 +101,8 @@ impl Cmd {
         }
         if !self.offline {
             check_odoo(&agent, &mut r).await;
-            if agent.config.smtp.is_some() {
+            if let Some(smtp) = &agent.config.smtp {
+                check_smtp_tls(smtp, &mut r).await;
                 match crate::alert::test_connection(&agent).await {
                     Ok(what) => r.ok("smtp", what),
                     Err(why) => r.fail(
@@ -138,10 +139,16 @@ impl Cmd {
 async fn check_odoo(agent: &Agent, r: &mut Report) {
     let odoo = match agent.odoo().await {
         Ok(o) => o,
-        Err(f) => return r.fail("odoo", format_args!("{} [{}]", f.message, f.kind)),
+        Err(f) => {
+            // The client is built before it connects: its TLS verdicts say why, if TLS was it.
+            if let (_, Some(client)) = agent.built_clients() {
+                tls_lines(r, "odoo", &client.tls, ());
+            }
+            return r.fail("odoo", format_args!("{} [{}]", f.message, f.kind));
+        }
     };
     let session = odoo.current_session().await.expect("connected");
-    match odoo.authenticate().await {
+    match tls_lines(r, "odoo", &odoo.tls, odoo.authenticate().await) {
         Ok(s) => {
             agent.remember(s);
             r.ok(
@@ -197,5 +204,40 @@ async fn check_odoo(agent: &Agent, r: &mut Report) {
                 ),
             ),
         }
+    }
+}
+
+/// The `tls <section>` lines of the TLS connections a call made: the CA that verified each, or
+/// the certificate refused, why, and what to set. Returns the call's result.
+fn tls_lines<T>(r: &mut Report, section: &str, trust: &crate::tls::Trust, result: T) -> T {
+    for verdict in trust.verdicts() {
+        match trust.explain(&verdict) {
+            Ok(line) => r.ok(&format!("tls {section}"), line),
+            Err(line) => r.fail(&format!("tls {section}"), line),
+        }
+    }
+    result
+}
+
+/// SMTP: a handshake of its own (STARTTLS or TLS as configured) with the same roots as the
+/// alert e-mails, to name the CA or the refused certificate; nothing is sent.
+async fn check_smtp_tls(smtp: &crate::config::SmtpConfig, r: &mut Report) {
+    use crate::config::SmtpSecurity;
+    let starttls = match smtp.security {
+        SmtpSecurity::None => return,
+        SmtpSecurity::Starttls => true,
+        SmtpSecurity::Tls => false,
+    };
+    let trust = match crate::config::trust("smtp", smtp.ca_file.as_ref()) {
+        Ok(t) => t,
+        Err(why) => return r.fail("tls smtp", why),
+    };
+    let timeout = std::time::Duration::from_secs(smtp.timeout_secs);
+    match trust.probe(&smtp.host, smtp.port, starttls, timeout).await {
+        Ok(verdict) => match trust.explain(&verdict) {
+            Ok(line) => r.ok("tls smtp", line),
+            Err(line) => r.fail("tls smtp", line),
+        },
+        Err(why) => r.fail("tls smtp", why),
     }
 }

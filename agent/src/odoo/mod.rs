@@ -36,6 +36,8 @@ pub struct Session {
 
 pub struct OdooClient {
     transport: Transport,
+    /// The roots trusted for this Odoo and the verdicts seen (`check`).
+    pub tls: crate::tls::Trust,
     config: OdooConfig,
     secret: SecretString,
     session: Mutex<Option<Session>>,
@@ -162,8 +164,11 @@ const READ_ATTEMPTS: u32 = 3;
 
 impl OdooClient {
     pub fn new(config: &OdooConfig, secret: SecretString) -> Result<OdooClient, OdooError> {
+        // A future `[odoo.targets.<name>]` builds its own with `trust("odoo.targets.<name>", ..)`.
+        let tls = crate::config::trust("odoo", config.ca_file.as_ref()).map_err(OdooError::Unavailable)?;
         Ok(OdooClient {
-            transport: Transport::new(&config.url, &config.database, Duration::from_secs(config.timeout_secs))?,
+            transport: Transport::new(&config.url, &config.database, Duration::from_secs(config.timeout_secs), &tls)?,
+            tls,
             config: config.clone(),
             secret,
             session: Mutex::new(None),

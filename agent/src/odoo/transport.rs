@@ -38,8 +38,9 @@ pub struct Transport {
 }
 
 impl Transport {
-    pub fn new(url: &str, database: &str, timeout: Duration) -> Result<Transport, OdooError> {
+    pub fn new(url: &str, database: &str, timeout: Duration, tls: &crate::tls::Trust) -> Result<Transport, OdooError> {
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls.client_config())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(15)))
             .user_agent(concat!("payflow-agent/", env!("CARGO_PKG_VERSION")))

@@ -63,6 +63,8 @@ enum Attempt<T> {
 
 pub struct SilaeClient {
     http: reqwest::Client,
+    /// The roots trusted for Silae and the verdicts seen (`check`).
+    pub tls: crate::tls::Trust,
     config: SilaeConfig,
     credentials: SilaeCredentials,
     token: Mutex<Option<CachedToken>>,
@@ -120,7 +122,9 @@ fn too_large(what: &str, received: usize, limit: usize) -> SilaeError {
 
 impl SilaeClient {
     pub fn new(config: SilaeConfig, credentials: SilaeCredentials) -> Result<SilaeClient, SilaeError> {
+        let tls = crate::config::trust("silae", config.ca_file.as_ref()).map_err(SilaeError::Unavailable)?;
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls.client_config())
             .timeout(Duration::from_secs(config.timeout_secs))
             .connect_timeout(Duration::from_secs(config.timeout_secs.min(15)))
             .user_agent(concat!("payflow-agent/", env!("CARGO_PKG_VERSION")))
@@ -128,6 +132,7 @@ impl SilaeClient {
             .map_err(|e| SilaeError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
         Ok(SilaeClient {
             http,
+            tls,
             config,
             credentials,
             token: Mutex::new(None),

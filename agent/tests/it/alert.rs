@@ -30,8 +30,13 @@ fn failing() -> payflow_agent::store::Dossier {
 }
 
 fn decoded(mail: &payflow_sim::smtp::Mail) -> String {
+    decoded_data(&mail.data)
+}
+
+/// The subject, a blank line, then the body of a message as lettre sent it (CRLF line ends).
+pub fn decoded_data(data: &str) -> String {
     // lettre encodes a UTF-8 body as quoted-printable or base64, and the subject as RFC 2047.
-    let (headers, body) = mail.data.split_once("\r\n\r\n").unwrap();
+    let (headers, body) = data.split_once("\r\n\r\n").unwrap();
     let body = if headers.contains("Content-Transfer-Encoding: base64") {
         use base64::Engine;
         let joined: String = body.split_whitespace().collect();

@@ -11,4 +11,5 @@ mod rpc;
 mod run_due;
 mod series;
 mod silae_client;
+mod tls;
 mod util;

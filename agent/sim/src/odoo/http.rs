@@ -38,7 +38,13 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 
 /// Accepts connections until `stop`; each is served by hyper and dropped at once when a
 /// handler asks for it.
-pub(super) async fn serve(listener: TcpListener, app: Router, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// With `tls`, each connection is TLS first (HTTPS).
+pub(super) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -53,15 +59,30 @@ pub(super) async fn serve(listener: TcpListener, app: Router, mut stop: tokio::s
         };
         let kill = Arc::new(Notify::new());
         let app = app.clone().layer(Extension(Killer(kill.clone())));
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {}
-                _ = kill.notified() => {} // dropping the connection closes the socket
+            match tls {
+                None => serve_connection(stream, app, kill).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => serve_connection(stream, app, kill).await,
+                    // A client that refuses the certificate ends here (what the agent's TLS tests see).
+                    Err(e) => tracing::debug!("odoo simulator: TLS handshake failed: {e}"),
+                },
             }
         });
+    }
+}
+
+async fn serve_connection<S>(stream: S, app: Router, kill: Arc<Notify>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = kill.notified() => {} // dropping the connection closes the socket
     }
 }
 

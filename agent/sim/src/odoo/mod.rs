@@ -144,6 +144,22 @@ impl Shared {
     }
 }
 
+fn tls_acceptor(cert_chain_pem: &str, key_pem: &str) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("the simulator's certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the simulator's private key: {e}"))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 struct Stopper(tokio::sync::watch::Sender<bool>);
 
 impl Drop for Stopper {
@@ -158,6 +174,7 @@ impl Drop for Stopper {
 pub struct OdooSim {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    https: bool,
     stop: Arc<Stopper>,
 }
 
@@ -168,6 +185,31 @@ impl OdooSim {
     }
 
     pub async fn start_on(cfg: OdooSimConfig, addr: SocketAddr) -> anyhow::Result<OdooSim> {
+        OdooSim::start_with(cfg, addr, None).await
+    }
+
+    /// Starts over HTTPS on a free loopback port, presenting `cert_chain_pem` (the server's
+    /// certificate first) with `key_pem`.
+    pub async fn start_https(cfg: OdooSimConfig, cert_chain_pem: &str, key_pem: &str) -> anyhow::Result<OdooSim> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        OdooSim::start_with(cfg, addr, Some(tls_acceptor(cert_chain_pem, key_pem)?)).await
+    }
+
+    /// Over HTTPS on `addr` (the binary's `--tls-cert`/`--tls-key`).
+    pub async fn start_https_on(
+        cfg: OdooSimConfig,
+        addr: SocketAddr,
+        cert_chain_pem: &str,
+        key_pem: &str,
+    ) -> anyhow::Result<OdooSim> {
+        OdooSim::start_with(cfg, addr, Some(tls_acceptor(cert_chain_pem, key_pem)?)).await
+    }
+
+    async fn start_with(
+        cfg: OdooSimConfig,
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> anyhow::Result<OdooSim> {
         if !(17..=19).contains(&cfg.version) {
             anyhow::bail!("the Odoo simulator knows the series 17, 18 and 19, not {}", cfg.version);
         }
@@ -184,8 +226,9 @@ impl OdooSim {
             .map_err(|e| anyhow::anyhow!("the Odoo simulator cannot listen on {addr}: {e}"))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(http::serve(listener, http::router(shared.clone()), rx));
-        Ok(OdooSim { shared, addr, stop: Arc::new(Stopper(tx)) })
+        let https = tls.is_some();
+        tokio::spawn(http::serve(listener, http::router(shared.clone()), tls, rx));
+        Ok(OdooSim { shared, addr, https, stop: Arc::new(Stopper(tx)) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -197,9 +240,9 @@ impl OdooSim {
         self.shared.cfg.lock().unwrap().version
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://` when started over HTTPS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
     /// `(model, method)` of every call so far, in order (`("common", "version")` for the
