@@ -337,8 +337,8 @@ mod platform {
                         config.data_dir.join("payflow-agent.log").display(),
                         service_name(instance)
                     );
-                    let config_error = code == ServiceExitCode::ServiceSpecific(u32::from(super::EX_CONFIG));
-                    return Ok(if config_error { ExitCode::from(super::EX_CONFIG) } else { ExitCode::FAILURE });
+                    let config_error = code == ServiceExitCode::ServiceSpecific(u32::from(crate::cli::EX_CONFIG));
+                    return Ok(if config_error { ExitCode::from(crate::cli::EX_CONFIG) } else { ExitCode::FAILURE });
                 }
                 println!("service {} started", service_name(instance));
                 Ok(ExitCode::SUCCESS)
