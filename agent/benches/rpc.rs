@@ -73,6 +73,11 @@ async fn main() {
         .args(["serve"])
         .env("PAYFLOW_CONFIG", &config_path)
         .env("PAYFLOW_RPC_TOKEN", "bench-token")
+        // serve starts only with every secret an import needs (none is used by this bench).
+        .env("PAYFLOW_SILAE_CLIENT_ID", "bench-id")
+        .env("PAYFLOW_SILAE_CLIENT_SECRET", "bench-secret")
+        .env("PAYFLOW_SILAE_SUBSCRIPTION_KEY", "bench-key")
+        .env("PAYFLOW_ODOO_SECRET", "bench-odoo")
         .env("PAYFLOW_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -16,6 +16,8 @@ pub struct Cmd {
 
 struct Report {
     failures: usize,
+    /// Under systemd (`ExecStartPre=`), a failure is an error in the journal (`<3>`).
+    journal: bool,
 }
 
 impl Report {
@@ -24,16 +26,17 @@ impl Report {
     }
     fn fail(&mut self, what: &str, detail: impl std::fmt::Display) {
         self.failures += 1;
-        println!("FAIL  {what}: {detail}");
+        print!("{}", super::systemd::prefixed(&format!("FAIL  {what}: {detail}\n"), 3, self.journal));
     }
 }
 
 impl Cmd {
     pub async fn run(self, path: Option<&Path>) -> anyhow::Result<ExitCode> {
-        let mut r = Report { failures: 0 };
+        let mut r = Report { failures: 0, journal: super::systemd::is_journal(&std::io::stdout()) };
+        let config_error = ExitCode::from(super::EX_CONFIG);
         let Some(path) = path else {
             r.fail("config", "no config file: pass --config PATH or set PAYFLOW_CONFIG");
-            return Ok(ExitCode::FAILURE);
+            return Ok(config_error);
         };
         let config = match Config::load(path) {
             Ok(c) => {
@@ -42,7 +45,7 @@ impl Cmd {
             }
             Err(e) => {
                 r.fail("config", e);
-                return Ok(ExitCode::FAILURE);
+                return Ok(config_error);
             }
         };
         let agent = match Agent::open(config) {
@@ -52,19 +55,10 @@ impl Cmd {
             }
             Err(e) => {
                 r.fail("state", e);
-                return Ok(ExitCode::FAILURE);
+                return Ok(config_error);
             }
         };
-        let mut needed = vec![
-            SecretName::SilaeClientId,
-            SecretName::SilaeClientSecret,
-            SecretName::SilaeSubscriptionKey,
-            SecretName::OdooSecret,
-        ];
-        if agent.config.smtp.as_ref().is_some_and(|s| s.username.is_some()) {
-            needed.push(SecretName::SmtpPassword);
-        }
-        for name in needed {
+        for name in needed(&agent.config) {
             match agent.secrets.source(name) {
                 Ok(Source::Unset) => r.fail(
                     &format!("secret {name}"),
@@ -77,6 +71,8 @@ impl Cmd {
                 Err(e) => r.fail(&format!("secret {name}"), e),
             }
         }
+        // What the administrator must fix on this machine (config, state, secrets): exit 78.
+        let setup_failures = r.failures;
         if !self.offline {
             match agent.silae().await {
                 Err(f) => r.fail("silae", f.message),
@@ -131,8 +127,46 @@ impl Cmd {
             Ok(ExitCode::SUCCESS)
         } else {
             println!("{} check(s) failed", r.failures);
-            Ok(ExitCode::FAILURE)
+            Ok(if setup_failures > 0 { config_error } else { ExitCode::FAILURE })
         }
+    }
+}
+
+/// The secrets an import needs with this config.
+fn needed(config: &Config) -> Vec<SecretName> {
+    let mut needed = vec![
+        SecretName::SilaeClientId,
+        SecretName::SilaeClientSecret,
+        SecretName::SilaeSubscriptionKey,
+        SecretName::OdooSecret,
+    ];
+    if config.smtp.as_ref().is_some_and(|s| s.username.is_some()) {
+        needed.push(SecretName::SmtpPassword);
+    }
+    needed
+}
+
+/// What `serve` checks before it starts, as `check --offline` does: every secret an import
+/// needs, and the `rpc_token` the Odoo addon authenticates with, is set, else one [`ConfigProblem`](super::ConfigProblem) naming each missing one and
+/// how to set it (the service then exits 78 and systemd does not restart it).
+pub fn require_secrets(config: &Config) -> Result<(), super::ConfigProblem> {
+    let secrets = crate::secrets::Secrets::for_config(config);
+    let problems: Vec<String> = needed(config)
+        .into_iter()
+        .chain([SecretName::RpcToken])
+        .filter_map(|name| match secrets.source(name) {
+            Ok(Source::Unset) => Some(format!(
+                "the secret {name} is not set: run `payflow-agent secret set {name}` as the service's user (value on standard input), or set {}",
+                name.env_var()
+            )),
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(super::ConfigProblem(problems.join("; ")))
     }
 }
 

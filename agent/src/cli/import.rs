@@ -25,16 +25,7 @@ pub struct Cmd {
 impl Cmd {
     pub async fn run(self, agent: &Agent) -> anyhow::Result<ExitCode> {
         let opts = ImportOptions { dry_run: self.dry_run, trigger: Trigger::Cli, triggered_by: super::os_user() };
-        let report = tokio::select! {
-            report = run_period(agent, &self.dossier, self.period, &opts) => report,
-            signal = super::signal::stop() => {
-                // The import is dropped where it stood (Odoo's write is one transaction: whole
-                // or absent); its lock is released, so its run can be marked.
-                let marked = agent.interrupt_orphaned_runs().await;
-                eprintln!("stopped by {signal}: the run was marked interrupted ({marked} run(s)); import the period again to finish it");
-                return Ok(ExitCode::from(super::signal::STOPPED));
-            }
-        };
+        let report = run_period(agent, &self.dossier, self.period, &opts).await;
         if self.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {

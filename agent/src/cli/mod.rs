@@ -10,7 +10,8 @@ mod runs;
 mod secret;
 mod serve;
 mod service;
-mod signal;
+mod stop;
+pub mod systemd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,11 +74,28 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            let config = e.downcast_ref::<ConfigProblem>().is_some();
+            let mut text = format!("error: {e:#}\n");
+            if config {
+                text.push_str(
+                    "a configuration error (exit 78, EX_CONFIG): fix it, then start again; \
+                     `payflow-agent check --offline` lists every problem\n",
+                );
+            }
+            eprint!("{}", systemd::prefixed(&text, 3, systemd::is_journal(&std::io::stderr())));
+            ExitCode::from(if config { EX_CONFIG } else { 2 })
         }
     }
 }
+
+/// The exit code of an error the administrator must fix in the config or the secrets (BSD's
+/// `EX_CONFIG`): the systemd units do not restart on it (`RestartPreventExitStatus=78`).
+pub const EX_CONFIG: u8 = 78;
+
+/// An error in the config file or the secrets: exits with [`EX_CONFIG`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigProblem(pub String);
 
 /// Logs to `writer`: `PAYFLOW_LOG` (`debug`, or `warn,payflow_agent=debug`), else `info` for the
 /// services and `warn` for one-off commands.
@@ -95,13 +113,16 @@ where
         .ok()
         .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
         .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(default));
-    // Under systemd, journald stamps each line itself and shows no colours.
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_target(false).with_ansi(ansi && !journald);
-    let _ = if journald {
-        tracing_subscriber::registry().with(layer.without_time().with_filter(filter)).try_init()
+    // Under systemd (stderr is the journal's stream), journald stamps each line itself, shows no
+    // colours, and takes each line's priority from its `<N>` prefix (`journalctl -p warning`).
+    let journal = systemd::is_journal(&std::io::stderr());
+    let layer = tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi && !journal);
+    let _ = if journal {
+        tracing_subscriber::registry()
+            .with(layer.with_writer(systemd::Prioritized(writer)).without_time().with_filter(filter))
+            .try_init()
     } else {
-        tracing_subscriber::registry().with(layer.with_filter(filter)).try_init()
+        tracing_subscriber::registry().with(layer.with_writer(writer).with_filter(filter)).try_init()
     };
 }
 
@@ -111,14 +132,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let path = config_path
             .as_deref()
             .context("no config file: pass --config PATH or set PAYFLOW_CONFIG (e.g. /etc/payflow/prod.toml)")?;
-        Ok(Config::load(path)?)
+        Config::load(path).map_err(|e| ConfigProblem(e.to_string()).into())
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match cli.command {
         Command::Dossier(cmd) => cmd.run(&open(load()?)?),
-        Command::Import(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
+        Command::Import(cmd) => {
+            let agent = open(load()?)?;
+            runtime.block_on(stop::until_stopped(&agent, cmd.run(&agent)))
+        }
         Command::Runs(cmd) => cmd.run(&open(load()?)?),
-        Command::RunDue(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
+        Command::RunDue(cmd) => {
+            let agent = open(load()?)?;
+            runtime.block_on(stop::until_stopped(&agent, cmd.run(&agent)))
+        }
         Command::Check(cmd) => runtime.block_on(cmd.run(config_path.as_deref())),
         Command::Secret(cmd) => cmd.run(&load()?),
         Command::Service(cmd) => cmd.run(config_path.as_deref()),

@@ -24,14 +24,7 @@ impl Cmd {
             Some(d) => d,
             None => jiff::Timestamp::now().to_zoned(agent.config.time_zone()).date(),
         };
-        let reports = tokio::select! {
-            reports = run_due(agent, today, self.concurrency.into()) => reports,
-            signal = super::signal::stop() => {
-                let marked = agent.interrupt_orphaned_runs().await;
-                eprintln!("stopped by {signal}: {marked} run(s) marked interrupted; the next run-due does what is left");
-                return Ok(ExitCode::from(super::signal::STOPPED));
-            }
-        };
+        let reports = run_due(agent, today, self.concurrency.into()).await;
         for r in &reports {
             if self.json {
                 println!("{}", serde_json::to_string(r).context("JSON")?);

@@ -18,19 +18,22 @@ pub async fn run_until(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
+    // A service without the secrets an import needs does not start (exit 78), as `check --offline`.
+    super::check::require_secrets(&config)?;
     let listen: std::net::SocketAddr = config.rpc.listen.parse().context("rpc.listen")?;
     if !listen.ip().is_loopback() {
         tracing::warn!(%listen, "the JSON-RPC service listens beyond loopback (rpc.allow_remote): put it behind a TLS proxy");
     }
     let agent = Agent::open(config)?;
-    let svc =
-        Service::new(agent, config_path).map_err(|e| anyhow::anyhow!("{e}: the Odoo addon authenticates with it"))?;
+    let svc = Service::new(agent, config_path)
+        .map_err(|e| super::ConfigProblem(format!("{e}: the Odoo addon authenticates with it")))?;
     svc.interrupt_orphaned_runs().await;
     let _watcher = watch_config(svc.clone()).context("cannot watch the config file")?;
     #[cfg(unix)]
     reload_on_sighup(svc.clone());
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "PayFlow JSON-RPC service ready");
+    super::systemd::notify_ready();
     serve(svc, listener, shutdown, Duration::from_secs(60)).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

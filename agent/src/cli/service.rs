@@ -298,7 +298,7 @@ mod platform {
             account_password: None,
         };
         let service = manager
-            .create_service(&info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)
+            .create_service(&info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START | ServiceAccess::QUERY_STATUS)
             .with_context(|| format!("cannot create the service {}", service_name(instance)))?;
         service
             .set_description("Moves Silae payroll journals into Odoo; the JSON-RPC service of the Odoo addon")
@@ -322,6 +322,24 @@ mod platform {
 
         match service.start(&[] as &[&OsStr]) {
             Ok(()) => {
+                // The service checks its config and secrets first and stops at once on a
+                // problem (exit code 78, no recovery action: never restarted): wait for it.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let mut state = service.query_status().map(|s| (s.current_state, s.exit_code));
+                while matches!(state, Ok((ServiceState::StartPending, _))) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(200));
+                    state = service.query_status().map(|s| (s.current_state, s.exit_code));
+                }
+                if let Ok((ServiceState::Stopped, code)) = state {
+                    println!(
+                        "service {} installed but it stopped at once ({code:?}): see {}, fix, then `sc start {}`",
+                        service_name(instance),
+                        config.data_dir.join("payflow-agent.log").display(),
+                        service_name(instance)
+                    );
+                    let config_error = code == ServiceExitCode::ServiceSpecific(u32::from(crate::cli::EX_CONFIG));
+                    return Ok(if config_error { ExitCode::from(crate::cli::EX_CONFIG) } else { ExitCode::FAILURE });
+                }
                 println!("service {} started", service_name(instance));
                 Ok(ExitCode::SUCCESS)
             }
@@ -462,16 +480,28 @@ mod platform {
             service_type: ServiceType::OWN_PROCESS,
             current_state: state,
             controls_accepted: accepted,
-            exit_code: ServiceExitCode::Win32(code),
+            exit_code: code,
             checkpoint: 0,
             wait_hint,
             process_id: None,
         };
+        // A config or secret problem: stopped at once with the service-specific code 78 (the
+        // service has no recovery action, so the SCM does not restart it), the reason in the log.
+        if let Err(problem) = crate::cli::check::require_secrets(&hosted.config) {
+            tracing::error!("{problem}; then `sc start {}`", service_name(&hosted.instance));
+            handle.set_service_status(status(
+                ServiceState::Stopped,
+                ServiceControlAccept::empty(),
+                Duration::ZERO,
+                ServiceExitCode::ServiceSpecific(u32::from(crate::cli::EX_CONFIG)),
+            ))?;
+            return Ok(());
+        }
         handle.set_service_status(status(
             ServiceState::Running,
             ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN,
             Duration::ZERO,
-            0,
+            ServiceExitCode::Win32(0),
         ))?;
         let shutdown = async move {
             stop.notified().await;
@@ -481,17 +511,17 @@ mod platform {
                 ServiceState::StopPending,
                 ServiceControlAccept::empty(),
                 Duration::from_secs(65),
-                0,
+                ServiceExitCode::Win32(0),
             ));
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let result =
             runtime.block_on(crate::cli::serve::run_until(&hosted.config_path, hosted.config.clone(), shutdown));
         let code = match &result {
-            Ok(_) => 0,
+            Ok(_) => ServiceExitCode::Win32(0),
             Err(e) => {
                 tracing::error!("{e:#}");
-                1
+                ServiceExitCode::Win32(1)
             }
         };
         handle.set_service_status(status(

@@ -106,9 +106,10 @@ async fn bad_arguments_and_configs_are_refused_with_what_to_fix() {
     )
     .unwrap();
     let out = w.cli(&["runs"], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78), "a config error is EX_CONFIG (no restart by systemd)");
     let shown = text(&out);
     assert!(shown.contains("test.toml") && shown.contains("key `odoo.url`"), "{shown}");
+    assert!(shown.contains("check --offline"), "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,9 +213,79 @@ async fn check_reports_what_to_fix() {
         .unwrap();
     let shown = text(&out);
     keep_for_scan("check --offline", &shown);
-    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert_eq!(out.status.code(), Some(78), "a missing secret is EX_CONFIG: {shown}");
     assert!(
         shown.contains("FAIL  secret odoo_secret") && shown.contains("payflow-agent secret set odoo_secret"),
         "{shown}"
     );
+}
+
+/// Polls `done` every 50 ms until it holds, failing after `secs`.
+async fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "not after {secs} s: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_import_records_the_run_interrupted_not_running() {
+    use payflow_agent::store::RunFilter;
+    use payflow_sim::odoo::OdooFault;
+    let w = World::start().await;
+    w.cli_add_sample_dossier("100300", &[]);
+    // The Odoo write lasts 20 s: the stop comes while it is in flight.
+    w.odoo().push_fault_on("account.move", "payflow_import", OdooFault::Slow(std::time::Duration::from_secs(20)));
+    let child =
+        w.cli_command(&w.config_path, &["import", "--dossier", "100300", "--period", "2026-10"]).spawn().unwrap();
+    let writes = || w.odoo().calls().iter().filter(|(m, f)| m == "account.move" && f == "payflow_import").count();
+    wait_until(30, "the Odoo write started", || writes() == 1).await;
+    // SAFETY: kill() sends a signal to our own child, whose pid is valid until it is waited on.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    keep_for_scan("an import stopped by SIGTERM", &text(&out));
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    assert!(text(&out).contains("recorded as interrupted"), "{}", text(&out));
+    let runs = w.agent().store().runs(&RunFilter { dossier: Some("100300".into()), ..Default::default() }).unwrap();
+    assert_eq!(runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(), ["interrupted"], "no run left running");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_journal_log_lines_carry_their_priority_and_a_missing_secret_is_ex_config() {
+    use std::os::unix::fs::MetadataExt;
+    let w = World::start().await;
+    w.cli(
+        &["dossier", "add", "--silae", "100200", "--name", "ACME", "--company", "1", "--journal", "SAL", "--day", "5"],
+        None,
+    );
+    // stderr is a file that JOURNAL_STREAM names, as systemd names the journal's socket.
+    let log = w.dir.path().join("stderr.log");
+    let under_journal = |args: &[&str]| {
+        let file = std::fs::File::create(&log).unwrap();
+        let meta = file.metadata().unwrap();
+        let mut cmd = w.cli_command(&w.config_path, args);
+        cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino())).stderr(file);
+        let out = cmd.output().unwrap();
+        let logged = std::fs::read_to_string(&log).unwrap();
+        keep_for_scan("payflow-agent under the journal", &logged);
+        (out, logged)
+    };
+    // 100200's accounts are not mapped: the import fails, a warning.
+    let (out, logged) = under_journal(&["import", "--dossier", "100200", "--period", "2026-10"]);
+    assert_eq!(out.status.code(), Some(1), "{logged}");
+    let warning = logged.lines().find(|l| l.contains("import failed")).unwrap_or_else(|| panic!("{logged}"));
+    assert!(warning.starts_with("<4>"), "{logged}");
+    assert!(logged.lines().all(|l| l.starts_with('<')), "every line has its priority: {logged}");
+    // serve without its rpc_token: exit 78, the reason at priority 3 (error).
+    let (out, logged) = under_journal(&["serve"]);
+    assert_eq!(out.status.code(), Some(78), "{logged}");
+    assert!(logged.starts_with("<3>error: the secret rpc_token is not set"), "{logged}");
+    assert!(logged.contains("payflow-agent secret set rpc_token"), "{logged}");
+    // Without a secret an import needs, serve does not start either, and says which.
+    let out = w.output(w.cli_command(&w.config_path, &["serve"]).env_remove("PAYFLOW_ODOO_SECRET"));
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(text(&out).contains("the secret odoo_secret is not set"), "{}", text(&out));
 }

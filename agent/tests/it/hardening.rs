@@ -590,10 +590,10 @@ async fn killed_and_hung_up_runs_are_marked_interrupted() {
         libc::kill(child.id() as i32, libc::SIGHUP);
     }
     let out = wait_for("the import to stop", Duration::from_secs(20), || child.try_wait().unwrap()).await;
-    assert_eq!(out.code(), Some(130));
+    assert_eq!(out.code(), Some(143));
     assert_eq!(store.run(run.id).unwrap().status, "interrupted");
     assert!(running(&db).is_empty());
-    println!("reliability: serve killed by SIGKILL mid-job: its run interrupted at the next start; SIGHUP: config read again, service up; import stopped by SIGHUP: run interrupted, exit 130");
+    println!("reliability: serve killed by SIGKILL mid-job: its run interrupted at the next start; SIGHUP: config read again, service up; import stopped by SIGHUP: run interrupted, exit 143");
 }
 
 /// Item 10: a key or store readable by others is refused with the chmod to run.
