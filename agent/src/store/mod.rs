@@ -315,12 +315,20 @@ impl Store {
     /// writer if a reader cannot be opened.
     fn read(&self) -> MutexGuard<'_, Connection> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..READERS {
-            let Some(reader) = self.reader(&self.readers[(start + i) % READERS]) else { return self.write() };
-            match reader.try_lock() {
-                Ok(guard) => return guard,
-                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => {}
+        // A free reader already open first: another connection (its own page cache) is opened
+        // only when every open one is busy, so an idle service keeps one.
+        for opened in [true, false] {
+            for i in 0..READERS {
+                let slot = &self.readers[(start + i) % READERS];
+                if slot.get().is_some() != opened {
+                    continue;
+                }
+                let Some(reader) = self.reader(slot) else { return self.write() };
+                match reader.try_lock() {
+                    Ok(guard) => return guard,
+                    Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => {}
+                }
             }
         }
         match self.reader(&self.readers[start % READERS]) {
