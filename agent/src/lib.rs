@@ -7,6 +7,7 @@ pub mod import;
 pub mod journal;
 pub mod money;
 pub mod odoo;
+pub mod outcome;
 pub mod period;
 pub mod rpc;
 pub mod schedule;

@@ -54,6 +54,8 @@ pub struct Target<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Existing {
     pub id: i64,
+    /// The move's name (SAL/2026/10/0001; "/" for a draft Odoo has not numbered).
+    pub name: Option<String>,
     pub state: String,
     pub payload_hash: Option<String>,
 }
@@ -100,6 +102,7 @@ pub enum ResolveError {
 pub struct WriteResult {
     pub import_key: String,
     pub id: i64,
+    pub name: Option<String>,
     pub result: String,
     pub state: String,
 }
@@ -494,6 +497,7 @@ impl OdooClient {
             .map(|r| WriteResult {
                 import_key: r["import_key"].as_str().unwrap_or_default().to_owned(),
                 id: r["id"].as_i64().unwrap_or_default(),
+                name: r["name"].as_str().map(str::to_owned),
                 result: r["result"].as_str().unwrap_or_default().to_owned(),
                 state: r["state"].as_str().unwrap_or_default().to_owned(),
             })
@@ -510,7 +514,7 @@ impl OdooClient {
         self.search_read(
             "account.move",
             json!([["payflow_import_key", "in", keys], ["company_id", "=", company_id]]),
-            &["id", "state", "payflow_import_key", "payflow_payload_hash"],
+            &["id", "name", "state", "payflow_import_key", "payflow_payload_hash"],
             json!({}),
         )
         .await
@@ -524,6 +528,7 @@ fn existing_by_key(rows: &[Value]) -> HashMap<String, Existing> {
                 m["payflow_import_key"].as_str()?.to_owned(),
                 Existing {
                     id: m["id"].as_i64()?,
+                    name: m["name"].as_str().map(str::to_owned),
                     state: m["state"].as_str().unwrap_or_default().to_owned(),
                     payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
                 },

@@ -31,6 +31,8 @@ async fn readme_demo_previews_two_moves_with_the_sample_s_totals() {
     let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 2);
     assert_eq!(runs[0]["status"], "previewed");
+    assert_eq!(runs[0]["outcome"]["facts"]["case"], "previewed", "{runs}");
+    assert_eq!(runs[0]["outcome"]["totals"]["moves"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
