@@ -1,5 +1,6 @@
 //! PayFlow's agent: moves Silae payroll journals into Odoo, exactly once. See ARCHITECTURE.md.
 
+pub mod accounts;
 pub mod alert;
 pub mod cli;
 pub mod config;

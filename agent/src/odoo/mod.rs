@@ -318,6 +318,39 @@ impl OdooClient {
         Ok(Value::Array(out))
     }
 
+    /// A company's chart of accounts (code, type, reconcile flag).
+    pub async fn chart(&self, company_id: i64) -> Result<Vec<crate::accounts::ChartAccount>, OdooError> {
+        let rows = self
+            .search_read(
+                "account.account",
+                json!([]),
+                &["code", "account_type", "reconcile"],
+                json!({"allowed_company_ids": [company_id]}),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(crate::accounts::ChartAccount {
+                    code: r["code"].as_str()?.to_owned(),
+                    account_type: r["account_type"].as_str().unwrap_or_default().to_owned(),
+                    reconcile: r["reconcile"].as_bool().unwrap_or(false),
+                })
+            })
+            .collect())
+    }
+
+    /// Creates an account in a company's chart; answers its id.
+    pub async fn create_account(&self, company_id: i64, a: &crate::accounts::NewAccount) -> Result<i64, OdooError> {
+        let vals = json!({"code": a.code, "name": a.name, "account_type": a.account_type, "reconcile": a.reconcile});
+        let kwargs = params(json!({"vals_list": [vals], "context": {"allowed_company_ids": [company_id]}}));
+        let answer = self.call("account.account", "create", None, kwargs, false).await?;
+        answer
+            .as_i64()
+            .or_else(|| answer.get(0).and_then(Value::as_i64))
+            .ok_or_else(|| OdooError::Unavailable(format!("account.account.create answered {answer}")))
+    }
+
     /// Whether the payflow_silae addon is installed.
     pub async fn addon_installed(&self) -> Result<bool, OdooError> {
         let rows = self

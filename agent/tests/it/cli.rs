@@ -220,3 +220,36 @@ async fn check_reports_what_to_fix() {
         "{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_accounts_are_listed_then_created_or_mapped_from_the_cli() {
+    let w = World::start().await;
+    let agent = w.agent();
+    let mut d = dossier("100300", 5);
+    d.account_map.clear();
+    add_dossier(&agent, &d);
+    let r = import(&agent, "100300", "2026-10", true).await;
+    assert_eq!(r.error_kind, Some(payflow_agent::import::ErrorKind::MissingAccounts), "{}", r.message);
+    // Listed first, nothing created.
+    let listed = w.cli(&["dossier", "accounts", "--dossier", "100300", "--create-missing"], None);
+    let shown = text(&listed);
+    assert!(listed.status.success(), "{shown}");
+    for code in ["437300", "437400", "437500"] {
+        assert!(shown.contains(code), "{shown}");
+    }
+    assert!(shown.contains("437000") && shown.contains("nothing created"), "{shown}");
+    assert!(!import(&agent, "100300", "2026-10", true).await.status.is_success());
+    // Confirmed: created, and the import goes through.
+    let made = w.cli(&["dossier", "accounts", "--dossier", "100300", "--create-missing", "--yes"], None);
+    assert!(made.status.success(), "{}", text(&made));
+    assert!(text(&made).contains("3 account(s) created"), "{}", text(&made));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, payflow_agent::import::Status::Imported, "{}", r.message);
+    // --map adds to the account map and keeps the rest.
+    let mapped = w.cli(&["dossier", "accounts", "--dossier", "100300", "--map", "43730000=437000"], None);
+    assert!(mapped.status.success(), "{}", text(&mapped));
+    assert_eq!(agent.store().dossier("100300").unwrap().account_map["43730000"], "437000");
+    // Nothing missing any more: --create-missing says what to do instead.
+    let none = w.cli(&["dossier", "accounts", "--dossier", "100300", "--create-missing"], None);
+    assert!(!none.status.success() && text(&none).contains("does not lack accounts"), "{}", text(&none));
+}
