@@ -352,6 +352,25 @@ class PayflowRun(models.Model):
     # -- actions -----------------------------------------------------------------------
 
     @api.model
+    def _payflow_set_group_category(self):
+        """Puts PayFlow's groups in their category (a choice on the user form).
+
+        Up to Odoo 18 a group has a ``category_id``; from 19 a ``privilege_id`` whose
+        ``category_id`` is the category, hence code rather than XML."""
+        groups = self.env.ref("payflow_silae.group_payflow_user") | self.env.ref(
+            "payflow_silae.group_payflow_manager"
+        )
+        category = self.env.ref("payflow_silae.module_category_payflow")
+        if "privilege_id" in self.env["res.groups"]._fields:
+            Privilege = self.env["res.groups.privilege"]
+            privilege = Privilege.search([("category_id", "=", category.id)], limit=1)
+            if not privilege:
+                privilege = Privilege.create({"name": category.name, "category_id": category.id})
+            groups.write({"privilege_id": privilege.id})
+        else:
+            groups.write({"category_id": category.id})
+
+    @api.model
     def _payflow_set_menu_action_groups(self):
         """Gives the menus' server actions their groups (called from menus.xml).
 
