@@ -129,6 +129,13 @@ class TestAccess(TransactionCase):
             self.assertIn(self.env.ref("payflow_silae.menu_payflow_runs").id, menus, user.login)
             self.assertIn(self.env.ref("account.menu_finance_entries").id, menus, user.login)
         self.assertTrue(invoicing_admin.has_group("payflow_silae.group_payflow_manager"))
+        # A choice of its own on the user form.
+        group = self.env.ref("payflow_silae.group_payflow_user")
+        category = self.env.ref("payflow_silae.module_category_payflow")
+        if "privilege_id" in group._fields:
+            self.assertEqual(group.privilege_id.category_id, category)
+        else:
+            self.assertEqual(group.category_id, category)
         # Invoicing alone: nothing of PayFlow.
         self.assertFalse(plain.has_group("payflow_silae.group_payflow_user"))
         self.assertNotIn(
