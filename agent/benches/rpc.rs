@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use payflow_agent::config::Config;
+use payflow_agent::outcome::{Outcome, Status};
 use payflow_agent::store::{Dossier, RunOutcome, Store, Trigger};
 use serde_json::json;
 
@@ -58,12 +59,10 @@ async fn main() {
         let period = format!("{}-{:02}", 2000 + (i / 12) % 30, i % 12 + 1).parse().unwrap();
         let id =
             store.start_run(dossiers[i % 5], period, Trigger::Timer, None, false, "2026-11-05T06:00:00+01:00").unwrap();
-        let outcome = RunOutcome {
-            status: if i % 7 == 0 { "failed".into() } else { "imported".into() },
-            message: format!("run {i}"),
-            moves: vec![i as i64],
-            ..Default::default()
-        };
+        let status = if i % 7 == 0 { Status::Failed } else { Status::Imported };
+        let typed =
+            Outcome::legacy(dossiers[i % 5], &period.to_string(), status, None, &format!("run {i}"), &[i as i64]);
+        let outcome = RunOutcome { outcome: typed, plan_json: None };
         store.finish_run(id, &outcome, "2026-11-05T06:00:01+01:00").unwrap();
     }
     drop(store);

@@ -13,7 +13,6 @@ use secrecy::ExposeSecret;
 
 use crate::config::{SmtpConfig, SmtpSecurity};
 use crate::import::{Agent, ErrorKind, RunReport, Status};
-use crate::period::Period;
 use crate::secrets::SecretName;
 use crate::store::{AlertState, Dossier};
 
@@ -166,33 +165,13 @@ fn transport(agent: &Agent, smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Toki
     Ok(builder.build())
 }
 
-const MOIS: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
-fn mois(period: &str) -> String {
-    match period.parse::<Period>() {
-        Ok(p) => format!("{} {}", MOIS[(p.month() - 1) as usize], p.year()),
-        Err(_) => period.to_owned(),
-    }
-}
+use crate::outcome::mois;
 
 fn kind_fr(kind: Option<ErrorKind>) -> (&'static str, &'static str) {
     match kind {
         Some(ErrorKind::MissingAccounts) => (
             "des comptes Silae n'ont pas de compte correspondant dans Odoo.",
-            "Créez ces comptes dans le plan comptable de la société, ou indiquez pour chacun le compte Odoo à utiliser (correspondance Silae → Odoo dans la configuration du dossier, ou l'entrée --map donnée ci-dessous). Rien n'a été écrit dans Odoo.",
+            "Créez ces comptes dans le plan comptable de la société, ou indiquez pour chacun le compte Odoo à utiliser (dans Odoo, sur le dossier : « Créer les comptes manquants » ou « Associer à un compte existant »). Rien n'a été écrit dans Odoo.",
         ),
         Some(ErrorKind::MissingJournal) => (
             "le journal de paie du dossier est introuvable dans Odoo.",
@@ -236,7 +215,7 @@ pub fn compose(agent: &Agent, dossier: &Dossier, report: &RunReport, decision: &
     let who = format!("{} (dossier Silae {})", dossier.name, dossier.silae_number);
     let when = mois(&report.period);
     let where_ = format!(
-        "Où regarder : dans Odoo, Comptabilité > Configuration > PayFlow (Silae) > Journal des imports ; sur le serveur, `payflow-agent runs --dossier {}` (instance {}).",
+        "Où regarder : dans Odoo, menu Facturation (ou Comptabilité) > PayFlow (Silae) > Journal des imports, dossier {} (instance PayFlow « {} »).",
         dossier.silae_number, agent.config.instance
     );
     match decision {
@@ -245,7 +224,7 @@ pub fn compose(agent: &Agent, dossier: &Dossier, report: &RunReport, decision: &
             format!(
                 "Bonjour,\n\nL'import de la paie du dossier {who} fonctionne de nouveau : la période de {when} a été traitée ({}).\n\n{}\n\nAucune action n'est nécessaire.\n\n{where_}\n\n— PayFlow\n",
                 statut_fr(report.status),
-                report.message
+                report.outcome.french()
             ),
         ),
         Decision::Failure { reminder } => {
@@ -254,10 +233,9 @@ pub fn compose(agent: &Agent, dossier: &Dossier, report: &RunReport, decision: &
             (
                 format!("[PayFlow] {prefix} de l'import de la paie — {who} — {when}"),
                 format!(
-                    "Bonjour,\n\nL'import de la paie de {when} du dossier {who} a échoué{} : {what}\n\nQue faire : {todo}\n\nDétail ({}) :\n{}\n\nL'import est retenté automatiquement chaque jour ; vous recevrez un message quand tout sera rentré dans l'ordre.\n\n{where_}\n\n— PayFlow\n",
+                    "Bonjour,\n\nL'import de la paie de {when} du dossier {who} a échoué{} : {what}\n\nQue faire : {todo}\n\nDétail :\n{}\n\nL'import est retenté automatiquement chaque jour ; vous recevrez un message quand tout sera rentré dans l'ordre.\n\n{where_}\n\n— PayFlow\n",
                     if *reminder { " et échoue toujours" } else { "" },
-                    report.error_kind.map_or("erreur", |k| k.as_str()),
-                    report.message
+                    report.outcome.french()
                 ),
             )
         }
@@ -273,6 +251,8 @@ fn statut_fr(s: Status) -> &'static str {
         Status::Waiting => "en attente de clôture dans Silae",
         Status::Previewed => "aperçu",
         Status::Failed => "échec",
+        Status::Running => "en cours",
+        Status::Interrupted => "interrompue",
     }
 }
 

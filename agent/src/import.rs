@@ -1,7 +1,6 @@
 //! The one import path shared by the CLI, the daily timer and the RPC service:
 //! fetch from Silae -> journal (plan and checks) -> (Odoo: resolve, write) -> record the run.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,93 +10,27 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::journal::{self, ImportPlan, MovePlan, Problems};
 use crate::odoo::{self, OdooClient, OdooError, Protocol, ResolveError, Resolved, Session, Target};
+use crate::outcome::{Facts, MissingAccount, MoveRef, OdooCheck, Outcome, RuptureTotal, Totals};
 use crate::period::Period;
 use crate::secrets::{SecretError, SecretName, Secrets};
 use crate::silae::{SilaeClient, SilaeCredentials, SilaeError};
 use crate::store::{RunOutcome, Store, StoreError, Trigger};
 
-/// The contract's error kinds of a failed run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    Config,
-    SilaeAuth,
-    SilaeUnavailable,
-    SilaeBadResponse,
-    Unbalanced,
-    MissingAccounts,
-    MissingJournal,
-    OdooAuth,
-    OdooUnavailable,
-    OdooRejected,
-    /// The local state cannot be written (database locked, full disk, deleted, lock file
-    /// unusable): nothing was asked of Silae or Odoo.
-    State,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Config => "config",
-            ErrorKind::SilaeAuth => "silae_auth",
-            ErrorKind::SilaeUnavailable => "silae_unavailable",
-            ErrorKind::SilaeBadResponse => "silae_bad_response",
-            ErrorKind::Unbalanced => "unbalanced",
-            ErrorKind::MissingAccounts => "missing_accounts",
-            ErrorKind::MissingJournal => "missing_journal",
-            ErrorKind::OdooAuth => "odoo_auth",
-            ErrorKind::OdooUnavailable => "odoo_unavailable",
-            ErrorKind::OdooRejected => "odoo_rejected",
-            ErrorKind::State => "state",
-        }
-    }
-
-    /// Whether trying again later may succeed without anyone changing anything.
-    pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorKind::SilaeUnavailable | ErrorKind::OdooUnavailable)
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The contract's run statuses (`previewed` is a dry run that found nothing wrong).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Imported,
-    AlreadyImported,
-    NoData,
-    Waiting,
-    Previewed,
-    Failed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Imported => "imported",
-            Status::AlreadyImported => "already_imported",
-            Status::NoData => "no_data",
-            Status::Waiting => "waiting",
-            Status::Previewed => "previewed",
-            Status::Failed => "failed",
-        }
-    }
-
-    pub fn is_success(self) -> bool {
-        self != Status::Failed
-    }
-}
+pub use crate::outcome::{ErrorKind, Status};
 
 /// A failure of an import, with its contract kind and a message that says what to fix.
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub kind: ErrorKind,
     pub message: String,
+    /// The facts, when the error has more than its text (missing accounts).
+    pub facts: Option<Facts>,
+}
+
+impl Failure {
+    pub fn new(kind: ErrorKind, message: String) -> Failure {
+        Failure { kind, message, facts: None }
+    }
 }
 
 impl From<SilaeError> for Failure {
@@ -107,14 +40,14 @@ impl From<SilaeError> for Failure {
             SilaeError::Unavailable(_) => ErrorKind::SilaeUnavailable,
             SilaeError::BadResponse(_) => ErrorKind::SilaeBadResponse,
         };
-        Failure { kind, message: e.to_string() }
+        Failure::new(kind, e.to_string())
     }
 }
 
 impl From<Problems> for Failure {
     fn from(p: Problems) -> Failure {
         let kind = if p.is_balance_only() { ErrorKind::Unbalanced } else { ErrorKind::SilaeBadResponse };
-        Failure { kind, message: p.to_string() }
+        Failure::new(kind, p.to_string())
     }
 }
 
@@ -125,12 +58,20 @@ impl From<OdooError> for Failure {
             OdooError::Unavailable(_) => ErrorKind::OdooUnavailable,
             OdooError::Rejected { .. } => ErrorKind::OdooRejected,
         };
-        Failure { kind, message: e.to_string() }
+        Failure::new(kind, e.to_string())
     }
 }
 
 impl From<ResolveError> for Failure {
     fn from(e: ResolveError) -> Failure {
+        if let ResolveError::Accounts(detail, missing) = &e {
+            let accounts = missing
+                .iter()
+                .map(|m| MissingAccount { code: m.silae_code.clone(), tried: m.tried.clone(), label: None })
+                .collect();
+            let facts = Facts::MissingAccounts { accounts, analytic: Vec::new(), detail: detail.clone() };
+            return Failure { kind: ErrorKind::MissingAccounts, message: detail.clone(), facts: Some(facts) };
+        }
         let kind = match &e {
             ResolveError::Odoo(o) => return o.clone().into(),
             ResolveError::Company { .. } | ResolveError::AddonMissing { .. } => ErrorKind::Config,
@@ -138,20 +79,20 @@ impl From<ResolveError> for Failure {
             ResolveError::Accounts(..) => ErrorKind::MissingAccounts,
             ResolveError::Locked(_) => ErrorKind::OdooRejected,
         };
-        Failure { kind, message: e.to_string() }
+        Failure::new(kind, e.to_string())
     }
 }
 
 impl From<SecretError> for Failure {
     fn from(e: SecretError) -> Failure {
-        Failure { kind: ErrorKind::Config, message: e.to_string() }
+        Failure::new(ErrorKind::Config, e.to_string())
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
         let kind = if e.is_about_input() { ErrorKind::Config } else { ErrorKind::State };
-        Failure { kind, message: e.to_string() }
+        Failure::new(kind, e.to_string())
     }
 }
 
@@ -163,11 +104,13 @@ pub struct RunReport {
     pub period: String,
     pub status: Status,
     pub error_kind: Option<ErrorKind>,
+    /// The outcome in English (the contract's field; `outcome` is the typed one).
     pub message: String,
     pub moves: Vec<i64>,
     pub dry_run: bool,
     /// The move plans, one per Silae rupture (what is, or would be, written).
     pub plans: Vec<Value>,
+    pub outcome: Outcome,
 }
 
 /// How an import was asked for.
@@ -259,7 +202,7 @@ pub enum LockError {
 
 impl From<LockError> for Failure {
     fn from(e: LockError) -> Failure {
-        Failure { kind: ErrorKind::State, message: e.to_string() }
+        Failure::new(ErrorKind::State, e.to_string())
     }
 }
 
@@ -434,32 +377,36 @@ async fn not_run(
     tracing::warn!(dossier, %period, kind = %f.kind, "import not run: {}", f.message);
     let (number, trigger, by, dry_run, now) =
         (dossier.to_owned(), opts.trigger, opts.triggered_by.clone(), opts.dry_run, agent.now());
-    let outcome = RunOutcome {
-        status: Status::Failed.as_str().into(),
-        error_kind: Some(f.kind.as_str().into()),
-        message: f.message.clone(),
-        ..RunOutcome::default()
-    };
+    let report = failed_report(dossier, period, opts, None, f);
+    let end = RunOutcome { outcome: report.outcome.clone(), plan_json: None };
     let run_id = if record {
         let recorded = agent.db(move |s| {
             let id = s.start_run(&number, period, trigger, by.as_deref(), dry_run, &now)?;
-            s.finish_run(id, &outcome, &now)?;
+            s.finish_run(id, &end, &now)?;
             Ok(id)
         });
         recorded.await.ok()
     } else {
         None
     };
+    RunReport { run_id, ..report }
+}
+
+/// The report of a run that failed with `f` (recorded as `run_id`, if it was).
+fn failed_report(dossier: &str, period: Period, opts: &ImportOptions, run_id: Option<i64>, f: Failure) -> RunReport {
+    let facts = f.facts.unwrap_or(Facts::Error { detail: f.message });
+    let outcome = Outcome::failed(dossier, &period.to_string(), f.kind, facts);
     RunReport {
         run_id,
         dossier: dossier.to_owned(),
         period: period.to_string(),
         status: Status::Failed,
         error_kind: Some(f.kind),
-        message: f.message,
+        message: outcome.english(),
         moves: Vec::new(),
         dry_run: opts.dry_run,
         plans: Vec::new(),
+        outcome,
     }
 }
 
@@ -547,52 +494,57 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
         Ok(id) => Some(id),
         Err(e) => {
             tracing::error!(dossier, %period, "cannot record the run: {e}");
-            let f = cannot_record(e);
-            return RunReport {
-                run_id: None,
-                dossier: dossier.to_owned(),
-                period: period.to_string(),
-                status: Status::Failed,
-                error_kind: Some(f.kind),
-                message: f.message,
-                moves: Vec::new(),
-                dry_run: opts.dry_run,
-                plans: Vec::new(),
-            };
+            return failed_report(dossier, period, opts, None, cannot_record(e));
         }
     };
     let result = attempt(agent, dossier, period, opts).await;
-    let mut report = RunReport {
-        run_id,
-        dossier: dossier.to_owned(),
-        period: period.to_string(),
-        status: Status::Failed,
-        error_kind: None,
-        message: String::new(),
-        moves: Vec::new(),
-        dry_run: opts.dry_run,
-        plans: Vec::new(),
-    };
-    let mut outcome = RunOutcome::default();
-    match result {
+    let period_text = period.to_string();
+    let mut plans = Vec::new();
+    let mut plan_text = None;
+    let outcome = match result {
         Ok(done) => {
-            report.status = done.status;
-            report.message = done.message;
-            report.moves = done.moves;
+            let mut outcome = Outcome {
+                status: done.status,
+                error_kind: None,
+                action: match done.status {
+                    Status::Waiting => crate::outcome::Action::WaitSilaeClose,
+                    _ => crate::outcome::Action::None,
+                },
+                facts: done.facts,
+                totals: None,
+                moves: done.moves,
+                dossier: dossier.to_owned(),
+                period: period_text.clone(),
+            };
             if let Some(plan) = &done.plan {
-                report.plans =
+                plans =
                     plan.moves.iter().map(|m| plan_json(m, done.journal.as_deref(), done.resolved.as_ref())).collect();
-                outcome.total_debit_cents = Some(plan.total_debit().0);
-                outcome.total_credit_cents = Some(plan.total_credit().0);
-                outcome.line_count = Some(plan.line_count() as i64);
-                outcome.plan_json = Some(Value::Array(report.plans.clone()).to_string());
+                outcome.totals = Some(totals(plan));
+                plan_text = Some(Value::Array(plans.clone()).to_string());
+                // The moves' rupture labels, in the plan's order.
+                for (m, r) in outcome.moves.iter_mut().zip(plan.moves.iter()) {
+                    m.rupture_label.get_or_insert_with(|| r.rupture_label.clone());
+                }
             }
+            outcome
         }
         Err(f) => {
-            report.error_kind = Some(f.kind);
-            report.message = f.message;
+            let facts = f.facts.unwrap_or(Facts::Error { detail: f.message });
+            Outcome::failed(dossier, &period_text, f.kind, facts)
         }
-    }
+    };
+    let report = RunReport {
+        run_id,
+        dossier: dossier.to_owned(),
+        period: period_text,
+        status: outcome.status,
+        error_kind: outcome.error_kind,
+        message: outcome.english(),
+        moves: outcome.move_ids(),
+        dry_run: opts.dry_run,
+        plans,
+        outcome,
+    };
     match report.status {
         Status::Failed => {
             tracing::warn!(dossier, %period, kind = ?report.error_kind, "import failed: {}", report.message)
@@ -600,35 +552,67 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
         s => tracing::info!(dossier, %period, status = s.as_str(), "{}", report.message),
     }
     if let Some(id) = run_id {
-        outcome.status = report.status.as_str().to_owned();
-        outcome.error_kind = report.error_kind.map(|k| k.as_str().to_owned());
-        outcome.message = report.message.clone();
-        outcome.moves = report.moves.clone();
+        let end = RunOutcome { outcome: report.outcome.clone(), plan_json: plan_text };
         let now = agent.now();
-        if let Err(e) = agent.db(move |s| s.finish_run(id, &outcome, &now)).await {
+        if let Err(e) = agent.db(move |s| s.finish_run(id, &end, &now)).await {
             tracing::error!(run = id, "cannot record the end of the run: {e}");
         }
     }
     report
 }
 
+/// Silae's totals of a plan, per rupture, in cents.
+fn totals(plan: &ImportPlan) -> Totals {
+    Totals {
+        moves: plan.moves.len() as i64,
+        lines: plan.line_count() as i64,
+        debit_cents: plan.total_debit().0,
+        credit_cents: plan.total_credit().0,
+        ruptures: plan
+            .moves
+            .iter()
+            .map(|m| RuptureTotal {
+                rupture: m.rupture.to_string(),
+                label: m.rupture_label.clone(),
+                lines: m.lines.len() as i64,
+                debit_cents: m.total_debit.0,
+                credit_cents: m.total_credit.0,
+            })
+            .collect(),
+    }
+}
+
+/// Silae's label of each missing account (the first line's), from the plan.
+fn label_missing(facts: &mut Facts, plan: &ImportPlan) {
+    if let Facts::MissingAccounts { accounts, .. } = facts {
+        for a in accounts {
+            a.label = plan.moves.iter().flat_map(|m| &m.lines).find(|l| l.account == a.code).map(|l| l.label.clone());
+        }
+    }
+}
+
 struct Done {
     status: Status,
-    message: String,
-    moves: Vec<i64>,
+    facts: Facts,
+    moves: Vec<MoveRef>,
     plan: Option<ImportPlan>,
     journal: Option<String>,
     resolved: Option<Resolved>,
+}
+
+fn move_ref(id: i64, name: Option<&str>) -> MoveRef {
+    MoveRef { id, name: name.map(str::to_owned), rupture_label: None }
 }
 
 async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &ImportOptions) -> Result<Done, Failure> {
     let number = dossier_number.to_owned();
     let dossier = agent.db(move |s| s.dossier(&number)).await?;
     if let Some(start) = dossier.start_period.filter(|s| period < *s) {
-        return Err(Failure {
-            kind: ErrorKind::Config,
-            message: format!("dossier {dossier_number} starts at {start}: the period {period} is before it (change start_period to import it)"),
-        });
+        let facts = Facts::BeforeStart { start: start.to_string() };
+        let message = format!(
+            "dossier {dossier_number} starts at {start}: the period {period} is before it (change start_period to import it)"
+        );
+        return Err(Failure { kind: ErrorKind::Config, message, facts: Some(facts) });
     }
     let silae = agent.silae().await?;
     if dossier.wait_closed {
@@ -636,9 +620,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         if period >= open {
             return Ok(Done {
                 status: Status::Waiting,
-                message: format!(
-                    "the payroll of {period} is not closed in Silae yet (period in progress: {open}); it will be imported once closed"
-                ),
+                facts: Facts::Waiting { in_progress: open.to_string() },
                 moves: Vec::new(),
                 plan: None,
                 journal: None,
@@ -651,29 +633,20 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     if plan.moves.is_empty() {
         return Ok(Done {
             status: Status::NoData,
-            message: format!("Silae has no payroll entries for dossier {dossier_number} in {period}"),
+            facts: Facts::NoData,
             moves: Vec::new(),
             plan: None,
             journal: None,
             resolved: None,
         });
     }
-    let summary = format!(
-        "{} move(s), {} lines, debit {} = credit {}",
-        plan.moves.len(),
-        plan.line_count(),
-        plan.total_debit(),
-        plan.total_credit()
-    );
     let journal_code = Some(dossier.journal_code.clone());
     // A preview checks Odoo too when it can (accounts, journal, lock dates, existing moves),
     // and says so when it cannot.
     if opts.dry_run && agent.secrets.get(SecretName::OdooSecret)?.is_none() {
         return Ok(Done {
             status: Status::Previewed,
-            message: format!(
-                "dry run: {summary}; Odoo not checked (the secret odoo_secret is not set); nothing was written"
-            ),
+            facts: Facts::Previewed { odoo: None },
             moves: Vec::new(),
             plan: Some(plan),
             journal: journal_code,
@@ -691,7 +664,16 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     if let Some(s) = odoo.current_session().await {
         agent.remember(s);
     }
-    let resolved = resolved?;
+    let resolved = match resolved {
+        Ok(r) => r,
+        Err(e) => {
+            let mut failure = Failure::from(e);
+            if let Some(facts) = failure.facts.as_mut() {
+                label_missing(facts, &plan);
+            }
+            return Err(failure);
+        }
+    };
     if let Some(missing) = &resolved.addon_missing {
         if !opts.dry_run {
             return Err(missing.clone().into());
@@ -707,12 +689,15 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         })
         .collect();
     let replaced = pending.iter().filter(|m| resolved.existing.contains_key(&m.import_key)).count();
-    let present: Vec<i64> =
-        plan.moves.iter().filter_map(|m| resolved.existing.get(&m.import_key).map(|e| e.id)).collect();
+    let present: Vec<MoveRef> = plan
+        .moves
+        .iter()
+        .filter_map(|m| resolved.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref())))
+        .collect();
     if pending.is_empty() {
         let done = Done {
             status: Status::AlreadyImported,
-            message: format!("already in Odoo: move(s) {}; nothing was written", ids(&present)),
+            facts: Facts::AlreadyImported,
             moves: present,
             plan: Some(plan),
             journal: journal_code,
@@ -723,14 +708,15 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     if opts.dry_run {
         return Ok(Done {
             status: Status::Previewed,
-            message: format!(
-                "dry run: {summary}; checked in Odoo ({}): would create {}, replace {} draft(s), leave {} already imported; nothing was written{}",
-                resolved.company_name,
-                pending.len() - replaced,
-                replaced,
-                plan.moves.len() - pending.len(),
-                resolved.addon_missing.as_ref().map(|e| format!(". Warning: {e}")).unwrap_or_default()
-            ),
+            facts: Facts::Previewed {
+                odoo: Some(OdooCheck {
+                    company: resolved.company_name.clone(),
+                    create: (pending.len() - replaced) as i64,
+                    replace: replaced as i64,
+                    already: (plan.moves.len() - pending.len()) as i64,
+                    addon_missing: resolved.addon_missing.as_ref().map(|e| e.to_string()),
+                }),
+            },
             moves: Vec::new(),
             plan: Some(plan),
             journal: journal_code,
@@ -759,10 +745,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         // Odoo answered something that is not payflow_import's answer: failed, never "already
         // imported"; the next run reads Odoo again and finds what is there.
         Err(odoo::WriteError::Malformed(why)) => {
-            return Err(Failure {
-                kind: ErrorKind::OdooRejected,
-                message: odoo::WriteError::Malformed(why).to_string(),
-            })
+            return Err(Failure::new(ErrorKind::OdooRejected, odoo::WriteError::Malformed(why).to_string()))
         }
         Err(odoo::WriteError::Odoo(e)) => {
             // Refused or cut off: look again. Another run may have written the same period at
@@ -780,13 +763,17 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             if !complete {
                 return Err(e.into());
             }
-            let moves: Vec<i64> = plan.moves.iter().map(|m| now[&m.import_key].id).collect();
+            let moves: Vec<MoveRef> = plan
+                .moves
+                .iter()
+                .map(|m| {
+                    let x = &now[&m.import_key];
+                    move_ref(x.id, x.name.as_deref())
+                })
+                .collect();
             return Ok(Done {
                 status: Status::AlreadyImported,
-                message: format!(
-                    "the write answered \"{e}\", but the moves are in Odoo: {} (imported by a concurrent run, or committed before the answer was lost); nothing doubled",
-                    ids(&moves)
-                ),
+                facts: Facts::FoundAfterWriteError { error: e.to_string() },
                 moves,
                 plan: Some(plan),
                 journal: journal_code,
@@ -795,35 +782,35 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
     };
     // Each rupture's move, in the plan's order: the one just written, else the one already there.
-    let written: std::collections::HashMap<&str, i64> = results.iter().map(|r| (r.import_key.as_str(), r.id)).collect();
-    let moves: Vec<i64> = plan
+    let written: std::collections::HashMap<&str, MoveRef> =
+        results.iter().map(|r| (r.import_key.as_str(), move_ref(r.id, r.name.as_deref()))).collect();
+    let moves: Vec<MoveRef> = plan
         .moves
         .iter()
         .filter_map(|m| {
-            written.get(m.import_key.as_str()).copied().or_else(|| resolved.existing.get(&m.import_key).map(|e| e.id))
+            written
+                .get(m.import_key.as_str())
+                .cloned()
+                .or_else(|| resolved.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref())))
         })
-        .filter(|id| *id > 0)
+        .filter(|m| m.id > 0)
         .collect();
     let created = results.iter().filter(|r| r.result == "created").count();
     let replaced = results.iter().filter(|r| r.result == "replaced").count();
     let status = if created + replaced == 0 { Status::AlreadyImported } else { Status::Imported };
     Ok(Done {
         status,
-        message: format!(
-            "{summary}; in Odoo ({}): {created} created, {replaced} draft(s) replaced, {} already there: move(s) {}",
-            resolved.company_name,
-            plan.moves.len() - created - replaced,
-            ids(&moves)
-        ),
+        facts: Facts::Imported {
+            company: resolved.company_name.clone(),
+            created: created as i64,
+            replaced: replaced as i64,
+            already: (plan.moves.len() - created - replaced) as i64,
+        },
         moves,
         plan: Some(plan),
         journal: journal_code,
         resolved: Some(resolved),
     })
-}
-
-fn ids(v: &[i64]) -> String {
-    v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// The chatter message of a created move, in French: accountants read it.

@@ -1,5 +1,6 @@
 //! PayFlow's agent: moves Silae payroll journals into Odoo, exactly once. See ARCHITECTURE.md.
 
+pub mod accounts;
 pub mod alert;
 pub mod cli;
 pub mod config;
@@ -7,6 +8,7 @@ pub mod import;
 pub mod journal;
 pub mod money;
 pub mod odoo;
+pub mod outcome;
 pub mod period;
 pub mod rpc;
 pub mod schedule;

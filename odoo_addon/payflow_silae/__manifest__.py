@@ -10,6 +10,7 @@
     "license": "LGPL-3",
     "depends": ["account"],
     "data": [
+        "security/payflow_groups.xml",
         "security/ir.model.access.csv",
         "security/payflow_security.xml",
         "views/account_move_views.xml",
@@ -17,6 +18,7 @@
         "views/payflow_dossier_views.xml",
         "views/payflow_run_views.xml",
         "views/payflow_import_wizard_views.xml",
+        "wizards/payflow_missing_accounts_views.xml",
         "views/menus.xml",
     ],
     "images": ["static/description/payflow_dossiers.png"],

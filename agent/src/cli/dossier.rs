@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use crate::import::Agent;
+use crate::outcome::Facts;
 use crate::period::Period;
 use crate::store::Dossier;
 
@@ -17,6 +18,10 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Fix the accounts a dossier's last run found missing: map them to existing Odoo accounts
+    /// (--map), or create them in the company's chart (--create-missing: lists them, --yes
+    /// creates them).
+    Accounts(Accounts),
     /// Remove a dossier (its runs stay in the log).
     Remove {
         #[arg(long, value_name = "N")]
@@ -62,6 +67,23 @@ pub struct Add {
     disabled: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct Accounts {
+    /// The Silae dossier number.
+    #[arg(long, value_name = "N")]
+    dossier: String,
+    /// An account map entry SILAE_CODE=ODOO_CODE to add (repeat for several).
+    #[arg(long = "map", value_name = "SILAE=ODOO", value_parser = parse_pair)]
+    map: Vec<(String, String)>,
+    /// The accounts the last run found missing, as they would be created (codes and names
+    /// from Silae, type and reconcile flag from the nearest account of the chart).
+    #[arg(long, conflicts_with = "map")]
+    create_missing: bool,
+    /// With --create-missing: create them in Odoo.
+    #[arg(long, requires = "create_missing")]
+    yes: bool,
+}
+
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
@@ -70,9 +92,10 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 }
 
 impl Cmd {
-    pub fn run(self, agent: &Agent) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, agent: &Agent) -> anyhow::Result<ExitCode> {
         let store = agent.store();
         match self {
+            Cmd::Accounts(a) => return accounts(agent, a).await,
             Cmd::Add(a) => {
                 let d = Dossier {
                     silae_number: a.silae,
@@ -128,4 +151,59 @@ impl Cmd {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+async fn accounts(agent: &Agent, a: Accounts) -> anyhow::Result<ExitCode> {
+    let mut dossier = agent.store().dossier(&a.dossier)?;
+    if !a.map.is_empty() {
+        dossier.account_map.extend(a.map);
+        let saved = agent.store().upsert_dossier(&dossier, &agent.now())?;
+        for (silae, odoo) in &saved.account_map {
+            println!("{silae} -> {odoo}");
+        }
+        println!("dossier {}: account map saved; the next import uses it", saved.silae_number);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !a.create_missing {
+        anyhow::bail!("say what to do: --map SILAE=ODOO (repeat for several) or --create-missing");
+    }
+    let filter = crate::store::RunFilter { dossier: Some(a.dossier.clone()), limit: Some(1), ..Default::default() };
+    let last = agent.store().runs(&filter)?.into_iter().next();
+    let missing = match last.as_ref().map(|r| &r.outcome.facts) {
+        Some(Facts::MissingAccounts { accounts, .. }) => accounts.clone(),
+        _ => anyhow::bail!(
+            "the last run of dossier {} does not lack accounts; preview a period first: payflow-agent import --dossier {} --period YYYY-MM --dry-run",
+            a.dossier,
+            a.dossier
+        ),
+    };
+    let odoo = agent.odoo().await.map_err(|f| anyhow::anyhow!("{} [{}]", f.message, f.kind))?;
+    let chart = odoo.chart(dossier.company_id).await?;
+    let planned = crate::accounts::plan(&missing, &chart);
+    println!("{:<10} {:<8} {:<40} {:<20} {:<9} LIKE", "SILAE", "CODE", "NAME", "TYPE", "RECONCILE");
+    for n in &planned {
+        println!(
+            "{:<10} {:<8} {:<40} {:<20} {:<9} {}",
+            n.silae_code,
+            n.code,
+            n.name,
+            n.account_type,
+            if n.reconcile { "yes" } else { "no" },
+            n.like.as_deref().unwrap_or("-")
+        );
+    }
+    if !a.yes {
+        println!(
+            "nothing created: add --yes to create these {} account(s) in company {}",
+            planned.len(),
+            dossier.company_id
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for n in &planned {
+        let id = odoo.create_account(dossier.company_id, n).await?;
+        println!("created {} {} (id {id})", n.code, n.name);
+    }
+    println!("{} account(s) created; import the period again", planned.len());
+    Ok(ExitCode::SUCCESS)
 }

@@ -79,8 +79,9 @@ pub fn print_report(r: &RunReport) {
             total("total_credit_cents")
         );
     }
-    if !r.moves.is_empty() {
-        println!("Odoo moves: {}", r.moves.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "));
+    if !r.outcome.moves.is_empty() {
+        let moves: Vec<String> = r.outcome.moves.iter().map(|m| format!("{} (id {})", m.label(), m.id)).collect();
+        println!("Odoo moves: {}", moves.join(", "));
     }
 }
 

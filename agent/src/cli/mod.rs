@@ -136,7 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match cli.command {
-        Command::Dossier(cmd) => cmd.run(&open(load()?)?),
+        Command::Dossier(cmd) => runtime.block_on(cmd.run(&open(load()?)?)),
         Command::Import(cmd) => {
             let agent = open(load()?)?;
             runtime.block_on(stop::until_stopped(&agent, cmd.run(&agent)))

@@ -56,6 +56,8 @@ pub struct Target<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Existing {
     pub id: i64,
+    /// The move's name (SAL/2026/10/0001; "/" for a draft Odoo has not numbered).
+    pub name: Option<String>,
     pub state: String,
     pub payload_hash: Option<String>,
 }
@@ -102,6 +104,7 @@ pub enum ResolveError {
 pub struct WriteResult {
     pub import_key: String,
     pub id: i64,
+    pub name: Option<String>,
     pub result: String,
     pub state: String,
 }
@@ -128,8 +131,17 @@ pub fn parse_write_answer(answer: &Value, sent: &[String]) -> Result<Vec<WriteRe
     struct Row {
         import_key: String,
         id: i64,
+        // Odoo's name of the move (SAL/2026/10/0001); `false` or absent while it has none.
+        #[serde(default, deserialize_with = "name_or_false")]
+        name: Option<String>,
         result: String,
         state: String,
+    }
+    fn name_or_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match <Value as serde::Deserialize>::deserialize(d)? {
+            Value::String(s) if !s.is_empty() && s != "/" => Some(s),
+            _ => None,
+        })
     }
     let shown = |v: &Value| {
         let t = v.to_string();
@@ -152,7 +164,7 @@ pub fn parse_write_answer(answer: &Value, sent: &[String]) -> Result<Vec<WriteRe
         if !WRITE_RESULTS.contains(&r.result.as_str()) {
             return Err(format!("the result of {} is {:?}, expected one of {WRITE_RESULTS:?}", r.import_key, r.result));
         }
-        out.push(WriteResult { import_key: r.import_key, id: r.id, result: r.result, state: r.state });
+        out.push(WriteResult { import_key: r.import_key, id: r.id, name: r.name, result: r.result, state: r.state });
     }
     if let Some(missing) = sent.iter().find(|k| !out.iter().any(|r| &r.import_key == *k)) {
         return Err(format!("it says nothing of the move {missing}"));
@@ -398,6 +410,39 @@ impl OdooClient {
         Ok(Value::Array(out))
     }
 
+    /// A company's chart of accounts (code, type, reconcile flag).
+    pub async fn chart(&self, company_id: i64) -> Result<Vec<crate::accounts::ChartAccount>, OdooError> {
+        let rows = self
+            .search_read(
+                "account.account",
+                json!([]),
+                &["code", "account_type", "reconcile"],
+                json!({"allowed_company_ids": [company_id]}),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(crate::accounts::ChartAccount {
+                    code: r["code"].as_str()?.to_owned(),
+                    account_type: r["account_type"].as_str().unwrap_or_default().to_owned(),
+                    reconcile: r["reconcile"].as_bool().unwrap_or(false),
+                })
+            })
+            .collect())
+    }
+
+    /// Creates an account in a company's chart; answers its id.
+    pub async fn create_account(&self, company_id: i64, a: &crate::accounts::NewAccount) -> Result<i64, OdooError> {
+        let vals = json!({"code": a.code, "name": a.name, "account_type": a.account_type, "reconcile": a.reconcile});
+        let kwargs = params(json!({"vals_list": [vals], "context": {"allowed_company_ids": [company_id]}}));
+        let answer = self.call("account.account", "create", None, kwargs, false).await?;
+        answer
+            .as_i64()
+            .or_else(|| answer.get(0).and_then(Value::as_i64))
+            .ok_or_else(|| OdooError::Unavailable(format!("account.account.create answered {answer}")))
+    }
+
     /// Whether the payflow_silae addon is installed.
     pub async fn addon_installed(&self) -> Result<bool, OdooError> {
         let rows = self
@@ -587,7 +632,7 @@ impl OdooClient {
         self.search_read(
             "account.move",
             json!([["payflow_import_key", "in", keys], ["company_id", "=", company_id]]),
-            &["id", "state", "payflow_import_key", "payflow_payload_hash"],
+            &["id", "name", "state", "payflow_import_key", "payflow_payload_hash"],
             json!({}),
         )
         .await
@@ -601,6 +646,7 @@ fn existing_by_key(rows: &[Value]) -> HashMap<String, Existing> {
                 m["payflow_import_key"].as_str()?.to_owned(),
                 Existing {
                     id: m["id"].as_i64()?,
+                    name: m["name"].as_str().map(str::to_owned),
                     state: m["state"].as_str().unwrap_or_default().to_owned(),
                     payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
                 },

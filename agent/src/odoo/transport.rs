@@ -105,8 +105,11 @@ impl Transport {
                 self.json2(secret, model, method, Value::Object(body)).await
             }
             Protocol::JsonRpc => {
+                let mut params = params;
                 let args = match ids {
                     Some(ids) => json!([ids]),
+                    // `create` reads its values positionally (`_call_kw_model_create`: args[0]).
+                    None if method == "create" => json!([params.remove("vals_list").unwrap_or(json!([]))]),
                     None => json!([]),
                 };
                 let all = vec![

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::{ErrorKind, Outcome, Status};
 use crate::period::Period;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
@@ -17,6 +18,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0002_odoo_sessions.sql")),
         M::up(include_str!("migrations/0003_alerts.sql")),
         M::up(include_str!("migrations/0004_jobs.sql")),
+        M::up(include_str!("migrations/0005_run_outcome.sql")),
     ])
 });
 
@@ -223,18 +225,15 @@ pub struct Run {
     pub total_credit_cents: Option<i64>,
     pub line_count: Option<i64>,
     pub alert: Option<String>,
+    /// The typed outcome (rebuilt from the columns for runs recorded before it existed).
+    pub outcome: Outcome,
 }
 
-/// The end of a run.
-#[derive(Debug, Clone, Default)]
+/// The end of a run: its typed outcome (the status, kind, message, moves and totals columns
+/// are written from it) and the move plans as JSON.
+#[derive(Debug, Clone)]
 pub struct RunOutcome {
-    pub status: String,
-    pub error_kind: Option<String>,
-    pub message: String,
-    pub moves: Vec<i64>,
-    pub total_debit_cents: Option<i64>,
-    pub total_credit_cents: Option<i64>,
-    pub line_count: Option<i64>,
+    pub outcome: Outcome,
     pub plan_json: Option<String>,
 }
 
@@ -418,23 +417,25 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
-    pub fn finish_run(&self, id: i64, outcome: &RunOutcome, now: &str) -> Result<(), StoreError> {
+    pub fn finish_run(&self, id: i64, end: &RunOutcome, now: &str) -> Result<(), StoreError> {
+        let o = &end.outcome;
         let conn = self.write();
         let n = conn.execute(
             "UPDATE runs SET finished_at = ?2, status = ?3, error_kind = ?4, message = ?5, moves = ?6,
-                 total_debit = ?7, total_credit = ?8, line_count = ?9, plan = ?10
+                 total_debit = ?7, total_credit = ?8, line_count = ?9, plan = ?10, outcome = ?11
              WHERE id = ?1",
             params![
                 id,
                 now,
-                outcome.status,
-                outcome.error_kind,
-                outcome.message,
-                serde_json::to_string(&outcome.moves).expect("json"),
-                outcome.total_debit_cents,
-                outcome.total_credit_cents,
-                outcome.line_count,
-                outcome.plan_json,
+                o.status,
+                o.error_kind,
+                o.english(),
+                serde_json::to_string(&o.move_ids()).expect("json"),
+                o.totals.as_ref().map(|t| t.debit_cents),
+                o.totals.as_ref().map(|t| t.credit_cents),
+                o.totals.as_ref().map(|t| t.lines),
+                end.plan_json,
+                serde_json::to_string(o).expect("json"),
             ],
         )?;
         if n == 0 {
@@ -772,9 +773,27 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
 }
 
 const RUN_SELECT: &str = "SELECT id, dossier, period, trigger, triggered_by, dry_run, started_at, finished_at, status,
-    error_kind, message, moves, total_debit, total_credit, line_count, alert FROM runs";
+    error_kind, message, moves, total_debit, total_credit, line_count, alert, outcome FROM runs";
 
 fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
+    let stored: Option<String> = row.get(16)?;
+    let typed = stored.and_then(|json| match serde_json::from_str::<Outcome>(&json) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::warn!("run outcome not readable, read from its columns: {e}");
+            None
+        }
+    });
+    let outcome = match typed {
+        Some(o) => o,
+        None => {
+            let moves: Vec<i64> = json_col(row, 11)?;
+            let status: Status = row.get(8)?;
+            let kind: Option<ErrorKind> = row.get(9)?;
+            let message: String = row.get(10)?;
+            Outcome::legacy(&row.get::<_, String>(1)?, &row.get::<_, String>(2)?, status, kind, &message, &moves)
+        }
+    };
     Ok(Run {
         id: row.get(0)?,
         dossier: row.get(1)?,
@@ -792,6 +811,7 @@ fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
         total_credit_cents: row.get(13)?,
         line_count: row.get(14)?,
         alert: row.get(15)?,
+        outcome,
     })
 }
 
@@ -826,6 +846,40 @@ mod tests {
         // Re-opening an up-to-date database is fine.
         Store::open(&path).unwrap();
     }
+
+    #[test]
+    fn runs_of_a_database_before_typed_outcomes_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            // A database as the previous version left it: migrations 1 to 4, a finished run.
+            let mut conn = Connection::open(&path).unwrap();
+            let old = Migrations::new(MIGRATIONS_UP_TO_4.iter().map(|sql| M::up(sql)).collect());
+            old.to_latest(&mut conn).unwrap();
+            conn.execute(
+                "INSERT INTO runs (dossier, period, trigger, started_at, finished_at, status, error_kind, message, moves)
+                 VALUES ('100200', '2026-10', 'timer', 't0', 't1', 'failed', 'missing_accounts', 'old words', '[]'),
+                        ('100200', '2026-09', 'timer', 't0', 't1', 'imported', NULL, 'done', '[41]')",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let runs = s.runs(&RunFilter::default()).unwrap();
+        assert_eq!(runs.len(), 2);
+        let failed = &runs[1].outcome;
+        assert_eq!((failed.status, failed.error_kind), (Status::Failed, Some(ErrorKind::MissingAccounts)));
+        assert_eq!(failed.english(), "old words");
+        assert_eq!(failed.action, crate::outcome::Action::CreateOrMapAccounts);
+        assert_eq!(runs[0].outcome.move_ids(), [41]);
+    }
+
+    const MIGRATIONS_UP_TO_4: [&str; 4] = [
+        include_str!("migrations/0001_init.sql"),
+        include_str!("migrations/0002_odoo_sessions.sql"),
+        include_str!("migrations/0003_alerts.sql"),
+        include_str!("migrations/0004_jobs.sql"),
+    ];
 
     #[test]
     fn dossiers_round_trip_and_update() {
@@ -872,23 +926,21 @@ mod tests {
         let a = s.start_run("100200", p, Trigger::Cli, Some("root"), true, "t0").unwrap();
         let b = s.start_run("100300", p, Trigger::Timer, None, false, "t1").unwrap();
         let long = "x".repeat(10_000);
-        s.finish_run(
-            a,
-            &RunOutcome {
-                status: "failed".into(),
-                error_kind: Some("unbalanced".into()),
-                message: long.clone(),
-                ..Default::default()
-            },
-            "t2",
-        )
-        .unwrap();
-        s.finish_run(b, &RunOutcome { status: "imported".into(), moves: vec![7, 8], ..Default::default() }, "t3")
-            .unwrap();
+        let failed = Outcome::failed(
+            "100200",
+            "2026-10",
+            ErrorKind::Unbalanced,
+            crate::outcome::Facts::Error { detail: long.clone() },
+        );
+        s.finish_run(a, &RunOutcome { outcome: failed, plan_json: None }, "t2").unwrap();
+        let imported = Outcome::legacy("100300", "2026-10", Status::Imported, None, "ok", &[7, 8]);
+        s.finish_run(b, &RunOutcome { outcome: imported.clone(), plan_json: None }, "t3").unwrap();
         let all = s.runs(&RunFilter::default()).unwrap();
         assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [b, a]);
         assert_eq!(all[1].message.len(), 10_000, "messages are never cut");
         assert_eq!(all[0].moves, [7, 8]);
+        assert_eq!(all[0].outcome, imported, "the typed outcome reads back as written");
+        assert_eq!(all[1].outcome.error_kind, Some(ErrorKind::Unbalanced));
         let failed = s.runs(&RunFilter { status: Some("failed".into()), ..Default::default() }).unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].error_kind.as_deref(), Some("unbalanced"));

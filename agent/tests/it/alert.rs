@@ -121,8 +121,13 @@ async fn a_failure_sends_one_french_e_mail_then_nothing_until_the_reminder_then_
     );
     assert!(text.contains("n'ont pas de compte correspondant dans Odoo"), "{text}");
     for code in ["43730000", "43740000", "43750000"] {
-        assert!(text.contains(&format!("--map {code}=")), "{text}");
+        assert!(text.contains(&format!("- {code} « ")), "each missing account with Silae's label: {text}");
     }
+    // Accountants read it: the fix is in Odoo, never a shell command.
+    for shell in ["--map", "payflow-agent", "`"] {
+        assert!(!text.contains(shell), "{shell} in {text}");
+    }
+    assert!(text.contains("Créer les comptes manquants"), "{text}");
     assert!(text.contains("Journal des imports"), "{text}");
     assert_no_secret(&mails[0].data);
     assert!(agent
@@ -155,6 +160,9 @@ async fn a_failure_sends_one_french_e_mail_then_nothing_until_the_reminder_then_
     assert_eq!(r.status, Status::Imported, "{}", r.message);
     assert_eq!(smtp.mails().len(), 3);
     assert!(decoded(&smtp.mails()[2]).contains("Import de la paie rétabli"), "{}", decoded(&smtp.mails()[2]));
+    let back = decoded(&smtp.mails()[2]);
+    assert!(back.contains("débit 206\u{a0}686,01\u{a0}€"), "amounts written the French way: {back}");
+    assert!(back.contains("SAL/2026/10/"), "the moves by their Odoo names: {back}");
     assert_eq!(agent.store().alert_state("100300").unwrap(), None::<AlertState>);
     import(&agent, "100300", "2026-10", false).await;
     assert_eq!(smtp.mails().len(), 3);

@@ -31,6 +31,8 @@ async fn readme_demo_previews_two_moves_with_the_sample_s_totals() {
     let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 2);
     assert_eq!(runs[0]["status"], "previewed");
+    assert_eq!(runs[0]["outcome"]["facts"]["case"], "previewed", "{runs}");
+    assert_eq!(runs[0]["outcome"]["totals"]["moves"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,4 +290,37 @@ async fn under_the_journal_log_lines_carry_their_priority_and_a_missing_secret_i
     let out = w.output(w.cli_command(&w.config_path, &["serve"]).env_remove("PAYFLOW_ODOO_SECRET"));
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(text(&out).contains("the secret odoo_secret is not set"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_accounts_are_listed_then_created_or_mapped_from_the_cli() {
+    let w = World::start().await;
+    let agent = w.agent();
+    let mut d = dossier("100300", 5);
+    d.account_map.clear();
+    add_dossier(&agent, &d);
+    let r = import(&agent, "100300", "2026-10", true).await;
+    assert_eq!(r.error_kind, Some(payflow_agent::import::ErrorKind::MissingAccounts), "{}", r.message);
+    // Listed first, nothing created.
+    let listed = w.cli(&["dossier", "accounts", "--dossier", "100300", "--create-missing"], None);
+    let shown = text(&listed);
+    assert!(listed.status.success(), "{shown}");
+    for code in ["437300", "437400", "437500"] {
+        assert!(shown.contains(code), "{shown}");
+    }
+    assert!(shown.contains("437000") && shown.contains("nothing created"), "{shown}");
+    assert!(!import(&agent, "100300", "2026-10", true).await.status.is_success());
+    // Confirmed: created, and the import goes through.
+    let made = w.cli(&["dossier", "accounts", "--dossier", "100300", "--create-missing", "--yes"], None);
+    assert!(made.status.success(), "{}", text(&made));
+    assert!(text(&made).contains("3 account(s) created"), "{}", text(&made));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, payflow_agent::import::Status::Imported, "{}", r.message);
+    // --map adds to the account map and keeps the rest.
+    let mapped = w.cli(&["dossier", "accounts", "--dossier", "100300", "--map", "43730000=437000"], None);
+    assert!(mapped.status.success(), "{}", text(&mapped));
+    assert_eq!(agent.store().dossier("100300").unwrap().account_map["43730000"], "437000");
+    // Nothing missing any more: --create-missing says what to do instead.
+    let none = w.cli(&["dossier", "accounts", "--dossier", "100300", "--create-missing"], None);
+    assert!(!none.status.success() && text(&none).contains("does not lack accounts"), "{}", text(&none));
 }

@@ -2,6 +2,7 @@
 //! sense on a real Odoo also run there (see real_odoo.rs) with the same assertions.
 
 use payflow_agent::import::{ErrorKind, Status};
+use payflow_agent::outcome::{Action, Facts};
 use payflow_sim::odoo::OdooSimConfig;
 use payflow_sim::silae::Fault;
 use serde_json::json;
@@ -39,6 +40,13 @@ pub async fn scenario_imports_once(w: &World) -> Vec<i64> {
     let r = import(&agent, "100300", "2026-10", false).await;
     assert_eq!(r.status, Status::Imported, "{}", r.message);
     assert_eq!(r.moves.len(), 2);
+    // Each move by id and by its Odoo name, in the message too.
+    // (Odoo numbers the first draft of a sequence; the others stay "/" until posted.)
+    let first = r.outcome.moves[0].name.as_deref().expect("named");
+    assert!(first.starts_with("SAL/2026/10/"), "{first}");
+    for m in &r.outcome.moves {
+        assert!(r.message.contains(&m.label()), "{} / {}", m.label(), r.message);
+    }
     let again = import(&agent, "100300", "2026-10", false).await;
     assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
     let mut a = again.moves.clone();
@@ -108,6 +116,16 @@ async fn every_missing_account_is_reported_at_once_and_nothing_written() {
     }
     assert!(r.message.contains("tried 43730000, 4373000, 437300"), "{}", r.message);
     assert!(w.odoo().moves().is_empty());
+    // The same facts, typed: what was tried and Silae's label, for the addon and the e-mails.
+    let Facts::MissingAccounts { accounts, .. } = &r.outcome.facts else { panic!("{:?}", r.outcome) };
+    let first = accounts.iter().find(|a| a.code == "43730000").expect("43730000 listed");
+    assert_eq!(first.tried, ["43730000", "4373000", "437300"]);
+    assert!(first.label.as_deref().is_some_and(|l| !l.is_empty()), "{first:?}");
+    assert_eq!(r.outcome.action, Action::CreateOrMapAccounts);
+    let french = r.outcome.french();
+    assert!(!french.contains("payflow-agent") && !french.contains("--map"), "{french}");
+    let logged = agent.store().run(r.run_id.unwrap()).unwrap();
+    assert_eq!(logged.outcome, r.outcome, "the log keeps the typed outcome");
 }
 
 #[tokio::test]

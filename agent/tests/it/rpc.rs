@@ -171,6 +171,13 @@ async fn every_method_answers() {
     );
     let statuses: Vec<&str> = state["runs"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["imported", "no_data"]);
+    // The typed outcome travels beside the contract's fields.
+    let outcome = &state["runs"][0]["outcome"];
+    assert_eq!((outcome["status"].as_str(), outcome["facts"]["case"].as_str()), (Some("imported"), Some("imported")));
+    assert_eq!(outcome["totals"]["debit_cents"], 7_729_840, "{outcome}");
+    assert_eq!(outcome["moves"][0]["id"], state["runs"][0]["moves"][0]);
+    assert!(outcome["moves"][0]["name"].as_str().is_some_and(|n| n.contains("/2026/10/")), "{outcome}");
+    assert_eq!(state["runs"][1]["outcome"]["facts"]["case"], "no_data");
     assert_eq!(state["runs"][0]["trigger"], "rpc");
     assert_eq!(state["runs"][0]["triggered_by"], "comptable@example.com");
     let runs = s.ok("runs.list", json!({"dossier": "100200", "status": "imported"})).await;
@@ -178,6 +185,8 @@ async fn every_method_answers() {
     let run = s.ok("runs.get", json!({"id": runs[0]["id"]})).await;
     assert_eq!(run["moves"].as_array().unwrap().len(), 1);
     assert_eq!(run["plans"][0]["total_debit_cents"], 7_729_840);
+    assert_eq!(run["outcome"]["totals"]["ruptures"][0]["debit_cents"], 7_729_840, "{run}");
+    assert_eq!(runs[0]["outcome"]["status"], "imported");
     assert_eq!(
         s.call("imports.start", json!({"dossier": "100200", "periods": ["2026-13"]})).await["error"]["code"],
         -32602

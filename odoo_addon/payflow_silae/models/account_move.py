@@ -118,4 +118,10 @@ class AccountMove(models.Model):
             )
 
     def _payflow_result(self, key, move, result):
-        return {"import_key": key, "id": move.id, "result": result, "state": move.state}
+        return {
+            "import_key": key,
+            "id": move.id,
+            "name": move.name,
+            "result": result,
+            "state": move.state,
+        }

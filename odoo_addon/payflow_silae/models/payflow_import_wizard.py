@@ -3,7 +3,7 @@
 import re
 import time
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
 from .payflow_agent import AgentError, rpc_call
@@ -72,6 +72,7 @@ class PayflowImportWizard(models.TransientModel):
     job_state = fields.Char(readonly=True)
     run_ids = fields.Many2many("payflow.run", string="Runs", readonly=True)
     failed = fields.Boolean(compute="_compute_failed")
+    missing_accounts = fields.Boolean(compute="_compute_failed")
     line_ids = fields.One2many("payflow.import.wizard.line", "wizard_id", string="Preview")
 
     @api.depends("done_count", "total_count")
@@ -84,6 +85,9 @@ class PayflowImportWizard(models.TransientModel):
     def _compute_failed(self):
         for wizard in self:
             wizard.failed = any(r.status == "failed" for r in wizard.run_ids)
+            wizard.missing_accounts = any(
+                r.action_code == "create_or_map_accounts" for r in wizard.run_ids
+            )
 
     def _reopen(self):
         self.ensure_one()
@@ -168,11 +172,11 @@ class PayflowImportWizard(models.TransientModel):
         }
         if job.get("state") != "running":
             runs = self.env["payflow.run"]._payflow_store(job.get("runs") or [])
-            values.update(state="done", run_ids=[(6, 0, runs.ids)])
-            lines = [(5, 0, 0)]
+            values.update(state="done", run_ids=[Command.set(runs.ids)])
+            lines = [Command.clear()]
             for run in job.get("runs") or []:
                 if run.get("dry_run"):
-                    lines += [(0, 0, v) for v in self._preview_lines(run)]
+                    lines += [Command.create(v) for v in self._preview_lines(run)]
             values["line_ids"] = lines
         self.write(values)
 
@@ -203,6 +207,28 @@ class PayflowImportWizard(models.TransientModel):
         pct = analytic.get("pct")
         pct = f"{pct:g}" if isinstance(pct, (int, float)) else str(pct or "?")
         return f"{analytic.get('index')} ({pct} %)"
+
+    def action_import_now(self):
+        """After a good preview: the same periods, imported for real."""
+        self.ensure_one()
+        self.write(
+            {
+                "dry_run": False,
+                "state": "draft",
+                "job_id": 0,
+                "done_count": 0,
+                "run_ids": [Command.clear()],
+                "line_ids": [Command.clear()],
+            }
+        )
+        return self.action_start()
+
+    def action_create_missing_accounts(self):
+        self.ensure_one()
+        run = self.run_ids.filtered(lambda r: r.action_code == "create_or_map_accounts")[:1]
+        if not run:
+            raise UserError(_("No period of this import lacks accounts."))
+        return run.action_payflow_create_missing_accounts()
 
     def action_open_runs(self):
         self.ensure_one()

@@ -1,10 +1,12 @@
 """The import log: a read-only mirror of the agent's runs (``runs.list``)."""
 
+import json
 import logging
 from datetime import datetime, timezone
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools.misc import format_amount
 
 from .payflow_agent import LIST_VIEW
 
@@ -70,8 +72,13 @@ class PayflowRun(models.Model):
     finished_at = fields.Datetime(readonly=True)
     status = fields.Selection(STATUSES, index=True, readonly=True)
     error_kind = fields.Selection(ERROR_KINDS, readonly=True)
-    message = fields.Text(readonly=True)
-    summary = fields.Char(compute="_compute_summary")
+    message = fields.Text(string="Technical message", readonly=True)
+    outcome = fields.Text(string="Outcome (JSON)", readonly=True)
+    outcome_text = fields.Text(string="Message", compute="_compute_outcome_text")
+    action_code = fields.Char(compute="_compute_outcome_text")
+    summary = fields.Char(compute="_compute_outcome_text")
+    move_names = fields.Char(string="Entries", compute="_compute_outcome_text")
+    agent_move_ids = fields.Char(readonly=True)
     move_ids = fields.Many2many(
         "account.move",
         "payflow_run_account_move_rel",
@@ -99,24 +106,182 @@ class PayflowRun(models.Model):
         for run in self:
             run.name = f"{run.dossier_number} {run.period} #{run.agent_run_id}"
 
-    @api.depends("message")
-    def _compute_summary(self):
+    @api.depends("outcome", "message")
+    @api.depends_context("lang")
+    def _compute_outcome_text(self):
         for run in self:
-            first = (run.message or "").strip().splitlines()[:1]
-            summary = first[0] if first else ""
-            run.summary = summary if len(summary) <= 160 else summary[:157] + "..."
+            try:
+                outcome = json.loads(run.outcome) if run.outcome else None
+            except ValueError:
+                outcome = None
+            text = self._payflow_outcome_text(outcome, run.currency_id) if outcome else ""
+            run.outcome_text = text or run.message or ""
+            run.action_code = (outcome or {}).get("action") or False
+            # The summary of the list: the first line, and for missing accounts their codes.
+            lines = [line for line in run.outcome_text.splitlines() if line.strip()]
+            summary = lines[0] if lines else ""
+            if len(lines) > 1 and (outcome or {}).get("error_kind") == "missing_accounts":
+                codes = [a.get("code") for a in outcome["facts"].get("accounts") or []]
+                summary = f"{summary} {', '.join(c for c in codes if c)}"
+            run.summary = summary if len(summary) <= 200 else summary[:197] + "..."
+            moves = (outcome or {}).get("moves") or []
+            run.move_names = ", ".join(self._payflow_move_label(m) for m in moves) or False
 
-    @api.depends("move_ids")
+    @api.model
+    def _payflow_move_label(self, move):
+        name = move.get("name")
+        return name if name and name != "/" else _("draft #%(id)s", id=move.get("id"))
+
+    @api.model
+    def _payflow_amount(self, cents, currency):
+        currency = currency or self.env.company.currency_id
+        return format_amount(self.env, (cents or 0) / 100.0, currency)
+
+    @api.model
+    def _payflow_outcome_text(self, outcome, currency=None):
+        """The agent's typed outcome in the user's language, amounts the user's way.
+
+        Pure rendering: the facts come from the agent (docs/contract.md, ``outcome``)."""
+        facts = outcome.get("facts") or {}
+        case = facts.get("case")
+        totals = outcome.get("totals")
+        moves = ", ".join(self._payflow_move_label(m) for m in outcome.get("moves") or [])
+        summary = ""
+        if totals:
+            summary = _(
+                "%(moves)s entries, %(lines)s lines, debit %(debit)s = credit %(credit)s",
+                moves=totals.get("moves"),
+                lines=totals.get("lines"),
+                debit=self._payflow_amount(totals.get("debit_cents"), currency),
+                credit=self._payflow_amount(totals.get("credit_cents"), currency),
+            )
+        period = outcome.get("period") or ""
+        if case == "imported":
+            return _(
+                "Imported: %(summary)s. In Odoo (%(company)s): %(created)s created, "
+                "%(replaced)s draft(s) replaced, %(already)s already there: %(moves)s.",
+                summary=summary,
+                company=facts.get("company"),
+                created=facts.get("created"),
+                replaced=facts.get("replaced"),
+                already=facts.get("already"),
+                moves=moves,
+            )
+        if case in ("already_imported", "found_after_write_error"):
+            return _("Already in Odoo: %(moves)s. Nothing was written twice.", moves=moves)
+        if case == "previewed":
+            check = facts.get("odoo")
+            if not check:
+                return _(
+                    "Preview: %(summary)s. Odoo could not be checked. Nothing was written.",
+                    summary=summary,
+                )
+            text = _(
+                "Preview: %(summary)s. Checked in Odoo (%(company)s): %(create)s to create, "
+                "%(replace)s draft(s) to replace, %(already)s already imported. Nothing was "
+                "written.",
+                summary=summary,
+                company=check.get("company"),
+                create=check.get("create"),
+                replace=check.get("replace"),
+                already=check.get("already"),
+            )
+            if check.get("addon_missing"):
+                text += "\n" + _("The PayFlow module is missing in this database: an import would fail.")
+            return text
+        if case == "no_data":
+            return _("Silae has no payroll entries for %(period)s.", period=period)
+        if case == "waiting":
+            return _(
+                "The payroll of %(period)s is not closed in Silae yet (period in progress: "
+                "%(open)s); it will be imported once closed.",
+                period=period,
+                open=facts.get("in_progress"),
+            )
+        if case == "before_start":
+            return _(
+                "The dossier starts in %(start)s: %(period)s is before it and is not imported.",
+                start=facts.get("start"),
+                period=period,
+            )
+        if case == "missing_accounts":
+            accounts = facts.get("accounts") or []
+            lines = [
+                _(
+                    "%(count)s Silae account(s) have no account in Odoo; nothing was written:",
+                    count=len(accounts),
+                )
+            ]
+            for account in accounts:
+                lines.append(
+                    _(
+                        "- %(code)s %(label)s (tried: %(tried)s)",
+                        code=account.get("code"),
+                        label=account.get("label") or "",
+                        tried=", ".join(account.get("tried") or []),
+                    )
+                )
+            if facts.get("analytic"):
+                lines.append(_("Some analytic repartitions have no analytic account."))
+            lines.append(
+                _(
+                    "Create the missing accounts, or map each one to an existing account, "
+                    "on the dossier (account map)."
+                )
+            )
+            return "\n".join(lines)
+        if case == "interrupted":
+            return _(
+                "The import stopped before its end; nothing was half-written in Odoo "
+                "(one transaction)."
+            )
+        if case == "error":
+            kinds = dict(self._fields["error_kind"]._description_selection(self.env))
+            kind = kinds.get(outcome.get("error_kind")) or _("Error")
+            return _(
+                "%(kind)s. What to do: %(todo)s\nDetail for the administrator: %(detail)s",
+                kind=kind,
+                todo=self._payflow_action_text(outcome.get("action")),
+                detail=facts.get("detail") or "",
+            )
+        return facts.get("message") or ""
+
+    @api.model
+    def _payflow_action_text(self, action):
+        texts = {
+            "retry_later": _("nothing: the daily run tries again."),
+            "wait_silae_close": _("nothing: imported once Silae closes the period."),
+            "create_or_map_accounts": _("create the missing accounts or map them on the dossier."),
+            "create_journal": _("create the payroll journal, or choose another on the dossier."),
+            "fix_payroll_in_silae": _("have the payroll corrected in Silae."),
+            "renew_silae_credentials": _("ask the administrator to renew the Silae credentials."),
+            "check_odoo_user": _("ask the administrator to check PayFlow's Odoo user."),
+            "read_odoo_refusal": _("read Odoo's refusal below (a locked period must be unlocked)."),
+            "fix_config": _("pass this message to the PayFlow administrator."),
+            "report_to_administrator": _("if it persists, pass this message to the administrator."),
+        }
+        return texts.get(action) or _("pass this message to the PayFlow administrator.")
+
+    @api.depends("move_ids", "agent_move_ids")
     def _compute_move_count(self):
         for run in self:
-            run.move_count = len(run.move_ids)
+            run.move_count = max(len(run.move_ids), len(run._payflow_agent_move_ids()))
+
+    def _payflow_agent_move_ids(self):
+        try:
+            return [int(i) for i in json.loads(self.agent_move_ids or "[]")]
+        except (TypeError, ValueError):
+            return []
 
     # -- from the agent ----------------------------------------------------------------
 
     @api.model
     def _payflow_values(self, data, dossiers):
         dossier = dossiers.get(str(data.get("dossier")))
+        # Moves the agent wrote a moment ago may not be visible in this transaction yet: their
+        # ids and names are kept from the outcome, the links are made as soon as they are.
         moves = self.env["account.move"].sudo().browse(data.get("moves") or []).exists()
+        outcome = data.get("outcome")
         debit = data.get("total_debit_cents")
         credit = data.get("total_credit_cents")
         status = data.get("status")
@@ -135,7 +300,9 @@ class PayflowRun(models.Model):
             "status": status if status in dict(STATUSES) else False,
             "error_kind": kind if kind in dict(ERROR_KINDS) else False,
             "message": data.get("message") or "",
-            "move_ids": [(6, 0, moves.ids)],
+            "outcome": json.dumps(outcome) if outcome else False,
+            "agent_move_ids": json.dumps(data.get("moves") or []),
+            "move_ids": [Command.set(moves.ids)],
             "total_debit": debit / 100.0 if debit is not None else 0.0,
             "total_credit": credit / 100.0 if credit is not None else 0.0,
             "line_count": data.get("line_count") or 0,
@@ -186,6 +353,25 @@ class PayflowRun(models.Model):
     # -- actions -----------------------------------------------------------------------
 
     @api.model
+    def _payflow_set_group_category(self):
+        """Puts PayFlow's groups in their category (a choice on the user form).
+
+        Up to Odoo 18 a group has a ``category_id``; from 19 a ``privilege_id`` whose
+        ``category_id`` is the category, hence code rather than XML."""
+        groups = self.env.ref("payflow_silae.group_payflow_user") | self.env.ref(
+            "payflow_silae.group_payflow_manager"
+        )
+        category = self.env.ref("payflow_silae.module_category_payflow")
+        if "privilege_id" in self.env["res.groups"]._fields:
+            Privilege = self.env["res.groups.privilege"]
+            privilege = Privilege.search([("category_id", "=", category.id)], limit=1)
+            if not privilege:
+                privilege = Privilege.create({"name": category.name, "category_id": category.id})
+            groups.write({"privilege_id": privilege.id})
+        else:
+            groups.write({"category_id": category.id})
+
+    @api.model
     def _payflow_set_menu_action_groups(self):
         """Gives the menus' server actions their groups (called from menus.xml).
 
@@ -195,12 +381,11 @@ class PayflowRun(models.Model):
         """
         Action = self.env["ir.actions.server"]
         field = "group_ids" if "group_ids" in Action._fields else "groups_id"
-        manager = self.env.ref("account.group_account_manager")
-        # In Community, managers do not imply the read-only (auditor/accountant) group.
-        readers = self.env.ref("account.group_account_readonly") | manager
-        self.env.ref("payflow_silae.payflow_run_action_open").write({field: [(6, 0, readers.ids)]})
+        importers = self.env.ref("payflow_silae.group_payflow_user")
+        readers = self.env.ref("account.group_account_readonly") | importers
+        self.env.ref("payflow_silae.payflow_run_action_open").write({field: [Command.set(readers.ids)]})
         self.env.ref("payflow_silae.payflow_dossier_action_open").write(
-            {field: [(6, 0, manager.ids)]}
+            {field: [Command.set(readers.ids)]}
         )
 
     @api.model
@@ -219,16 +404,22 @@ class PayflowRun(models.Model):
         self._payflow_sync()
         return {"type": "ir.actions.client", "tag": "reload"}
 
+    def action_payflow_create_missing_accounts(self):
+        """The accounts this run lacks, listed for one confirmation."""
+        self.ensure_one()
+        return self.env["payflow.missing.accounts"]._payflow_open(self)
+
     def action_payflow_open_moves(self):
         self.ensure_one()
         action = {
             "type": "ir.actions.act_window",
             "name": _("Journal entries"),
             "res_model": "account.move",
-            "domain": [("id", "in", self.move_ids.ids)],
+            "domain": [("id", "in", self.move_ids.ids or self._payflow_agent_move_ids())],
             "context": {"create": False},
             "view_mode": f"{LIST_VIEW},form",
         }
-        if len(self.move_ids) == 1:
-            action.update(view_mode="form", res_id=self.move_ids.id)
+        ids = self.move_ids.ids or self._payflow_agent_move_ids()
+        if len(ids) == 1:
+            action.update(view_mode="form", res_id=ids[0])
         return action

@@ -1,6 +1,7 @@
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError
+from odoo import Command
 from odoo.tests import TransactionCase, new_test_user, tagged
 
 from .common import FakeAgent
@@ -63,7 +64,7 @@ class TestAccess(TransactionCase):
         self.assertEqual(str(failed.started_at), "2026-11-05 05:00:03")
         self.assertEqual(self.fake.dossiers["100200"]["name"], "A")
 
-    def test_accountants_read_the_log_and_nothing_else(self):
+    def test_accountants_import_but_do_not_configure(self):
         env = self.env(user=self.accountant)
         self.assertEqual(len(env["payflow.run"].search([])), 2)
         self.assertEqual(len(env["payflow.dossier"].search([])), 2)
@@ -77,15 +78,70 @@ class TestAccess(TransactionCase):
             )
         with self.assertRaises(AccessError):
             self.dossier_a.with_user(self.accountant).write({"name": "x"})
-        with self.assertRaises(AccessError):
-            env["payflow.import.wizard"].create({"dossier_id": self.dossier_a.id})
+        # Accountants import (monthly work in a firm); managers configure.
+        self.assertTrue(self.accountant.has_group("payflow_silae.group_payflow_user"))
+        self.assertFalse(self.accountant.has_group("payflow_silae.group_payflow_manager"))
+        env["payflow.import.wizard"].create({"dossier_id": self.dossier_a.id})
         self.assertNotIn("payflow_agent_token", env["res.config.settings"].fields_get())
         # The log's menu entry (a server action: refresh, then the list) opens for them.
         menu_action = self.env.ref("payflow_silae.payflow_run_action_open")
         action = menu_action.with_user(self.accountant).run()
         self.assertEqual((action["type"], action["res_model"]), ("ir.actions.act_window", "payflow.run"))
-        with self.assertRaises(AccessError):
-            self.env.ref("payflow_silae.payflow_dossier_action_open").with_user(self.accountant).run()
+        action = self.env.ref("payflow_silae.payflow_dossier_action_open").with_user(self.accountant).run()
+        self.assertEqual(action["res_model"], "payflow.dossier")
+        # The menus they see: import, log, dossiers (read-only), in the Invoicing/Accounting app.
+        menus = self.env["ir.ui.menu"].with_user(self.accountant)._visible_menu_ids()
+        for xmlid in ("menu_payflow_root", "menu_payflow_import", "menu_payflow_runs", "menu_payflow_dossiers"):
+            self.assertIn(self.env.ref(f"payflow_silae.{xmlid}").id, menus, xmlid)
+        self.assertEqual(self.env.ref("payflow_silae.menu_payflow_root").parent_id, self.env.ref("account.menu_finance"))
+
+    def test_community_invoicing_users_with_payflow_see_the_entries_lines(self):
+        """Community: an Invoicing administrator, or an Invoicing user given "Import payrolls",
+        reads the imported entries and their lines (Invoicing alone hides them)."""
+        invoicing_admin = new_test_user(self.env, "pf_invoicing_admin", groups="account.group_account_manager")
+        invoicing_user = new_test_user(
+            self.env, "pf_invoicing_user", groups="account.group_account_invoice,payflow_silae.group_payflow_user"
+        )
+        plain = new_test_user(self.env, "pf_invoicing_plain", groups="account.group_account_invoice")
+        journal = self.env["account.journal"].create(
+            {"name": "Salaires", "code": "PFCOM", "type": "general", "company_id": self.company_a.id}
+        )
+        account = self.env["account.account"].with_company(self.company_a)
+        accounts = account.create(
+            {"code": "641190", "name": "Salaires (test)", "account_type": "expense"}
+        ) | account.create(
+            {"code": "421190", "name": "Personnel (test)", "account_type": "liability_current"}
+        )
+        move = self.env["account.move"].create(
+            {
+                "journal_id": journal.id,
+                "line_ids": [
+                    Command.create({"account_id": accounts[0].id, "debit": 10.0, "name": "Salaires"}),
+                    Command.create({"account_id": accounts[1].id, "credit": 10.0, "name": "Salaires"}),
+                ],
+            }
+        )
+        for user in (invoicing_admin, invoicing_user):
+            self.assertTrue(user.has_group("account.group_account_readonly"), user.login)
+            lines = self.env["account.move.line"].with_user(user).search([("move_id", "=", move.id)])
+            self.assertEqual(len(lines), 2, user.login)
+            menus = self.env["ir.ui.menu"].with_user(user)._visible_menu_ids()
+            self.assertIn(self.env.ref("payflow_silae.menu_payflow_runs").id, menus, user.login)
+            self.assertIn(self.env.ref("account.menu_finance_entries").id, menus, user.login)
+        self.assertTrue(invoicing_admin.has_group("payflow_silae.group_payflow_manager"))
+        # A choice of its own on the user form.
+        group = self.env.ref("payflow_silae.group_payflow_user")
+        category = self.env.ref("payflow_silae.module_category_payflow")
+        if "privilege_id" in group._fields:
+            self.assertEqual(group.privilege_id.category_id, category)
+        else:
+            self.assertEqual(group.category_id, category)
+        # Invoicing alone: nothing of PayFlow.
+        self.assertFalse(plain.has_group("payflow_silae.group_payflow_user"))
+        self.assertNotIn(
+            self.env.ref("payflow_silae.menu_payflow_root").id,
+            self.env["ir.ui.menu"].with_user(plain)._visible_menu_ids(),
+        )
 
     def test_managers_edit_dossiers_and_run_imports(self):
         env = self.env(user=self.manager)

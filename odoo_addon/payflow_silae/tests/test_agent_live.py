@@ -80,12 +80,16 @@ class TestAgentLive(HttpCase):
         vals.update(values)
         return self.env["payflow.dossier"].create(vals)
 
-    def _run_wizard(self, dossier, periods, dry_run=False):
-        wizard = self.env["payflow.import.wizard"].create(
-            {"dossier_id": dossier.id, "periods": periods, "dry_run": dry_run}
-        )
+    def _run_wizard(self, dossier, periods, dry_run=False, wizard=None):
+        """Starts an import (or, given a previewed ``wizard``, its "Import now") and waits."""
         with self._agent_may_call_odoo():
-            wizard.action_start()
+            if wizard:
+                wizard.action_import_now()
+            else:
+                wizard = self.env["payflow.import.wizard"].create(
+                    {"dossier_id": dossier.id, "periods": periods, "dry_run": dry_run}
+                )
+                wizard.action_start()
             job_id = wizard.job_id
             # The agent may still be calling Odoo back: wait through the agent only.
             deadline = time.monotonic() + 90
@@ -164,12 +168,18 @@ class TestAgentLive(HttpCase):
             self.env["account.move"].search([("payflow_import_key", "like", "silae:100200:")])
         )
 
-        wizard = self._run_wizard(dossier, "2026-10")
+        # "Import now", from the previewed wizard: the same period for real.
+        wizard = self._run_wizard(dossier, "2026-10", wizard=preview)
+        self.assertEqual(wizard, preview)
+        self.assertFalse(wizard.dry_run)
         run = wizard.run_ids
         self.assertEqual(run.status, "imported", run.message)
         move = self.env["account.move"].search([("payflow_import_key", "like", "silae:100200:2026-10")])
         self.assertEqual(len(move), 1)
         self.assertEqual(run.move_ids, move)
+        # Linked at once, by name; the message says so in the user's language.
+        self.assertEqual(run.move_names, move.name)
+        self.assertIn(move.name, run.with_context(lang="en_US").outcome_text)
         self.assertEqual((move.state, move.journal_id), ("draft", self.journal))
         self.assertEqual(run.dossier_id, dossier)
         self.assertEqual(run.company_id, self.company)

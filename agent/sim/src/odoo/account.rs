@@ -832,13 +832,17 @@ pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value
             let id = m["id"].as_i64().unwrap_or(0);
             let state = m.get("state").cloned().unwrap_or(json!("draft"));
             if state != "draft" {
-                results.push(json!({"import_key": key, "id": id, "result": "posted", "state": state}));
+                results.push(
+                    json!({"import_key": key, "id": id, "name": m.get("name"), "result": "posted", "state": state}),
+                );
                 continue;
             }
             // Python compares the stored value (False when unset) with the one given (None when
             // absent): only the same text, or False with False, is the same fingerprint.
             if m.get("payflow_payload_hash").cloned().unwrap_or(json!(false)) == hash {
-                results.push(json!({"import_key": key, "id": id, "result": "unchanged", "state": state}));
+                results.push(
+                    json!({"import_key": key, "id": id, "name": m.get("name"), "result": "unchanged", "state": state}),
+                );
                 continue;
             }
             unlink_moves(db, env, &[id])?;
@@ -870,7 +874,8 @@ pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value
             post_message(db, "account.move", id, &body);
         }
         let result = if existing.is_some() { "replaced" } else { "created" };
-        results.push(json!({"import_key": key, "id": id, "result": result, "state": "draft"}));
+        let name = db.get("account.move", id).and_then(|m| m.get("name").cloned());
+        results.push(json!({"import_key": key, "id": id, "name": name, "result": result, "state": "draft"}));
     }
     Ok(Value::Array(results))
 }

@@ -1,0 +1,121 @@
+"""The agent's typed outcome, rendered for accountants: French, French amounts, no shell."""
+
+import json
+
+from odoo.tests import TransactionCase, tagged
+
+# What the agent answers for a run (runs.list / jobs.get): the contract's fields and `outcome`.
+MISSING = {
+    "id": 9001,
+    "dossier": "100200",
+    "period": "2026-10",
+    "status": "failed",
+    "error_kind": "missing_accounts",
+    "message": "4 Silae account(s) have no Odoo account in My Company; nothing was written:\n"
+    "- 43730000 (tried 43730000, 4373000, 437300)\n"
+    "Create these accounts in Odoo, or map each one to an existing account: "
+    "payflow-agent dossier add ... --map 43730000=ODOO_CODE",
+    "moves": [],
+    "dry_run": False,
+    "outcome": {
+        "status": "failed",
+        "error_kind": "missing_accounts",
+        "action": "create_or_map_accounts",
+        "facts": {
+            "case": "missing_accounts",
+            "accounts": [
+                {
+                    "code": "43730000",
+                    "tried": ["43730000", "4373000", "437300"],
+                    "label": "Retraite complémentaire",
+                },
+                {"code": "44210000", "tried": ["44210000", "442100"], "label": "Prélèvement à la source"},
+            ],
+            "analytic": [],
+            "detail": "English detail",
+        },
+        "totals": None,
+        "moves": [],
+        "dossier": "100200",
+        "period": "2026-10",
+    },
+}
+IMPORTED = {
+    "id": 9002,
+    "dossier": "100200",
+    "period": "2026-10",
+    "status": "imported",
+    "error_kind": None,
+    "message": "1 move(s), 13 lines, debit 77298.40 = credit 77298.40; ...",
+    "moves": [424242],
+    "dry_run": False,
+    "total_debit_cents": 7729840,
+    "total_credit_cents": 7729840,
+    "outcome": {
+        "status": "imported",
+        "error_kind": None,
+        "action": "none",
+        "facts": {"case": "imported", "company": "Ma Société", "created": 1, "replaced": 0, "already": 0},
+        "totals": {
+            "moves": 1,
+            "lines": 13,
+            "debit_cents": 7729840,
+            "credit_cents": 7729840,
+            "ruptures": [],
+        },
+        "moves": [{"id": 424242, "name": "SAL/2026/10/0001", "rupture_label": "Siège"}],
+        "dossier": "100200",
+        "period": "2026-10",
+    },
+}
+ENGLISH_WORDS = ("tried", "nothing was written", "Silae account", "move(s)", "debit", "created")
+SHELL = ("payflow-agent", "--map", "dossier add")
+
+
+@tagged("post_install", "-at_install")
+class TestOutcome(TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("fr_FR")
+        cls.eur = cls.env.ref("base.EUR")
+
+    def _run(self, item, lang):
+        runs = self.env["payflow.run"]._payflow_store([item])
+        return runs.with_context(lang=lang)
+
+    def test_missing_accounts_in_french_with_labels_and_no_shell(self):
+        run = self._run(MISSING, "fr_FR")
+        text = run.outcome_text
+        self.assertIn("2 compte(s) Silae n'ont pas de compte dans Odoo", text)
+        self.assertIn("43730000 Retraite complémentaire (essayé : 43730000, 4373000, 437300)", text)
+        for word in ENGLISH_WORDS + SHELL:
+            self.assertNotIn(word, text)
+        # The list shows which accounts, not a line ending in a colon.
+        self.assertIn("43730000", run.summary)
+        self.assertIn("44210000", run.summary)
+        self.assertEqual(run.action_code, "create_or_map_accounts")
+        # The agent's English text stays, for the administrator.
+        self.assertIn("--map", run.message)
+
+    def test_missing_accounts_in_english(self):
+        text = self._run(MISSING, "en_US").outcome_text
+        self.assertIn("2 Silae account(s) have no account in Odoo", text)
+        self.assertNotIn("payflow-agent", text)
+
+    def test_an_import_in_french_amounts_and_names_at_once(self):
+        run = self._run(IMPORTED, "fr_FR")
+        text = run._payflow_outcome_text(json.loads(run.outcome), self.eur)
+        self.assertIn("débit 77\u00a0298,40\u00a0€ = crédit 77\u00a0298,40\u00a0€", text)
+        self.assertIn("SAL/2026/10/0001", text)
+        for word in ENGLISH_WORDS:
+            self.assertNotIn(word, text)
+        # The move is not in this database: its name still shows, and the count.
+        self.assertEqual(run.move_names, "SAL/2026/10/0001")
+        self.assertEqual(run.move_count, 1)
+
+    def test_an_old_run_without_outcome_shows_its_message(self):
+        old = dict(MISSING, id=9003)
+        old.pop("outcome")
+        run = self._run(old, "fr_FR")
+        self.assertEqual(run.outcome_text, old["message"])

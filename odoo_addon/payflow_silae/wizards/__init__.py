@@ -1,0 +1,1 @@
+from . import payflow_missing_accounts
