@@ -41,9 +41,11 @@ pub async fn scenario_imports_once(w: &World) -> Vec<i64> {
     assert_eq!(r.status, Status::Imported, "{}", r.message);
     assert_eq!(r.moves.len(), 2);
     // Each move by id and by its Odoo name, in the message too.
-    // (Odoo numbers the first draft of a sequence; the others stay "/" until posted.)
-    let first = r.outcome.moves[0].name.as_deref().expect("named");
-    assert!(first.starts_with("SAL/2026/10/"), "{first}");
+    // (Odoo 17 and 18 number the first draft of a sequence, the others stay "/" until posted;
+    // 19 numbers none before posting: then the move is shown by its id.)
+    if let Some(first) = r.outcome.moves[0].name.as_deref() {
+        assert!(first.starts_with("SAL/2026/10/"), "{first}");
+    }
     for m in &r.outcome.moves {
         assert!(r.message.contains(&m.label()), "{} / {}", m.label(), r.message);
     }
