@@ -581,7 +581,7 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
             report.moves = done.moves;
             if let Some(plan) = &done.plan {
                 report.plans =
-                    plan.moves.iter().map(|m| plan_json(m, done.journal.as_deref(), done.resolved.as_ref())).collect();
+                    plan.moves.iter().map(|m| plan_json(m, done.journal.as_ref(), done.resolved.as_ref())).collect();
                 outcome.total_debit_cents = Some(plan.total_debit().0);
                 outcome.total_credit_cents = Some(plan.total_credit().0);
                 outcome.line_count = Some(plan.line_count() as i64);
@@ -617,7 +617,8 @@ struct Done {
     message: String,
     moves: Vec<i64>,
     plan: Option<ImportPlan>,
-    journal: Option<String>,
+    /// The dossier whose journals the moves go to (its journal, or its journal map's entry).
+    journal: Option<crate::store::Dossier>,
     resolved: Option<Resolved>,
 }
 
@@ -665,7 +666,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         plan.total_debit(),
         plan.total_credit()
     );
-    let journal_code = Some(dossier.journal_code.clone());
+    let journal_code = Some(dossier.clone());
     // A preview checks Odoo too when it can (accounts, journal, lock dates, existing moves),
     // and says so when it cannot.
     if opts.dry_run && agent.secrets.get(SecretName::OdooSecret)?.is_none() {
@@ -684,6 +685,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     let target = Target {
         company_id: dossier.company_id,
         journal_code: &dossier.journal_code,
+        journal_map: &dossier.journal_map,
         account_map: &dossier.account_map,
         analytic: &dossier.analytic,
     };
@@ -848,7 +850,7 @@ fn escape(s: &str) -> String {
 }
 
 /// The JSON of one move plan: amounts as numbers with two decimals and as integer cents.
-pub fn plan_json(m: &MovePlan, journal: Option<&str>, resolved: Option<&Resolved>) -> Value {
+pub fn plan_json(m: &MovePlan, dossier: Option<&crate::store::Dossier>, resolved: Option<&Resolved>) -> Value {
     let lines: Vec<Value> = m
         .lines
         .iter()
@@ -863,6 +865,7 @@ pub fn plan_json(m: &MovePlan, journal: Option<&str>, resolved: Option<&Resolved
                 "debit_cents": l.debit.0,
                 "credit_cents": l.credit.0,
                 "analytic": l.repartition.map(|r| json!({"index": r.index, "pct": crate::money::Cents(r.pct.0).to_json_number()})),
+                "code_journal": l.code_journal,
             })
         })
         .collect();
@@ -872,7 +875,8 @@ pub fn plan_json(m: &MovePlan, journal: Option<&str>, resolved: Option<&Resolved
         "import_key": m.import_key,
         "ref": m.reference,
         "date": m.date.to_string(),
-        "journal": journal,
+        "journal": dossier.map(|d| d.odoo_journal(m.code_journal.as_deref())),
+        "code_journal": m.code_journal,
         "total_debit": m.total_debit.to_json_number(),
         "total_credit": m.total_credit.to_json_number(),
         "total_debit_cents": m.total_debit.0,

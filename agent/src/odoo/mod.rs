@@ -47,6 +47,8 @@ pub struct OdooClient {
 pub struct Target<'a> {
     pub company_id: i64,
     pub journal_code: &'a str,
+    /// Silae journal code -> Odoo journal code, for lines not bound for `journal_code`.
+    pub journal_map: &'a BTreeMap<String, String>,
     pub account_map: &'a BTreeMap<String, String>,
     /// Silae repartition index -> analytic account code or name.
     pub analytic: &'a BTreeMap<String, String>,
@@ -65,6 +67,8 @@ pub struct Existing {
 pub struct Resolved {
     pub company_name: String,
     pub journal_id: i64,
+    /// Silae journal code -> (Odoo journal id, code), for the codes the dossier maps.
+    pub journal_of: HashMap<String, (i64, String)>,
     /// Silae code -> (Odoo account id, Odoo code).
     pub accounts: HashMap<String, (i64, String)>,
     /// Repartition index -> analytic account id.
@@ -504,6 +508,13 @@ impl OdooClient {
         };
         let journals = journals?;
         let journal_id = pick_journal(&journals, target.journal_code, &company_name)?;
+        let mut journal_of = HashMap::new();
+        for code in plan.moves.iter().filter_map(|m| m.code_journal.as_ref()) {
+            if let (Some(odoo_code), false) = (target.journal_map.get(code), journal_of.contains_key(code)) {
+                let id = pick_journal(&journals, odoo_code, &company_name)?;
+                journal_of.insert(code.clone(), (id, odoo_code.clone()));
+            }
+        }
         let accounts = accounts?;
         let analytic = analytic?;
         let mut found: HashMap<&str, (i64, String)> = HashMap::new();
@@ -561,6 +572,7 @@ impl OdooClient {
         Ok(Resolved {
             company_name,
             journal_id,
+            journal_of,
             accounts: resolved_accounts,
             analytic: analytic_ids,
             existing,
@@ -591,6 +603,13 @@ impl OdooClient {
             json!({}),
         )
         .await
+    }
+}
+
+impl Resolved {
+    /// The Odoo journal of a move: its Silae journal code's when the dossier maps it.
+    pub fn journal_id_of(&self, m: &MovePlan) -> i64 {
+        m.code_journal.as_ref().and_then(|c| self.journal_of.get(c)).map_or(self.journal_id, |(id, _)| *id)
     }
 }
 
@@ -714,7 +733,7 @@ pub fn move_entry(m: &MovePlan, resolved: &Resolved, company_id: i64, attachment
         "payload_hash": m.payload_hash,
         "vals": {
             "move_type": "entry",
-            "journal_id": resolved.journal_id,
+            "journal_id": resolved.journal_id_of(m),
             "company_id": company_id,
             "date": m.date.to_string(),
             "ref": m.reference,

@@ -420,7 +420,7 @@ fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, F
     }
 }
 
-/// `numeroDossier`, present in the `dossiers` header and known.
+/// `numeroDossier`, known, and listed in the `dossiers` header when there is one.
 fn dossier_in_scope(s: &Shared, request: &Map<String, Value>, headers: &HeaderMap) -> Result<String, Failure> {
     let numero = match request.get("numeroDossier") {
         None | Some(Value::Null) => {
@@ -436,11 +436,10 @@ fn dossier_in_scope(s: &Shared, request: &Map<String, Value>, headers: &HeaderMa
         }
     };
     let listed = headers.get("dossiers").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    // The spec does not ask for a `dossiers` header: a request without one is served; one that
+    // has it must list the dossier (Silae's documented scoping of a partner's dossiers).
     match listed.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-        None => {
-            let message = format!("L'en-tête « dossiers » est absent : il doit contenir le dossier {numero}.");
-            return Err(Failure::invalid("EnTeteDossiersAbsent", &message));
-        }
+        None => {}
         Some(l) if !l.split(',').any(|d| d.trim() == numero) => {
             let message = format!("Le dossier {numero} n'est pas dans l'en-tête « dossiers » ({l}).");
             return Err(Failure::invalid("DossierNonAutorise", &message));
