@@ -648,7 +648,17 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
     }
     let (payload, raw) = silae.ecritures(dossier_number, period).await?;
-    let plan = journal::plan(dossier_number, period, &payload, &dossier.account_map)?;
+    let mut plan = journal::plan(dossier_number, period, &payload, &dossier.account_map)?;
+    if !plan.moves.is_empty() {
+        // Establishments' SIRETs key their ruptures; without them, the label slugs do (and a
+        // key change is refused below, never doubled).
+        match silae.etablissements(dossier_number).await {
+            Ok(list) => journal::key_on_establishments(&mut plan, &list),
+            Err(e) => {
+                tracing::warn!(dossier = dossier_number, "establishments not read, ruptures keyed on their labels: {e}")
+            }
+        }
+    }
     if plan.moves.is_empty() {
         return Ok(Done {
             status: Status::NoData,
@@ -694,6 +704,10 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         agent.remember(s);
     }
     let resolved = resolved?;
+    plan.adopt_legacy_keys(&|k| resolved.existing.contains_key(k));
+    if let Some(why) = plan.renamed(&resolved.period_keys) {
+        return Err(Failure { kind: ErrorKind::SilaeBadResponse, message: why });
+    }
     if let Some(missing) = &resolved.addon_missing {
         if !opts.dry_run {
             return Err(missing.clone().into());

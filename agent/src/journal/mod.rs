@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::money::{parse_cents, parse_scaled, Cents};
 use crate::period::Period;
-use crate::silae::wire::{date_part, Decimal, EcrituresComptablesAvecRuptures, Ligne, Rupture};
+use crate::silae::wire::{
+    date_part, Decimal, EcrituresComptablesAvecRuptures, InformationsEtablissement, Ligne, Rupture,
+};
 
 /// A repartition percentage, in hundredths of a percent (`60.0` -> `6000`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -61,6 +63,9 @@ pub struct MovePlan {
     /// Unique per (dossier, period, rupture[, journal code]): `silae:<dossier>:<YYYY-MM>:<rupture
     /// slug>`, then `~<journal code slug>` for the second and later journal codes of a rupture.
     pub import_key: String,
+    /// The label-slug key the move had before it was keyed on its establishment's SIRET: a
+    /// period imported under it is still found.
+    pub legacy_key: Option<String>,
     /// `SALAIRES OCTOBRE 2026`, with the rupture's label when there are several.
     pub reference: String,
     /// The last day of the period.
@@ -104,6 +109,83 @@ impl ImportPlan {
 
     pub fn total_credit(&self) -> Cents {
         self.moves.iter().map(|m| m.total_credit).sum()
+    }
+}
+
+/// Keys each move whose rupture is an establishment of the dossier (its label is the
+/// establishment's `nomInterne`, ignoring case and outer spaces) on that establishment's SIRET:
+/// `silae:<dossier>:<YYYY-MM>:siret-<SIRET>[~<code>]`, which survives a rename in Silae. The
+/// label-slug key is kept as `legacy_key`; ruptures matching no establishment, or one without
+/// a SIRET, or one two ruptures match, keep their slug key.
+pub fn key_on_establishments(plan: &mut ImportPlan, establishments: &[InformationsEtablissement]) {
+    let siret_of = |label: &str| -> Option<String> {
+        let mut hits = establishments.iter().filter(|e| {
+            e.nom_interne.as_deref().is_some_and(|n| n.trim().to_lowercase() == label.trim().to_lowercase())
+        });
+        let (one, None) = (hits.next()?, hits.next()) else { return None };
+        let siret: String = one.siret.as_deref()?.chars().filter(|c| !c.is_whitespace()).collect();
+        (!siret.is_empty() && siret.len() <= 32 && siret.chars().all(|c| c.is_ascii_alphanumeric())).then_some(siret)
+    };
+    let prefix = format!("silae:{}:{}:", plan.dossier, plan.period);
+    let mut sirets: BTreeMap<usize, String> = BTreeMap::new();
+    for m in &plan.moves {
+        if let Some(s) = siret_of(&m.rupture_label) {
+            sirets.insert(m.rupture, s);
+        }
+    }
+    // One SIRET for two ruptures would give one key to both: neither is rekeyed.
+    let ruptures_of = |s: &String| sirets.values().filter(|x| *x == s).count();
+    let unique: BTreeMap<usize, String> =
+        sirets.iter().filter(|(_, s)| ruptures_of(s) == 1).map(|(r, s)| (*r, s.clone())).collect();
+    for m in &mut plan.moves {
+        let Some(siret) = unique.get(&m.rupture) else { continue };
+        let Some(rest) = m.import_key.strip_prefix(&prefix) else { continue };
+        let suffix = rest.find('~').map_or("", |i| &rest[i..]);
+        let key = format!("{prefix}siret-{siret}{suffix}");
+        m.legacy_key = Some(std::mem::replace(&mut m.import_key, key));
+    }
+}
+
+impl ImportPlan {
+    /// Moves Odoo holds under their legacy (label-slug) key keep that key: found, not doubled.
+    pub fn adopt_legacy_keys(&mut self, in_odoo: &dyn Fn(&str) -> bool) {
+        for m in &mut self.moves {
+            if let Some(legacy) = m.legacy_key.clone() {
+                if !in_odoo(&m.import_key) && in_odoo(&legacy) {
+                    m.import_key = legacy;
+                }
+            }
+        }
+    }
+
+    /// The prefix every import key of this dossier and period starts with.
+    pub fn key_prefix(&self) -> String {
+        format!("silae:{}:{}:", self.dossier, self.period)
+    }
+
+    /// A rupture that looks renamed: a move whose key Odoo does not hold while Odoo holds, for
+    /// this period, a key no move of the plan has. `period_keys` are Odoo's keys of the period.
+    pub fn renamed(&self, period_keys: &[String]) -> Option<String> {
+        let ours: HashSet<&str> = self
+            .moves
+            .iter()
+            .flat_map(|m| std::iter::once(m.import_key.as_str()).chain(m.legacy_key.as_deref()))
+            .collect();
+        let orphans: Vec<&str> = period_keys.iter().map(String::as_str).filter(|k| !ours.contains(k)).collect();
+        let new: Vec<&MovePlan> = self.moves.iter().filter(|m| !period_keys.contains(&m.import_key)).collect();
+        if orphans.is_empty() || new.is_empty() {
+            return None;
+        }
+        let ruptures: Vec<String> = new
+            .iter()
+            .map(|m| format!("rupture {} ({:?}, key {})", m.rupture, m.rupture_label, m.import_key))
+            .collect();
+        Some(format!(
+            "{} looks renamed; nothing written: Odoo already holds this period under {} which this answer no longer has. \
+             If the establishment was renamed in Silae, its moves are already in Odoo; if it is a new one, delete the old move(s) in Odoo only if they are wrong",
+            ruptures.join(", "),
+            orphans.join(", ")
+        ))
     }
 }
 
@@ -369,6 +451,7 @@ fn plan_rupture(ctx: &RuptureCtx, rupture: &Rupture, problems: &mut Vec<Problem>
             rupture_label: label.to_owned(),
             code_journal: code,
             import_key: String::new(),
+            legacy_key: None,
             reference,
             date: period.last_day(),
             lines,

@@ -74,6 +74,8 @@ pub struct Resolved {
     /// Repartition index -> analytic account id.
     pub analytic: HashMap<i32, i64>,
     pub existing: HashMap<String, Existing>,
+    /// Every import key Odoo holds for this dossier and period (to tell a renamed rupture).
+    pub period_keys: Vec<String>,
     /// Why writing is impossible, when the payflow_silae addon is missing (a preview goes on).
     pub addon_missing: Option<ResolveError>,
 }
@@ -443,9 +445,14 @@ impl OdooClient {
         let uses_analytic =
             !target.analytic.is_empty() && plan.moves.iter().any(|m| m.lines.iter().any(|l| l.repartition.is_some()));
         let analytic_names: Vec<&String> = target.analytic.values().collect();
-        let keys: Vec<&str> = plan.moves.iter().map(|m| m.import_key.as_str()).collect();
+        let keys: Vec<&str> = plan
+            .moves
+            .iter()
+            .flat_map(|m| std::iter::once(m.import_key.as_str()).chain(m.legacy_key.as_deref()))
+            .collect();
+        let prefix = format!("{}%", plan.key_prefix());
         let company_ctx = json!({"allowed_company_ids": [cid]});
-        let (companies, journals, accounts, analytic, existing) = tokio::join!(
+        let (companies, journals, accounts, analytic, existing, period) = tokio::join!(
             self.search_read("res.company", json!([]), lock_fields, json!({})),
             self.search_read(
                 "account.journal",
@@ -473,6 +480,12 @@ impl OdooClient {
                 }
             },
             self.search_existing(cid, &keys),
+            self.search_read(
+                "account.move",
+                json!([["payflow_import_key", "=like", prefix], ["company_id", "=", cid]]),
+                &["payflow_import_key"],
+                json!({}),
+            ),
         );
         // Company and lock dates first: they decide whether anything else matters.
         let companies = companies?;
@@ -505,6 +518,13 @@ impl OdooClient {
                 Some(ResolveError::AddonMissing { database: self.config.database.clone(), detail: message }),
             ),
             other => (other?, None),
+        };
+        // Without the addon there is no key field: no key of the period either.
+        let period_keys = match (period, &addon_missing) {
+            (_, Some(_)) => Vec::new(),
+            (period, None) => {
+                period?.iter().filter_map(|m| m["payflow_import_key"].as_str().map(str::to_owned)).collect()
+            }
         };
         let journals = journals?;
         let journal_id = pick_journal(&journals, target.journal_code, &company_name)?;
@@ -576,6 +596,7 @@ impl OdooClient {
             accounts: resolved_accounts,
             analytic: analytic_ids,
             existing,
+            period_keys,
             addon_missing,
         })
     }

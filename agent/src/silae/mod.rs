@@ -172,6 +172,15 @@ impl SilaeClient {
             .ok_or_else(|| SilaeError::BadResponse(format!("`periodeEnCours` is not a date: {text:?}")))
     }
 
+    /// The dossier's establishments (`ListeEtablissementsDossierPaie`): their SIRET is the
+    /// stable identity of a rupture whose label is an establishment's name.
+    pub async fn etablissements(&self, dossier: &str) -> Result<Vec<wire::InformationsEtablissement>, SilaeError> {
+        let body = DossierRequest { numero_dossier: dossier.to_owned() };
+        let answer: wire::ListeEtablissementsDossierPaieResponse =
+            self.post("v1/FicheSociete/ListeEtablissementsDossierPaie", Some(dossier), &body).await?;
+        Ok(answer.informations_etablissements.unwrap_or_default())
+    }
+
     /// The dossiers these credentials can read.
     pub async fn liste_dossiers(&self) -> Result<Vec<ProprietesDossier>, SilaeError> {
         let answer: ListeDossiersResponse =

@@ -107,3 +107,87 @@ async fn lines_of_another_silae_journal_code_go_to_the_mapped_odoo_journal() {
     assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
     assert_eq!(w.odoo().moves().len(), 2);
 }
+
+/// The two-establishment sample with its ruptures labelled `labels`.
+fn sample_100300(labels: [&str; 2]) -> Vec<u8> {
+    let bytes = std::fs::read(samples_dir().join("dossier-100300-2026-10-two-establishments.json")).unwrap();
+    let mut p: Value = serde_json::from_slice(&bytes).unwrap();
+    for (i, l) in labels.iter().enumerate() {
+        p["ruptures"][i]["libelle"] = json!(l);
+    }
+    p.to_string().into_bytes()
+}
+
+fn establishments(names: [&str; 2]) -> Vec<u8> {
+    json!({"informationsEtablissements": [
+        {"nomInterne": names[0], "siret": "123 456 789 00011", "etablissementPrincipal": true},
+        {"nomInterne": names[1], "siret": "12345678900029", "etablissementPrincipal": false},
+    ]})
+    .to_string()
+    .into_bytes()
+}
+
+fn odoo_keys(w: &World) -> Vec<String> {
+    let mut keys: Vec<String> =
+        w.odoo().moves().iter().map(|m| m["payflow_import_key"].as_str().unwrap().to_owned()).collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn an_establishment_matched_by_siret_keeps_its_key_across_a_rename() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100300", 5));
+    w.silae.set_etablissements("100300", establishments(["établissement paris", "Établissement Lyon"]));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let keys = ["silae:100300:2026-10:siret-12345678900011", "silae:100300:2026-10:siret-12345678900029"];
+    assert_eq!(odoo_keys(&w), keys);
+
+    // Paris renamed in Silae: its rupture and its establishment, same SIRET.
+    let renamed = ["Établissement Paris Opéra", "Établissement Lyon"];
+    w.silae.set_payload("100300", "2026-10", sample_100300(renamed));
+    w.silae.set_etablissements("100300", establishments(renamed));
+    let again = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    assert_eq!(odoo_keys(&w), keys, "no second move for the renamed establishment");
+    assert!(w.silae.requests().iter().any(|r| r.path.ends_with("/FicheSociete/ListeEtablissementsDossierPaie")));
+}
+
+#[tokio::test]
+async fn a_renamed_rupture_keyed_on_its_label_is_refused_with_nothing_written() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100300", 5));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let before = w.odoo().moves();
+
+    w.silae.set_payload("100300", "2026-10", sample_100300(["Établissement Paris", "Établissement Lyon Part-Dieu"]));
+    for dry_run in [true, false] {
+        let r = import(&agent, "100300", "2026-10", dry_run).await;
+        assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::SilaeBadResponse)));
+        assert!(r.message.contains("rupture 2 (\"Établissement Lyon Part-Dieu\""), "{}", r.message);
+        assert!(r.message.contains("looks renamed; nothing written"), "{}", r.message);
+        assert!(r.message.contains("silae:100300:2026-10:etablissement-lyon"), "{}", r.message);
+    }
+    assert_eq!(w.odoo().moves(), before, "nothing written, nothing changed");
+}
+
+#[tokio::test]
+async fn a_period_imported_under_the_label_key_is_still_found_once_establishments_are_read() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100300", 5));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let keys = ["silae:100300:2026-10:etablissement-lyon", "silae:100300:2026-10:etablissement-paris"];
+    assert_eq!(odoo_keys(&w), keys);
+
+    w.silae.set_etablissements("100300", establishments(["Établissement Paris", "Établissement Lyon"]));
+    let again = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    assert_eq!(again.plans[0]["import_key"], "silae:100300:2026-10:etablissement-paris");
+    assert_eq!(odoo_keys(&w), keys);
+}

@@ -175,6 +175,7 @@ enum Operation {
     EcrituresComptables4,
     DossierRecupererPeriodeEnCours,
     ListeDossiers,
+    ListeEtablissementsDossierPaie,
 }
 
 impl Operation {
@@ -188,6 +189,9 @@ impl Operation {
                 Some(Operation::DossierRecupererPeriodeEnCours)
             }
             "/payroll/v1/InfosTechniquesDossiers/ListeDossiers" => Some(Operation::ListeDossiers),
+            "/payroll/v1/FicheSociete/ListeEtablissementsDossierPaie" => {
+                Some(Operation::ListeEtablissementsDossierPaie)
+            }
             _ => None,
         }
     }
@@ -361,6 +365,11 @@ async fn operation(s: &Shared, op: Operation, headers: &HeaderMap, body: &[u8]) 
             let numero = dossier_in_scope(s, &request, headers)?;
             let periode = s.periode_en_cours(&numero);
             Ok(Bytes::from(json!({"periodeEnCours": periode.first_day()}).to_string()))
+        }
+        Operation::ListeEtablissementsDossierPaie => {
+            let numero = dossier_in_scope(s, &request, headers)?;
+            let set = s.state().etablissements.get(&numero).cloned();
+            Ok(set.unwrap_or_else(|| Bytes::from(json!({"informationsEtablissements": []}).to_string())))
         }
         Operation::ListeDossiers => {
             let _type_dossiers = int_field(&request, "typeDossiers")?;

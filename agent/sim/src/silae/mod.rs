@@ -107,6 +107,7 @@ struct State {
     token_faults: usize,
     periods: HashMap<String, Month>,
     payloads: HashMap<(String, Month), Bytes>,
+    etablissements: HashMap<String, Bytes>,
     requests: VecDeque<RecordedRequest>,
     token_requests: usize,
     api_requests: usize,
@@ -230,6 +231,12 @@ impl SilaeSim {
     pub fn set_payload(&self, dossier: &str, yyyy_mm: &str, body: Vec<u8>) {
         let month = Month::parse(yyyy_mm).unwrap_or_else(|| panic!("set_payload: {yyyy_mm:?} is not YYYY-MM"));
         self.shared.state().payloads.insert((dossier.to_owned(), month), Bytes::from(body));
+    }
+
+    /// Serves `body` (exactly) as the dossier's `ListeEtablissementsDossierPaie` answer
+    /// (else: no establishments).
+    pub fn set_etablissements(&self, dossier: &str, body: Vec<u8>) {
+        self.shared.state().etablissements.insert(dossier.to_owned(), Bytes::from(body));
     }
 
     /// The lifetime of the tokens issued from now on (0: they are expired as soon as issued).
