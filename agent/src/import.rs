@@ -648,6 +648,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
     }
     let (payload, raw) = silae.ecritures(dossier_number, period).await?;
+    remember_key_expiry(agent, silae.key_expiry()).await;
     let mut plan = journal::plan(dossier_number, period, &payload, &dossier.account_map)?;
     if !plan.moves.is_empty() {
         // Establishments' SIRETs key their ruptures; without them, the label slugs do (and a
@@ -836,6 +837,21 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         journal: journal_code,
         resolved: Some(resolved),
     })
+}
+
+/// Records the client secrets' expiry Silae announced (shown by `status` and `check`); a store
+/// that cannot take it only logs: the import goes on.
+async fn remember_key_expiry(agent: &Agent, expiry: crate::silae::KeyExpiry) {
+    let now = agent.now();
+    let recorded = agent
+        .db(move |s| {
+            s.record_key_expiry("primary", expiry.primary.as_deref(), &now)?;
+            s.record_key_expiry("secondary", expiry.secondary.as_deref(), &now)
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!("cannot record the Silae secrets' expiry: {e}");
+    }
 }
 
 fn ids(v: &[i64]) -> String {

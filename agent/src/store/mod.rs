@@ -18,6 +18,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0003_alerts.sql")),
         M::up(include_str!("migrations/0004_jobs.sql")),
         M::up(include_str!("migrations/0005_journal_map.sql")),
+        M::up(include_str!("migrations/0006_silae_key_expiry.sql")),
     ])
 });
 
@@ -561,6 +562,31 @@ pub struct AlertState {
 }
 
 impl Store {
+    /// Records what Silae's last answer announced of its client secrets' expiry (`which` is
+    /// `primary` or `secondary`; `None`: not announced, the row goes). Unchanged rows keep
+    /// their `seen_at`: the first time the date was seen.
+    pub fn record_key_expiry(&self, which: &str, expires: Option<&str>, now: &str) -> Result<(), StoreError> {
+        let conn = self.write();
+        match expires {
+            Some(e) => conn.execute(
+                "INSERT INTO silae_key_expiry (which, expires, seen_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (which) DO UPDATE SET expires = excluded.expires, seen_at = excluded.seen_at
+                 WHERE expires IS NOT excluded.expires",
+                params![which, e, now],
+            )?,
+            None => conn.execute("DELETE FROM silae_key_expiry WHERE which = ?1", [which])?,
+        };
+        Ok(())
+    }
+
+    /// The announced expiries: (which, expires, first seen at), primary first.
+    pub fn key_expiry(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare("SELECT which, expires, seen_at FROM silae_key_expiry ORDER BY which")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn alert_state(&self, dossier: &str) -> Result<Option<AlertState>, StoreError> {
         Ok(self
             .read()

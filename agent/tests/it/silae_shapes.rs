@@ -191,3 +191,16 @@ async fn a_period_imported_under_the_label_key_is_still_found_once_establishment
     assert_eq!(again.plans[0]["import_key"], "silae:100300:2026-10:etablissement-paris");
     assert_eq!(odoo_keys(&w), keys);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_client_secret_is_shown_by_check() {
+    let w = World::start().await;
+    let out = w.cli(&["check"], None);
+    assert!(!text(&out).contains("silae secret"), "{}", text(&out));
+    w.silae.set_key_expiration_warnings(Some("2026-12-24T00:00:00Z"), None);
+    let out = w.cli(&["check"], None);
+    let shown = text(&out);
+    assert!(out.status.success(), "an expiring secret still works: {shown}");
+    assert!(shown.contains("WARN  silae secret: the primary client secret expires on 2026-12-24: renew it"), "{shown}");
+    assert_no_secret(&shown);
+}

@@ -245,6 +245,16 @@ async fn api(State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers: He
         if let Some((name, value)) = extra {
             response.headers_mut().insert(name, value);
         }
+        if status.is_success() {
+            let (primary, secondary) = s.state().key_expiration_warnings.clone();
+            for (name, value) in
+                [("x-primarykeyexpirationwarning", primary), ("x-secondarykeyexpirationwarning", secondary)]
+            {
+                if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                    response.headers_mut().insert(name, v);
+                }
+            }
+        }
         response
     });
     task.await.unwrap_or_else(|e| {

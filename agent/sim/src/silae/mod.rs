@@ -108,6 +108,8 @@ struct State {
     periods: HashMap<String, Month>,
     payloads: HashMap<(String, Month), Bytes>,
     etablissements: HashMap<String, Bytes>,
+    /// `X-PrimaryKeyExpirationWarning` / `X-SecondaryKeyExpirationWarning` of the API's answers.
+    key_expiration_warnings: (Option<String>, Option<String>),
     requests: VecDeque<RecordedRequest>,
     token_requests: usize,
     api_requests: usize,
@@ -237,6 +239,12 @@ impl SilaeSim {
     /// (else: no establishments).
     pub fn set_etablissements(&self, dossier: &str, body: Vec<u8>) {
         self.shared.state().etablissements.insert(dossier.to_owned(), Bytes::from(body));
+    }
+
+    /// From now on, the API's successful answers carry these expiry warnings (`None`: absent),
+    /// as Silae's do during a client secret's last 31 days.
+    pub fn set_key_expiration_warnings(&self, primary: Option<&str>, secondary: Option<&str>) {
+        self.shared.state().key_expiration_warnings = (primary.map(str::to_owned), secondary.map(str::to_owned));
     }
 
     /// The lifetime of the tokens issued from now on (0: they are expired as soon as issued).
