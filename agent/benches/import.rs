@@ -186,6 +186,7 @@ async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agen
                 analytic: BTreeMap::new(),
                 start_period: None,
                 wait_closed: true,
+                journal_map: Default::default(),
             },
             "t",
         )

@@ -52,6 +52,7 @@ async fn main() {
             analytic: Default::default(),
             start_period: None,
             wait_closed: true,
+            journal_map: Default::default(),
         };
         store.upsert_dossier(&dossier, "2026-11-01T06:00:00+01:00").unwrap();
     }

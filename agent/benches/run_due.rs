@@ -72,6 +72,7 @@ async fn main() {
                     analytic: BTreeMap::new(),
                     start_period: Some("2026-10".parse().unwrap()),
                     wait_closed: true,
+                    journal_map: Default::default(),
                 },
                 "t",
             )

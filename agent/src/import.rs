@@ -518,7 +518,7 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
             };
             if let Some(plan) = &done.plan {
                 plans =
-                    plan.moves.iter().map(|m| plan_json(m, done.journal.as_deref(), done.resolved.as_ref())).collect();
+                    plan.moves.iter().map(|m| plan_json(m, done.journal.as_ref(), done.resolved.as_ref())).collect();
                 outcome.totals = Some(totals(plan));
                 plan_text = Some(Value::Array(plans.clone()).to_string());
                 // The moves' rupture labels, in the plan's order.
@@ -596,7 +596,8 @@ struct Done {
     facts: Facts,
     moves: Vec<MoveRef>,
     plan: Option<ImportPlan>,
-    journal: Option<String>,
+    /// The dossier whose journals the moves go to (its journal, or its journal map's entry).
+    journal: Option<crate::store::Dossier>,
     resolved: Option<Resolved>,
 }
 
@@ -629,7 +630,18 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
     }
     let (payload, raw) = silae.ecritures(dossier_number, period).await?;
-    let plan = journal::plan(dossier_number, period, &payload, &dossier.account_map)?;
+    remember_key_expiry(agent, silae.key_expiry()).await;
+    let mut plan = journal::plan(dossier_number, period, &payload, &dossier.account_map)?;
+    if !plan.moves.is_empty() {
+        // Establishments' SIRETs key their ruptures; without them, the label slugs do (and a
+        // key change is refused below, never doubled).
+        match silae.etablissements(dossier_number).await {
+            Ok(list) => journal::key_on_establishments(&mut plan, &list),
+            Err(e) => {
+                tracing::warn!(dossier = dossier_number, "establishments not read, ruptures keyed on their labels: {e}")
+            }
+        }
+    }
     if plan.moves.is_empty() {
         return Ok(Done {
             status: Status::NoData,
@@ -640,7 +652,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             resolved: None,
         });
     }
-    let journal_code = Some(dossier.journal_code.clone());
+    let journal_code = Some(dossier.clone());
     // A preview checks Odoo too when it can (accounts, journal, lock dates, existing moves),
     // and says so when it cannot.
     if opts.dry_run && agent.secrets.get(SecretName::OdooSecret)?.is_none() {
@@ -657,6 +669,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     let target = Target {
         company_id: dossier.company_id,
         journal_code: &dossier.journal_code,
+        journal_map: &dossier.journal_map,
         account_map: &dossier.account_map,
         analytic: &dossier.analytic,
     };
@@ -674,6 +687,10 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             return Err(failure);
         }
     };
+    plan.adopt_legacy_keys(&|k| resolved.existing.contains_key(k));
+    if let Some(why) = plan.renamed(&resolved.period_keys) {
+        return Err(Failure::new(ErrorKind::SilaeBadResponse, why));
+    }
     if let Some(missing) = &resolved.addon_missing {
         if !opts.dry_run {
             return Err(missing.clone().into());
@@ -813,6 +830,21 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     })
 }
 
+/// Records the client secrets' expiry Silae announced (shown by `status` and `check`); a store
+/// that cannot take it only logs: the import goes on.
+async fn remember_key_expiry(agent: &Agent, expiry: crate::silae::KeyExpiry) {
+    let now = agent.now();
+    let recorded = agent
+        .db(move |s| {
+            s.record_key_expiry("primary", expiry.primary.as_deref(), &now)?;
+            s.record_key_expiry("secondary", expiry.secondary.as_deref(), &now)
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!("cannot record the Silae secrets' expiry: {e}");
+    }
+}
+
 /// The chatter message of a created move, in French: accountants read it.
 fn chatter_message(name: &str, number: &str, period: Period, m: &MovePlan) -> String {
     format!(
@@ -835,7 +867,7 @@ fn escape(s: &str) -> String {
 }
 
 /// The JSON of one move plan: amounts as numbers with two decimals and as integer cents.
-pub fn plan_json(m: &MovePlan, journal: Option<&str>, resolved: Option<&Resolved>) -> Value {
+pub fn plan_json(m: &MovePlan, dossier: Option<&crate::store::Dossier>, resolved: Option<&Resolved>) -> Value {
     let lines: Vec<Value> = m
         .lines
         .iter()
@@ -850,6 +882,7 @@ pub fn plan_json(m: &MovePlan, journal: Option<&str>, resolved: Option<&Resolved
                 "debit_cents": l.debit.0,
                 "credit_cents": l.credit.0,
                 "analytic": l.repartition.map(|r| json!({"index": r.index, "pct": crate::money::Cents(r.pct.0).to_json_number()})),
+                "code_journal": l.code_journal,
             })
         })
         .collect();
@@ -859,7 +892,8 @@ pub fn plan_json(m: &MovePlan, journal: Option<&str>, resolved: Option<&Resolved
         "import_key": m.import_key,
         "ref": m.reference,
         "date": m.date.to_string(),
-        "journal": journal,
+        "journal": dossier.map(|d| d.odoo_journal(m.code_journal.as_deref())),
+        "code_journal": m.code_journal,
         "total_debit": m.total_debit.to_json_number(),
         "total_credit": m.total_credit.to_json_number(),
         "total_debit_cents": m.total_debit.0,

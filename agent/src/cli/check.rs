@@ -24,6 +24,10 @@ impl Report {
     fn ok(&mut self, what: &str, detail: impl std::fmt::Display) {
         println!("ok    {what}: {detail}");
     }
+    /// Works today, needs someone before a date: not a failure (warning priority in the journal).
+    fn warn(&mut self, what: &str, detail: impl std::fmt::Display) {
+        print!("{}", super::systemd::prefixed(&format!("WARN  {what}: {detail}\n"), 4, self.journal));
+    }
     fn fail(&mut self, what: &str, detail: impl std::fmt::Display) {
         self.failures += 1;
         print!("{}", super::systemd::prefixed(&format!("FAIL  {what}: {detail}\n"), 3, self.journal));
@@ -79,6 +83,9 @@ impl Cmd {
                 Ok(silae) => match tls_lines(&mut r, "silae", &silae.tls, silae.liste_dossiers().await) {
                     Ok(list) => {
                         r.ok("silae", format_args!("{} dossier(s) readable with these credentials", list.len()));
+                        if let Some(expiry) = silae.key_expiry().describe() {
+                            r.warn("silae secret", expiry);
+                        }
                         let readable: Vec<_> = list.iter().filter_map(|d| d.numero.clone()).collect();
                         for d in agent.store().dossiers().unwrap_or_default() {
                             if readable.contains(&d.silae_number) {

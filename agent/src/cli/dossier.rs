@@ -56,6 +56,10 @@ pub struct Add {
     /// account (code or name); repeat for several.
     #[arg(long = "analytic", value_name = "INDEX=ACCOUNT", value_parser = parse_pair)]
     analytic: Vec<(String, String)>,
+    /// A journal map entry SILAE_CODE=ODOO_JOURNAL: the lines Silae gives with that
+    /// `codeJournal` go to that Odoo journal (default: --journal); repeat for several.
+    #[arg(long = "journal-map", value_name = "SILAE=ODOO", value_parser = parse_pair)]
+    journal_map: Vec<(String, String)>,
     /// The first period to import (YYYY-MM); nothing earlier is caught up.
     #[arg(long, value_name = "YYYY-MM")]
     start_period: Option<Period>,
@@ -109,6 +113,7 @@ impl Cmd {
                     analytic: a.analytic.into_iter().collect::<BTreeMap<_, _>>(),
                     start_period: a.start_period,
                     wait_closed: !a.no_wait_closed,
+                    journal_map: a.journal_map.into_iter().collect::<BTreeMap<_, _>>(),
                 };
                 let saved = store.upsert_dossier(&d, &agent.now())?;
                 println!(

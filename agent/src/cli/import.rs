@@ -42,12 +42,13 @@ pub fn print_report(r: &RunReport) {
     for (i, p) in r.plans.iter().enumerate() {
         println!();
         println!(
-            "move {}/{}: {}  date {}  journal {}",
+            "move {}/{}: {}  date {}  journal {}{}",
             i + 1,
             r.plans.len(),
             p["ref"].as_str().unwrap_or(""),
             p["date"].as_str().unwrap_or(""),
-            p["journal"].as_str().unwrap_or("-")
+            p["journal"].as_str().unwrap_or("-"),
+            p["code_journal"].as_str().map(|c| format!(" (Silae journal code {c})")).unwrap_or_default()
         );
         println!("  import key {}", p["import_key"].as_str().unwrap_or(""));
         println!("  {:<10} {:<8} {:<48} {:>14} {:>14}  ANALYTIC", "ACCOUNT", "ODOO", "LABEL", "DEBIT", "CREDIT");

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::money::{parse_cents, parse_scaled, Cents};
 use crate::period::Period;
-use crate::silae::wire::{date_part, Decimal, EcrituresComptablesAvecRuptures, Ligne, Rupture};
+use crate::silae::wire::{
+    date_part, Decimal, EcrituresComptablesAvecRuptures, InformationsEtablissement, Ligne, Rupture,
+};
 
 /// A repartition percentage, in hundredths of a percent (`60.0` -> `6000`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -45,6 +47,8 @@ pub struct PlanLine {
     pub silae_debit: bool,
     /// `None` when the line is not split (`indexRepartition` 0).
     pub repartition: Option<Repartition>,
+    /// Silae's `codeJournal` of the line, trimmed; `None` when absent or empty.
+    pub code_journal: Option<String>,
 }
 
 /// One Odoo move to create: one Silae rupture.
@@ -53,8 +57,15 @@ pub struct MovePlan {
     /// Position of the rupture in Silae's answer, from 1.
     pub rupture: usize,
     pub rupture_label: String,
-    /// Unique per (dossier, period, rupture): `silae:<dossier>:<YYYY-MM>:<rupture slug>`.
+    /// The Silae journal code of its lines (`codeJournal`), when they carry one. A rupture
+    /// whose lines carry several codes gives one move per code.
+    pub code_journal: Option<String>,
+    /// Unique per (dossier, period, rupture[, journal code]): `silae:<dossier>:<YYYY-MM>:<rupture
+    /// slug>`, then `~<journal code slug>` for the second and later journal codes of a rupture.
     pub import_key: String,
+    /// The label-slug key the move had before it was keyed on its establishment's SIRET: a
+    /// period imported under it is still found.
+    pub legacy_key: Option<String>,
     /// `SALAIRES OCTOBRE 2026`, with the rupture's label when there are several.
     pub reference: String,
     /// The last day of the period.
@@ -98,6 +109,83 @@ impl ImportPlan {
 
     pub fn total_credit(&self) -> Cents {
         self.moves.iter().map(|m| m.total_credit).sum()
+    }
+}
+
+/// Keys each move whose rupture is an establishment of the dossier (its label is the
+/// establishment's `nomInterne`, ignoring case and outer spaces) on that establishment's SIRET:
+/// `silae:<dossier>:<YYYY-MM>:siret-<SIRET>[~<code>]`, which survives a rename in Silae. The
+/// label-slug key is kept as `legacy_key`; ruptures matching no establishment, or one without
+/// a SIRET, or one two ruptures match, keep their slug key.
+pub fn key_on_establishments(plan: &mut ImportPlan, establishments: &[InformationsEtablissement]) {
+    let siret_of = |label: &str| -> Option<String> {
+        let mut hits = establishments.iter().filter(|e| {
+            e.nom_interne.as_deref().is_some_and(|n| n.trim().to_lowercase() == label.trim().to_lowercase())
+        });
+        let (one, None) = (hits.next()?, hits.next()) else { return None };
+        let siret: String = one.siret.as_deref()?.chars().filter(|c| !c.is_whitespace()).collect();
+        (!siret.is_empty() && siret.len() <= 32 && siret.chars().all(|c| c.is_ascii_alphanumeric())).then_some(siret)
+    };
+    let prefix = format!("silae:{}:{}:", plan.dossier, plan.period);
+    let mut sirets: BTreeMap<usize, String> = BTreeMap::new();
+    for m in &plan.moves {
+        if let Some(s) = siret_of(&m.rupture_label) {
+            sirets.insert(m.rupture, s);
+        }
+    }
+    // One SIRET for two ruptures would give one key to both: neither is rekeyed.
+    let ruptures_of = |s: &String| sirets.values().filter(|x| *x == s).count();
+    let unique: BTreeMap<usize, String> =
+        sirets.iter().filter(|(_, s)| ruptures_of(s) == 1).map(|(r, s)| (*r, s.clone())).collect();
+    for m in &mut plan.moves {
+        let Some(siret) = unique.get(&m.rupture) else { continue };
+        let Some(rest) = m.import_key.strip_prefix(&prefix) else { continue };
+        let suffix = rest.find('~').map_or("", |i| &rest[i..]);
+        let key = format!("{prefix}siret-{siret}{suffix}");
+        m.legacy_key = Some(std::mem::replace(&mut m.import_key, key));
+    }
+}
+
+impl ImportPlan {
+    /// Moves Odoo holds under their legacy (label-slug) key keep that key: found, not doubled.
+    pub fn adopt_legacy_keys(&mut self, in_odoo: &dyn Fn(&str) -> bool) {
+        for m in &mut self.moves {
+            if let Some(legacy) = m.legacy_key.clone() {
+                if !in_odoo(&m.import_key) && in_odoo(&legacy) {
+                    m.import_key = legacy;
+                }
+            }
+        }
+    }
+
+    /// The prefix every import key of this dossier and period starts with.
+    pub fn key_prefix(&self) -> String {
+        format!("silae:{}:{}:", self.dossier, self.period)
+    }
+
+    /// A rupture that looks renamed: a move whose key Odoo does not hold while Odoo holds, for
+    /// this period, a key no move of the plan has. `period_keys` are Odoo's keys of the period.
+    pub fn renamed(&self, period_keys: &[String]) -> Option<String> {
+        let ours: HashSet<&str> = self
+            .moves
+            .iter()
+            .flat_map(|m| std::iter::once(m.import_key.as_str()).chain(m.legacy_key.as_deref()))
+            .collect();
+        let orphans: Vec<&str> = period_keys.iter().map(String::as_str).filter(|k| !ours.contains(k)).collect();
+        let new: Vec<&MovePlan> = self.moves.iter().filter(|m| !period_keys.contains(&m.import_key)).collect();
+        if orphans.is_empty() || new.is_empty() {
+            return None;
+        }
+        let ruptures: Vec<String> = new
+            .iter()
+            .map(|m| format!("rupture {} ({:?}, key {})", m.rupture, m.rupture_label, m.import_key))
+            .collect();
+        Some(format!(
+            "{} looks renamed; nothing written: Odoo already holds this period under {} which this answer no longer has. \
+             If the establishment was renamed in Silae, its moves are already in Odoo; if it is a new one, delete the old move(s) in Odoo only if they are wrong",
+            ruptures.join(", "),
+            orphans.join(", ")
+        ))
     }
 }
 
@@ -216,7 +304,7 @@ pub fn plan(
     }
     let start = payload.periode_debut.as_deref().and_then(date_part);
     let end = payload.periode_fin.as_deref().and_then(date_part);
-    if start != Some(period.first_day()) || end != Some(period.last_day()) {
+    if !period_fits(period, start, end) {
         problems.push(Problem::PeriodMismatch {
             asked: period,
             start: payload.periode_debut.clone(),
@@ -233,8 +321,15 @@ pub fn plan(
         let number = i + 1;
         let label = rupture.libelle.clone().unwrap_or_default().trim().to_owned();
         let ctx = RuptureCtx { dossier, period, number, label: &label, several, check_line_dates, account_map };
-        if let Some(m) = plan_rupture(&ctx, rupture, &mut problems) {
-            let mut key = format!("silae:{dossier}:{period}:{}", slug(&label).unwrap_or_else(|| format!("r{number}")));
+        let rupture_key = format!("silae:{dossier}:{period}:{}", slug(&label).unwrap_or_else(|| format!("r{number}")));
+        let split = plan_rupture(&ctx, rupture, &mut problems);
+        // The first journal code keeps the rupture's key (as before codes were read: a period
+        // imported then is still found); the others add theirs.
+        for (g, m) in split.into_iter().enumerate() {
+            let mut key = match (&m.code_journal, g > 0) {
+                (Some(code), true) => format!("{rupture_key}~{}", slug(code).unwrap_or_else(|| "j".to_owned())),
+                _ => rupture_key.clone(),
+            };
             let base = key.clone();
             let mut n = 1;
             while !keys.insert(key.clone()) {
@@ -251,6 +346,15 @@ pub fn plan(
     }
 }
 
+/// Whether Silae's answer covers the asked month. The spec only says `date-time`, so an answer
+/// whose period lies within the month is taken, and so is an end given as the first day of the
+/// next month (an exclusive end); any other month is refused.
+fn period_fits(period: Period, start: Option<jiff::civil::Date>, end: Option<jiff::civil::Date>) -> bool {
+    let (Some(start), Some(end)) = (start, end) else { return false };
+    let end = if end == period.next().first_day() { period.last_day() } else { end };
+    Period::of_date(start) == period && Period::of_date(end) == period && start <= end
+}
+
 struct RuptureCtx<'a> {
     dossier: &'a str,
     period: Period,
@@ -261,7 +365,9 @@ struct RuptureCtx<'a> {
     account_map: &'a BTreeMap<String, String>,
 }
 
-fn plan_rupture(ctx: &RuptureCtx, rupture: &Rupture, problems: &mut Vec<Problem>) -> Option<MovePlan> {
+/// A rupture's moves: one, or one per Silae journal code when its lines carry several (each
+/// must balance on its own); none when it has a problem or no lines.
+fn plan_rupture(ctx: &RuptureCtx, rupture: &Rupture, problems: &mut Vec<Problem>) -> Vec<MovePlan> {
     let RuptureCtx { dossier, period, number, label, several, .. } = *ctx;
     let before = problems.len();
     let at = |line: Option<usize>| At { rupture: number, label: label.to_owned(), line };
@@ -293,7 +399,7 @@ fn plan_rupture(ctx: &RuptureCtx, rupture: &Rupture, problems: &mut Vec<Problem>
         }
     }
     if problems.len() > before {
-        return None;
+        return Vec::new();
     }
     // Silae's totals are the signed sums of each side's values (a negative debit value lowers
     // the debit total); the move's totals are what Odoo will show once negatives change sides.
@@ -313,22 +419,51 @@ fn plan_rupture(ctx: &RuptureCtx, rupture: &Rupture, problems: &mut Vec<Problem>
     }
     // A rupture without lines (and totals of zero, checked above) has nothing to write.
     if problems.len() > before || lines.is_empty() {
-        return None;
+        return Vec::new();
     }
     let reference =
         if several && !label.is_empty() { format!("{} - {label}", period.salary_ref()) } else { period.salary_ref() };
-    let payload_hash = hash_lines(dossier, period, &lines, debit, credit);
-    Some(MovePlan {
-        rupture: number,
-        rupture_label: label.to_owned(),
-        import_key: String::new(),
-        reference,
-        date: period.last_day(),
-        lines,
-        total_debit: debit,
-        total_credit: credit,
-        payload_hash,
-    })
+    // Lines by journal code, in the order the codes first appear.
+    let mut groups: Vec<(Option<String>, Vec<PlanLine>)> = Vec::new();
+    for l in lines {
+        match groups.iter_mut().find(|(code, _)| *code == l.code_journal) {
+            Some((_, g)) => g.push(l),
+            None => groups.push((l.code_journal.clone(), vec![l])),
+        }
+    }
+    let split = groups.len() > 1;
+    let mut moves = Vec::with_capacity(groups.len());
+    for (code, lines) in groups {
+        let debit: Cents = lines.iter().map(|l| l.debit).sum();
+        let credit: Cents = lines.iter().map(|l| l.credit).sum();
+        if split && debit != credit {
+            let label = format!("{label}, journal code {}", code.as_deref().unwrap_or("(none)"));
+            problems.push(Problem::Unbalanced { at: At { rupture: number, label, line: None }, debit, credit });
+            continue;
+        }
+        let reference = match (&code, split) {
+            (Some(c), true) => format!("{reference} ({c})"),
+            _ => reference.clone(),
+        };
+        let payload_hash = hash_lines(dossier, period, &lines, debit, credit);
+        moves.push(MovePlan {
+            rupture: number,
+            rupture_label: label.to_owned(),
+            code_journal: code,
+            import_key: String::new(),
+            legacy_key: None,
+            reference,
+            date: period.last_day(),
+            lines,
+            total_debit: debit,
+            total_credit: credit,
+            payload_hash,
+        });
+    }
+    if problems.len() > before {
+        return Vec::new();
+    }
+    moves
 }
 
 fn plan_line(
@@ -421,6 +556,7 @@ fn plan_line(
         credit,
         silae_debit: debit_side,
         repartition,
+        code_journal: ligne.code_journal.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned),
     })
 }
 

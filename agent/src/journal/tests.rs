@@ -339,3 +339,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_answer_period_may_lie_within_the_month_or_end_on_the_next_first() {
+    let p: Period = "2026-10".parse().unwrap();
+    let d = |s: &str| Some(s.parse::<jiff::civil::Date>().unwrap());
+    assert!(period_fits(p, d("2026-10-01"), d("2026-10-31")));
+    assert!(period_fits(p, d("2026-10-01"), d("2026-11-01")));
+    assert!(period_fits(p, d("2026-10-10"), d("2026-10-20")));
+    assert!(!period_fits(p, d("2026-10-20"), d("2026-10-10")));
+    assert!(!period_fits(p, d("2026-09-30"), d("2026-10-31")));
+    assert!(!period_fits(p, d("2026-10-01"), d("2026-11-02")));
+    assert!(!period_fits(p, None, d("2026-10-31")));
+    let dec: Period = "2026-12".parse().unwrap();
+    assert!(period_fits(dec, d("2026-12-01"), d("2027-01-01")));
+}
+
+#[test]
+fn a_rupture_split_by_journal_code_balances_per_code() {
+    let mut payload = sample("dossier-100200-2026-10.json");
+    let lines = payload.ruptures.as_mut().unwrap()[0].ecritures.as_mut().unwrap();
+    // The last line (a credit) moves to journal PB: neither group balances any more.
+    lines.last_mut().unwrap().code_journal = Some(" PB ".into());
+    let problems = plan("100200", "2026-10".parse().unwrap(), &payload, &BTreeMap::new()).unwrap_err();
+    assert_eq!(problems.0.len(), 2, "{problems}");
+    assert!(problems.is_balance_only());
+    assert!(problems.to_string().contains("journal code PB"), "{problems}");
+}

@@ -47,6 +47,8 @@ pub struct OdooClient {
 pub struct Target<'a> {
     pub company_id: i64,
     pub journal_code: &'a str,
+    /// Silae journal code -> Odoo journal code, for lines not bound for `journal_code`.
+    pub journal_map: &'a BTreeMap<String, String>,
     pub account_map: &'a BTreeMap<String, String>,
     /// Silae repartition index -> analytic account code or name.
     pub analytic: &'a BTreeMap<String, String>,
@@ -67,11 +69,15 @@ pub struct Existing {
 pub struct Resolved {
     pub company_name: String,
     pub journal_id: i64,
+    /// Silae journal code -> (Odoo journal id, code), for the codes the dossier maps.
+    pub journal_of: HashMap<String, (i64, String)>,
     /// Silae code -> (Odoo account id, Odoo code).
     pub accounts: HashMap<String, (i64, String)>,
     /// Repartition index -> analytic account id.
     pub analytic: HashMap<i32, i64>,
     pub existing: HashMap<String, Existing>,
+    /// Every import key Odoo holds for this dossier and period (to tell a renamed rupture).
+    pub period_keys: Vec<String>,
     /// Why writing is impossible, when the payflow_silae addon is missing (a preview goes on).
     pub addon_missing: Option<ResolveError>,
 }
@@ -484,9 +490,14 @@ impl OdooClient {
         let uses_analytic =
             !target.analytic.is_empty() && plan.moves.iter().any(|m| m.lines.iter().any(|l| l.repartition.is_some()));
         let analytic_names: Vec<&String> = target.analytic.values().collect();
-        let keys: Vec<&str> = plan.moves.iter().map(|m| m.import_key.as_str()).collect();
+        let keys: Vec<&str> = plan
+            .moves
+            .iter()
+            .flat_map(|m| std::iter::once(m.import_key.as_str()).chain(m.legacy_key.as_deref()))
+            .collect();
+        let prefix = format!("{}%", plan.key_prefix());
         let company_ctx = json!({"allowed_company_ids": [cid]});
-        let (companies, journals, accounts, analytic, existing) = tokio::join!(
+        let (companies, journals, accounts, analytic, existing, period) = tokio::join!(
             self.search_read("res.company", json!([]), lock_fields, json!({})),
             self.search_read(
                 "account.journal",
@@ -514,6 +525,12 @@ impl OdooClient {
                 }
             },
             self.search_existing(cid, &keys),
+            self.search_read(
+                "account.move",
+                json!([["payflow_import_key", "=like", prefix], ["company_id", "=", cid]]),
+                &["payflow_import_key"],
+                json!({}),
+            ),
         );
         // Company and lock dates first: they decide whether anything else matters.
         let companies = companies?;
@@ -547,8 +564,22 @@ impl OdooClient {
             ),
             other => (other?, None),
         };
+        // Without the addon there is no key field: no key of the period either.
+        let period_keys = match (period, &addon_missing) {
+            (_, Some(_)) => Vec::new(),
+            (period, None) => {
+                period?.iter().filter_map(|m| m["payflow_import_key"].as_str().map(str::to_owned)).collect()
+            }
+        };
         let journals = journals?;
         let journal_id = pick_journal(&journals, target.journal_code, &company_name)?;
+        let mut journal_of = HashMap::new();
+        for code in plan.moves.iter().filter_map(|m| m.code_journal.as_ref()) {
+            if let (Some(odoo_code), false) = (target.journal_map.get(code), journal_of.contains_key(code)) {
+                let id = pick_journal(&journals, odoo_code, &company_name)?;
+                journal_of.insert(code.clone(), (id, odoo_code.clone()));
+            }
+        }
         let accounts = accounts?;
         let analytic = analytic?;
         let mut found: HashMap<&str, (i64, String)> = HashMap::new();
@@ -606,9 +637,11 @@ impl OdooClient {
         Ok(Resolved {
             company_name,
             journal_id,
+            journal_of,
             accounts: resolved_accounts,
             analytic: analytic_ids,
             existing,
+            period_keys,
             addon_missing,
         })
     }
@@ -636,6 +669,13 @@ impl OdooClient {
             json!({}),
         )
         .await
+    }
+}
+
+impl Resolved {
+    /// The Odoo journal of a move: its Silae journal code's when the dossier maps it.
+    pub fn journal_id_of(&self, m: &MovePlan) -> i64 {
+        m.code_journal.as_ref().and_then(|c| self.journal_of.get(c)).map_or(self.journal_id, |(id, _)| *id)
     }
 }
 
@@ -760,7 +800,7 @@ pub fn move_entry(m: &MovePlan, resolved: &Resolved, company_id: i64, attachment
         "payload_hash": m.payload_hash,
         "vals": {
             "move_type": "entry",
-            "journal_id": resolved.journal_id,
+            "journal_id": resolved.journal_id_of(m),
             "company_id": company_id,
             "date": m.date.to_string(),
             "ref": m.reference,

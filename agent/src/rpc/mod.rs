@@ -215,7 +215,7 @@ impl Service {
             Err(_) => false,
         };
         let local = agent.clone();
-        let (silae_configured, last_run, next_due) = blocking(move || {
+        let (silae_configured, last_run, next_due, key_expiry) = blocking(move || {
             let agent = local;
             let silae_configured =
                 [SecretName::SilaeClientId, SecretName::SilaeClientSecret, SecretName::SilaeSubscriptionKey]
@@ -238,7 +238,13 @@ impl Service {
                 })
                 .min()
                 .map(|d| d.to_string());
-            (silae_configured, last_run, next_due)
+            let key_expiry: serde_json::Map<String, Value> = store
+                .key_expiry()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(which, expires, seen_at)| (which, json!({"expires": expires, "announced_at": seen_at})))
+                .collect();
+            (silae_configured, last_run, next_due, key_expiry)
         })
         .await;
         json!({
@@ -247,7 +253,7 @@ impl Service {
             "config_file": self.config_path.display().to_string(),
             "config_loaded_at": *self.loaded_at.lock().unwrap(),
             "odoo": {"url": c.odoo.url, "database": c.odoo.database, "protocol": c.odoo.protocol.to_string(), "reachable": odoo_reachable},
-            "silae": {"api_url": c.silae.api_url, "configured": silae_configured},
+            "silae": {"api_url": c.silae.api_url, "configured": silae_configured, "secret_expiry": key_expiry},
             "smtp_configured": c.smtp.is_some(),
             "last_run": last_run,
             "next_due": next_due,

@@ -71,9 +71,49 @@ pub struct SilaeClient {
     /// After a 429, no request leaves before this instant: the limit is Silae's, shared by every
     /// dossier this process works on.
     paused_until: std::sync::Mutex<Option<Instant>>,
+    /// The client secrets' expiry as Silae's last answer announced it (its last 31 days).
+    key_expiry: std::sync::Mutex<KeyExpiry>,
     /// HTTP calls made and failed (any non-success), for the metrics.
     pub calls: std::sync::atomic::AtomicU64,
     pub errors: std::sync::atomic::AtomicU64,
+}
+
+/// What Silae announces of its client secrets' expiry: during a secret's last 31 days, answers
+/// carry `X-PrimaryKeyExpirationWarning` / `X-SecondaryKeyExpirationWarning` (Silae's
+/// documentation on client secrets). The value's date when it holds one (`YYYY-MM-DD` at its
+/// start), else its text, at most 200 characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KeyExpiry {
+    pub primary: Option<String>,
+    pub secondary: Option<String>,
+}
+
+impl KeyExpiry {
+    fn read(headers: &reqwest::header::HeaderMap) -> KeyExpiry {
+        let one = |name: &str| {
+            let text = String::from_utf8_lossy(headers.get(name)?.as_bytes()).trim().to_owned();
+            match wire::date_part(&text) {
+                Some(date) => Some(date.to_string()),
+                None if text.is_empty() => None,
+                None => Some(text.chars().take(200).collect()),
+            }
+        };
+        KeyExpiry { primary: one("x-primarykeyexpirationwarning"), secondary: one("x-secondarykeyexpirationwarning") }
+    }
+
+    /// `check`'s line, `None` when no secret is announced as expiring.
+    pub fn describe(&self) -> Option<String> {
+        let parts: Vec<String> = [("primary", &self.primary), ("secondary", &self.secondary)]
+            .iter()
+            .filter_map(|(which, d)| d.as_ref().map(|d| format!("the {which} client secret expires on {d}")))
+            .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "{}: renew it in Silae's API portal and set the new one (payflow-agent secret set silae_client_secret) before then, or every dossier fails that day",
+                parts.join(", ")
+            )
+        })
+    }
 }
 
 /// How long before its expiry a token is renewed.
@@ -137,6 +177,7 @@ impl SilaeClient {
             credentials,
             token: Mutex::new(None),
             paused_until: std::sync::Mutex::new(None),
+            key_expiry: std::sync::Mutex::new(KeyExpiry::default()),
             calls: Default::default(),
             errors: Default::default(),
         })
@@ -170,6 +211,20 @@ impl SilaeClient {
         wire::date_part(&text)
             .map(Period::of_date)
             .ok_or_else(|| SilaeError::BadResponse(format!("`periodeEnCours` is not a date: {text:?}")))
+    }
+
+    /// The dossier's establishments (`ListeEtablissementsDossierPaie`): their SIRET is the
+    /// stable identity of a rupture whose label is an establishment's name.
+    pub async fn etablissements(&self, dossier: &str) -> Result<Vec<wire::InformationsEtablissement>, SilaeError> {
+        let body = DossierRequest { numero_dossier: dossier.to_owned() };
+        let answer: wire::ListeEtablissementsDossierPaieResponse =
+            self.post("v1/FicheSociete/ListeEtablissementsDossierPaie", Some(dossier), &body).await?;
+        Ok(answer.informations_etablissements.unwrap_or_default())
+    }
+
+    /// The client secrets' expiry as the last successful answer announced it.
+    pub fn key_expiry(&self) -> KeyExpiry {
+        self.key_expiry.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The dossiers these credentials can read.
@@ -218,6 +273,10 @@ impl SilaeClient {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = parse_retry_after(response.headers());
+                    if status.is_success() {
+                        *self.key_expiry.lock().unwrap_or_else(|e| e.into_inner()) =
+                            KeyExpiry::read(response.headers());
+                    }
                     match read_capped(response, MAX_ANSWER).await {
                         Err(BodyError::Transport(e)) => {
                             Attempt::Retry { why: describe_transport(&e, &url), after: None }

@@ -115,6 +115,22 @@ pub struct ProprietesDossier {
     pub etat_dossier: Option<i32>,
 }
 
+/// `ListeEtablissementsDossierPaieResponse`: the establishments of a dossier.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListeEtablissementsDossierPaieResponse {
+    pub informations_etablissements: Option<Vec<InformationsEtablissement>>,
+}
+
+/// `InformationsEtablissement`: an establishment's internal name and its stable SIRET.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct InformationsEtablissement {
+    pub nom_interne: Option<String>,
+    pub siret: Option<String>,
+    pub etablissement_principal: Option<bool>,
+}
+
 /// `ApiErrors`: what Silae answers with a 4xx/5xx.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct ApiErrors {

@@ -19,6 +19,8 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0003_alerts.sql")),
         M::up(include_str!("migrations/0004_jobs.sql")),
         M::up(include_str!("migrations/0005_run_outcome.sql")),
+        M::up(include_str!("migrations/0006_journal_map.sql")),
+        M::up(include_str!("migrations/0007_silae_key_expiry.sql")),
     ])
 });
 
@@ -74,6 +76,17 @@ pub struct Dossier {
     /// Wait for Silae to close the period before importing it.
     #[serde(default = "yes")]
     pub wait_closed: bool,
+    /// Silae journal code (`codeJournal` of the lines) -> Odoo journal code; lines whose code
+    /// has no entry go to `journal_code`.
+    #[serde(default)]
+    pub journal_map: BTreeMap<String, String>,
+}
+
+impl Dossier {
+    /// The Odoo journal of the lines carrying this Silae journal code.
+    pub fn odoo_journal(&self, code_journal: Option<&str>) -> &str {
+        code_journal.and_then(|c| self.journal_map.get(c)).map_or(self.journal_code.as_str(), String::as_str)
+    }
 }
 
 fn yes() -> bool {
@@ -130,7 +143,19 @@ impl Dossier {
                 limits::EMAILS
             ));
         }
-        if self.account_map.len() > limits::MAP_ENTRIES || self.analytic.len() > limits::MAP_ENTRIES {
+        for (k, v) in &self.journal_map {
+            if k.trim().is_empty() || k.len() > limits::CODE || v.trim().is_empty() || v.len() > 16 {
+                return bad(format!(
+                    "journal_map {:?} -> {:?}: expected SILAE_JOURNAL_CODE=ODOO_JOURNAL_CODE, both non-empty (Odoo's at most 16 characters)",
+                    limits::shown(k),
+                    limits::shown(v)
+                ));
+            }
+        }
+        if self.account_map.len() > limits::MAP_ENTRIES
+            || self.analytic.len() > limits::MAP_ENTRIES
+            || self.journal_map.len() > limits::MAP_ENTRIES
+        {
             return bad(format!(
                 "account_map, analytic: {} and {} entries, expected at most {} each",
                 self.account_map.len(),
@@ -352,13 +377,13 @@ impl Store {
         let conn = self.write();
         conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-                                   account_map, analytic, start_period, wait_closed, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+                                   account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)
              ON CONFLICT (silae_number) DO UPDATE SET
                 name = excluded.name, company_id = excluded.company_id, journal_code = excluded.journal_code,
                 transfer_day = excluded.transfer_day, alert_emails = excluded.alert_emails, enabled = excluded.enabled,
                 account_map = excluded.account_map, analytic = excluded.analytic, start_period = excluded.start_period,
-                wait_closed = excluded.wait_closed, updated_at = excluded.updated_at",
+                wait_closed = excluded.wait_closed, updated_at = excluded.updated_at, journal_map = excluded.journal_map",
             params![
                 d.silae_number,
                 d.name,
@@ -372,6 +397,7 @@ impl Store {
                 d.start_period.map(|p| p.to_string()),
                 d.wait_closed,
                 now,
+                serde_json::to_string(&d.journal_map).expect("json"),
             ],
         )?;
         self.dossier(&d.silae_number)
@@ -537,6 +563,31 @@ pub struct AlertState {
 }
 
 impl Store {
+    /// Records what Silae's last answer announced of its client secrets' expiry (`which` is
+    /// `primary` or `secondary`; `None`: not announced, the row goes). Unchanged rows keep
+    /// their `seen_at`: the first time the date was seen.
+    pub fn record_key_expiry(&self, which: &str, expires: Option<&str>, now: &str) -> Result<(), StoreError> {
+        let conn = self.write();
+        match expires {
+            Some(e) => conn.execute(
+                "INSERT INTO silae_key_expiry (which, expires, seen_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (which) DO UPDATE SET expires = excluded.expires, seen_at = excluded.seen_at
+                 WHERE expires IS NOT excluded.expires",
+                params![which, e, now],
+            )?,
+            None => conn.execute("DELETE FROM silae_key_expiry WHERE which = ?1", [which])?,
+        };
+        Ok(())
+    }
+
+    /// The announced expiries: (which, expires, first seen at), primary first.
+    pub fn key_expiry(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare("SELECT which, expires, seen_at FROM silae_key_expiry ORDER BY which")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn alert_state(&self, dossier: &str) -> Result<Option<AlertState>, StoreError> {
         Ok(self
             .read()
@@ -747,7 +798,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 const DOSSIER_SELECT: &str = "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-    account_map, analytic, start_period, wait_closed FROM dossiers";
+    account_map, analytic, start_period, wait_closed, journal_map FROM dossiers";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
@@ -769,6 +820,7 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
         analytic: json_col(row, 8)?,
         start_period: start.and_then(|s| s.parse().ok()),
         wait_closed: row.get(10)?,
+        journal_map: json_col(row, 11)?,
     })
 }
 
@@ -832,6 +884,7 @@ mod tests {
             analytic: BTreeMap::from([("1".into(), "PARIS".into())]),
             start_period: Some("2026-01".parse().unwrap()),
             wait_closed: true,
+            journal_map: BTreeMap::new(),
         }
     }
 

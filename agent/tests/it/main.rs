@@ -11,5 +11,6 @@ mod rpc;
 mod run_due;
 mod series;
 mod silae_client;
+mod silae_shapes;
 mod tls;
 mod util;

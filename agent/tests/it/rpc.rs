@@ -481,3 +481,21 @@ async fn abusive_requests_get_clear_errors_and_change_nothing() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_silae_secret_expiry_silae_announced() {
+    let s = served().await;
+    assert_eq!(s.ok("status", json!({})).await["silae"]["secret_expiry"], json!({}));
+    s.w.silae.set_key_expiration_warnings(None, Some("2026-12-24T00:00:00Z"));
+    let agent = s.w.agent();
+    let r = import(&agent, "100200", "2026-10", true).await;
+    assert_eq!(r.status, payflow_agent::import::Status::Previewed, "{}", r.message);
+    let expiry = s.ok("status", json!({})).await["silae"]["secret_expiry"].clone();
+    assert_eq!(expiry["secondary"]["expires"], "2026-12-24", "{expiry}");
+    assert!(expiry.get("primary").is_none(), "{expiry}");
+    // Renewed: Silae stops announcing it, the status forgets it.
+    s.w.silae.set_key_expiration_warnings(None, None);
+    import(&agent, "100200", "2026-10", true).await;
+    assert_eq!(s.ok("status", json!({})).await["silae"]["secret_expiry"], json!({}));
+    s.stop().await;
+}

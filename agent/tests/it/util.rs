@@ -284,6 +284,7 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         analytic: BTreeMap::new(),
         start_period: None,
         wait_closed: true,
+        journal_map: BTreeMap::new(),
     }
 }
 

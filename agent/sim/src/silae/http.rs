@@ -175,6 +175,7 @@ enum Operation {
     EcrituresComptables4,
     DossierRecupererPeriodeEnCours,
     ListeDossiers,
+    ListeEtablissementsDossierPaie,
 }
 
 impl Operation {
@@ -188,6 +189,9 @@ impl Operation {
                 Some(Operation::DossierRecupererPeriodeEnCours)
             }
             "/payroll/v1/InfosTechniquesDossiers/ListeDossiers" => Some(Operation::ListeDossiers),
+            "/payroll/v1/FicheSociete/ListeEtablissementsDossierPaie" => {
+                Some(Operation::ListeEtablissementsDossierPaie)
+            }
             _ => None,
         }
     }
@@ -240,6 +244,16 @@ async fn api(State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers: He
         let mut response = (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response();
         if let Some((name, value)) = extra {
             response.headers_mut().insert(name, value);
+        }
+        if status.is_success() {
+            let (primary, secondary) = s.state().key_expiration_warnings.clone();
+            for (name, value) in
+                [("x-primarykeyexpirationwarning", primary), ("x-secondarykeyexpirationwarning", secondary)]
+            {
+                if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                    response.headers_mut().insert(name, v);
+                }
+            }
         }
         response
     });
@@ -362,6 +376,11 @@ async fn operation(s: &Shared, op: Operation, headers: &HeaderMap, body: &[u8]) 
             let periode = s.periode_en_cours(&numero);
             Ok(Bytes::from(json!({"periodeEnCours": periode.first_day()}).to_string()))
         }
+        Operation::ListeEtablissementsDossierPaie => {
+            let numero = dossier_in_scope(s, &request, headers)?;
+            let set = s.state().etablissements.get(&numero).cloned();
+            Ok(set.unwrap_or_else(|| Bytes::from(json!({"informationsEtablissements": []}).to_string())))
+        }
         Operation::ListeDossiers => {
             let _type_dossiers = int_field(&request, "typeDossiers")?;
             let etat = int_field(&request, "etatDossier")?;
@@ -420,7 +439,7 @@ fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, F
     }
 }
 
-/// `numeroDossier`, present in the `dossiers` header and known.
+/// `numeroDossier`, known, and listed in the `dossiers` header when there is one.
 fn dossier_in_scope(s: &Shared, request: &Map<String, Value>, headers: &HeaderMap) -> Result<String, Failure> {
     let numero = match request.get("numeroDossier") {
         None | Some(Value::Null) => {
@@ -436,11 +455,10 @@ fn dossier_in_scope(s: &Shared, request: &Map<String, Value>, headers: &HeaderMa
         }
     };
     let listed = headers.get("dossiers").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    // The spec does not ask for a `dossiers` header: a request without one is served; one that
+    // has it must list the dossier (Silae's documented scoping of a partner's dossiers).
     match listed.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-        None => {
-            let message = format!("L'en-tête « dossiers » est absent : il doit contenir le dossier {numero}.");
-            return Err(Failure::invalid("EnTeteDossiersAbsent", &message));
-        }
+        None => {}
         Some(l) if !l.split(',').any(|d| d.trim() == numero) => {
             let message = format!("Le dossier {numero} n'est pas dans l'en-tête « dossiers » ({l}).");
             return Err(Failure::invalid("DossierNonAutorise", &message));

@@ -107,6 +107,9 @@ struct State {
     token_faults: usize,
     periods: HashMap<String, Month>,
     payloads: HashMap<(String, Month), Bytes>,
+    etablissements: HashMap<String, Bytes>,
+    /// `X-PrimaryKeyExpirationWarning` / `X-SecondaryKeyExpirationWarning` of the API's answers.
+    key_expiration_warnings: (Option<String>, Option<String>),
     requests: VecDeque<RecordedRequest>,
     token_requests: usize,
     api_requests: usize,
@@ -230,6 +233,18 @@ impl SilaeSim {
     pub fn set_payload(&self, dossier: &str, yyyy_mm: &str, body: Vec<u8>) {
         let month = Month::parse(yyyy_mm).unwrap_or_else(|| panic!("set_payload: {yyyy_mm:?} is not YYYY-MM"));
         self.shared.state().payloads.insert((dossier.to_owned(), month), Bytes::from(body));
+    }
+
+    /// Serves `body` (exactly) as the dossier's `ListeEtablissementsDossierPaie` answer
+    /// (else: no establishments).
+    pub fn set_etablissements(&self, dossier: &str, body: Vec<u8>) {
+        self.shared.state().etablissements.insert(dossier.to_owned(), Bytes::from(body));
+    }
+
+    /// From now on, the API's successful answers carry these expiry warnings (`None`: absent),
+    /// as Silae's do during a client secret's last 31 days.
+    pub fn set_key_expiration_warnings(&self, primary: Option<&str>, secondary: Option<&str>) {
+        self.shared.state().key_expiration_warnings = (primary.map(str::to_owned), secondary.map(str::to_owned));
     }
 
     /// The lifetime of the tokens issued from now on (0: they are expired as soon as issued).

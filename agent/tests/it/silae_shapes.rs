@@ -1,0 +1,206 @@
+//! What the real Silae may answer where its spec leaves room (docs/silae.md), over real HTTP on
+//! the simulators: period shapes, journal codes.
+
+use payflow_agent::import::{ErrorKind, Status};
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+/// The sample of dossier 100200 for October 2026, as JSON to reshape.
+fn sample_100200() -> Value {
+    let bytes = std::fs::read(samples_dir().join("dossier-100200-2026-10.json")).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn a_period_within_the_month_or_with_an_exclusive_end_is_taken_another_month_refused() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    let accepted = [
+        ("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z"),
+        ("2026-10-01T00:00:00", "2026-11-01T00:00:00"),
+        ("2026-10-01T00:00:00+02:00", "2026-10-31T23:59:59+01:00"),
+        ("2026-10-05T00:00:00", "2026-10-25T00:00:00"),
+        ("2026-10-01", "2026-10-31"),
+    ];
+    for (debut, fin) in accepted {
+        let mut p = sample_100200();
+        p["periodeDebut"] = json!(debut);
+        p["periodeFin"] = json!(fin);
+        w.silae.set_payload("100200", "2026-10", p.to_string().into_bytes());
+        let r = import(&agent, "100200", "2026-10", true).await;
+        assert_eq!(r.status, Status::Previewed, "{debut} .. {fin}: {}", r.message);
+        assert_eq!(r.plans[0]["total_debit_cents"], 7_729_840);
+    }
+    let refused = [
+        ("2026-09-01T00:00:00", "2026-09-30T00:00:00"),
+        ("2026-10-01T00:00:00", "2026-11-30T00:00:00"),
+        ("2026-09-30T00:00:00", "2026-10-31T00:00:00"),
+        ("2026-10-20T00:00:00", "2026-10-10T00:00:00"),
+        ("2026-10-01T00:00:00", "2026-11-02T00:00:00"),
+    ];
+    for (debut, fin) in refused {
+        let mut p = sample_100200();
+        p["periodeDebut"] = json!(debut);
+        p["periodeFin"] = json!(fin);
+        w.silae.set_payload("100200", "2026-10", p.to_string().into_bytes());
+        let r = import(&agent, "100200", "2026-10", false).await;
+        assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::SilaeBadResponse)), "{debut} .. {fin}");
+        assert!(r.message.contains("when 2026-10 (2026-10-01 to 2026-10-31) was asked"), "{}", r.message);
+    }
+    assert!(w.odoo().moves().is_empty(), "nothing written for another month");
+}
+
+#[tokio::test]
+async fn lines_of_another_silae_journal_code_go_to_the_mapped_odoo_journal() {
+    let w = World::start().await;
+    let agent = w.agent();
+    let mut d = dossier("100200", 5);
+    d.journal_map.insert("PB".into(), "OD".into());
+    add_dossier(&agent, &d);
+    // Two balanced lines of journal code PB join the rupture's PA lines; Silae's totals with them.
+    let mut p = sample_100200();
+    let rupture = &mut p["ruptures"][0];
+    for (compte, sens) in [("64110000", "D"), ("44210000", "C")] {
+        rupture["ecritures"].as_array_mut().unwrap().push(json!({
+            "codeJournal": "PB", "periode": "2026-10-31T00:00:00", "compte": compte,
+            "libelle": "Régularisation", "sens": sens, "indexRepartition": 0, "valeur": 100.25,
+            "pctRepartition": 100.0
+        }));
+    }
+    rupture["totalDebit"] = json!(77398.65);
+    rupture["totalCredit"] = json!(77398.65);
+    w.silae.set_payload("100200", "2026-10", p.to_string().into_bytes());
+
+    let r = import(&agent, "100200", "2026-10", true).await;
+    assert_eq!(r.status, Status::Previewed, "{}", r.message);
+    let shown: Vec<_> = r.plans.iter().map(|m| (m["code_journal"].clone(), m["journal"].clone())).collect();
+    assert_eq!(shown, [(json!("PA"), json!("SAL")), (json!("PB"), json!("OD"))]);
+    assert_eq!(r.plans[1]["lines"][0]["code_journal"], "PB");
+
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    // The run keeps what the plan showed.
+    let run = agent.store().run(r.run_id.unwrap()).unwrap();
+    assert_eq!(run.total_debit_cents, Some(7_729_840 + 10_025));
+    let keys: Vec<_> = r.plans.iter().map(|m| m["import_key"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        keys,
+        ["silae:100200:2026-10:journal-de-paie-octobre-2026", "silae:100200:2026-10:journal-de-paie-octobre-2026~pb"]
+    );
+    let companies = agent.odoo().await.unwrap().companies().await.unwrap();
+    let journal_id = |code: &str| {
+        companies[0]["journals"].as_array().unwrap().iter().find(|j| j["code"] == code).unwrap()["id"].as_i64().unwrap()
+    };
+    let moves = w.odoo().moves();
+    assert_eq!(moves.len(), 2);
+    let journal_of = |key: &str| {
+        let m = moves.iter().find(|m| m["payflow_import_key"] == key).unwrap();
+        (m["journal_id"].as_i64().unwrap(), m["line_ids"].as_array().unwrap().len())
+    };
+    assert_eq!(journal_of(&keys[0]), (journal_id("SAL"), 13));
+    assert_eq!(journal_of(&keys[1]), (journal_id("OD"), 2));
+
+    // Again: both found, nothing doubled.
+    let again = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    assert_eq!(w.odoo().moves().len(), 2);
+}
+
+/// The two-establishment sample with its ruptures labelled `labels`.
+fn sample_100300(labels: [&str; 2]) -> Vec<u8> {
+    let bytes = std::fs::read(samples_dir().join("dossier-100300-2026-10-two-establishments.json")).unwrap();
+    let mut p: Value = serde_json::from_slice(&bytes).unwrap();
+    for (i, l) in labels.iter().enumerate() {
+        p["ruptures"][i]["libelle"] = json!(l);
+    }
+    p.to_string().into_bytes()
+}
+
+fn establishments(names: [&str; 2]) -> Vec<u8> {
+    json!({"informationsEtablissements": [
+        {"nomInterne": names[0], "siret": "123 456 789 00011", "etablissementPrincipal": true},
+        {"nomInterne": names[1], "siret": "12345678900029", "etablissementPrincipal": false},
+    ]})
+    .to_string()
+    .into_bytes()
+}
+
+fn odoo_keys(w: &World) -> Vec<String> {
+    let mut keys: Vec<String> =
+        w.odoo().moves().iter().map(|m| m["payflow_import_key"].as_str().unwrap().to_owned()).collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn an_establishment_matched_by_siret_keeps_its_key_across_a_rename() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100300", 5));
+    w.silae.set_etablissements("100300", establishments(["établissement paris", "Établissement Lyon"]));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let keys = ["silae:100300:2026-10:siret-12345678900011", "silae:100300:2026-10:siret-12345678900029"];
+    assert_eq!(odoo_keys(&w), keys);
+
+    // Paris renamed in Silae: its rupture and its establishment, same SIRET.
+    let renamed = ["Établissement Paris Opéra", "Établissement Lyon"];
+    w.silae.set_payload("100300", "2026-10", sample_100300(renamed));
+    w.silae.set_etablissements("100300", establishments(renamed));
+    let again = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    assert_eq!(odoo_keys(&w), keys, "no second move for the renamed establishment");
+    assert!(w.silae.requests().iter().any(|r| r.path.ends_with("/FicheSociete/ListeEtablissementsDossierPaie")));
+}
+
+#[tokio::test]
+async fn a_renamed_rupture_keyed_on_its_label_is_refused_with_nothing_written() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100300", 5));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let before = w.odoo().moves();
+
+    w.silae.set_payload("100300", "2026-10", sample_100300(["Établissement Paris", "Établissement Lyon Part-Dieu"]));
+    for dry_run in [true, false] {
+        let r = import(&agent, "100300", "2026-10", dry_run).await;
+        assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::SilaeBadResponse)));
+        assert!(r.message.contains("rupture 2 (\"Établissement Lyon Part-Dieu\""), "{}", r.message);
+        assert!(r.message.contains("looks renamed; nothing written"), "{}", r.message);
+        assert!(r.message.contains("silae:100300:2026-10:etablissement-lyon"), "{}", r.message);
+    }
+    assert_eq!(w.odoo().moves(), before, "nothing written, nothing changed");
+}
+
+#[tokio::test]
+async fn a_period_imported_under_the_label_key_is_still_found_once_establishments_are_read() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100300", 5));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let keys = ["silae:100300:2026-10:etablissement-lyon", "silae:100300:2026-10:etablissement-paris"];
+    assert_eq!(odoo_keys(&w), keys);
+
+    w.silae.set_etablissements("100300", establishments(["Établissement Paris", "Établissement Lyon"]));
+    let again = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    assert_eq!(again.plans[0]["import_key"], "silae:100300:2026-10:etablissement-paris");
+    assert_eq!(odoo_keys(&w), keys);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_client_secret_is_shown_by_check() {
+    let w = World::start().await;
+    let out = w.cli(&["check"], None);
+    assert!(!text(&out).contains("silae secret"), "{}", text(&out));
+    w.silae.set_key_expiration_warnings(Some("2026-12-24T00:00:00Z"), None);
+    let out = w.cli(&["check"], None);
+    let shown = text(&out);
+    assert!(out.status.success(), "an expiring secret still works: {shown}");
+    assert!(shown.contains("WARN  silae secret: the primary client secret expires on 2026-12-24: renew it"), "{shown}");
+    assert_no_secret(&shown);
+}
