@@ -17,7 +17,7 @@
         "views/res_config_settings_views.xml",
         "views/payflow_dossier_views.xml",
         "views/payflow_run_views.xml",
-        "views/payflow_import_wizard_views.xml",
+        "wizards/payflow_import_wizard_views.xml",
         "wizards/payflow_missing_accounts_views.xml",
         "views/menus.xml",
     ],

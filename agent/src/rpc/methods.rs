@@ -233,32 +233,50 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
         let a: Target = parse(&p)?;
         bounded("target", Some(&a.target), 16)?;
         let agent = svc.agent();
+        // `facts`: what the addon renders in the user's language; `message`: the English
+        // sentence (the CLI's, and the detail of a failure).
+        let mut facts = json!({});
         let result: Result<String, String> = match a.target.as_str() {
             "silae" => match agent.silae().await {
                 Err(f) => Err(f.message),
                 Ok(s) => s
                     .liste_dossiers()
                     .await
-                    .map(|l| format!("{} dossier(s) readable", l.len()))
+                    .map(|l| {
+                        facts = json!({"dossiers": l.len()});
+                        format!("{} dossier(s) readable", l.len())
+                    })
                     .map_err(|e| e.to_string()),
             },
             "odoo" => match agent.odoo().await {
                 Err(f) => Err(f.message),
                 Ok(o) => match o.authenticate().await {
-                    Ok(s) => match o.addon_installed().await {
-                        Ok(true) => Ok(format!(
-                            "Odoo {} over {}, uid {}, payflow_silae installed",
-                            s.major,
-                            s.protocol.as_str(),
-                            s.uid
-                        )),
-                        Ok(false) => Err("the payflow_silae addon is not installed in this Odoo database".into()),
-                        Err(e) => Err(e.to_string()),
-                    },
+                    Ok(s) => {
+                        facts = json!({"series": s.major, "protocol": s.protocol.as_str(), "uid": s.uid});
+                        match o.addon_installed().await {
+                            Ok(installed) => {
+                                facts["addon_installed"] = json!(installed);
+                                if installed {
+                                    Ok(format!(
+                                        "Odoo {} over {}, uid {}, payflow_silae installed",
+                                        s.major,
+                                        s.protocol.as_str(),
+                                        s.uid
+                                    ))
+                                } else {
+                                    Err("the payflow_silae addon is not installed in this Odoo database".into())
+                                }
+                            }
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
                     Err(e) => Err(e.to_string()),
                 },
             },
-            "smtp" => crate::alert::test_connection(&agent).await,
+            "smtp" => {
+                facts = json!({"configured": agent.config.smtp.is_some()});
+                crate::alert::test_connection(&agent).await
+            }
             other => {
                 return Err(err(
                     -32602,
@@ -267,8 +285,8 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
             }
         };
         Ok::<Value, ErrorObjectOwned>(match result {
-            Ok(message) => json!({"target": a.target, "ok": true, "message": message}),
-            Err(message) => json!({"target": a.target, "ok": false, "message": message}),
+            Ok(message) => json!({"target": a.target, "ok": true, "message": message, "facts": facts}),
+            Err(message) => json!({"target": a.target, "ok": false, "message": message, "facts": facts}),
         })
     })
     .expect("unique name");

@@ -142,9 +142,15 @@ async fn every_method_answers() {
 
     let ok = s.ok("connections.test", json!({"target": "odoo"})).await;
     assert_eq!(ok["ok"], true, "{ok}");
-    assert_eq!(s.ok("connections.test", json!({"target": "silae"})).await["ok"], true);
+    // The facts the addon renders in French (no English sentence to show there).
+    assert_eq!(ok["facts"]["addon_installed"], true, "{ok}");
+    assert!(ok["facts"]["series"].as_u64().is_some_and(|n| n >= 17), "{ok}");
+    let silae = s.ok("connections.test", json!({"target": "silae"})).await;
+    assert_eq!(silae["ok"], true);
+    assert!(silae["facts"]["dossiers"].as_u64().is_some_and(|n| n >= 1), "{silae}");
     let smtp = s.ok("connections.test", json!({"target": "smtp"})).await;
     assert_eq!(smtp["ok"], false);
+    assert_eq!(smtp["facts"]["configured"], false, "{smtp}");
     assert!(smtp["message"].as_str().unwrap().contains("[smtp]"));
     assert_eq!(s.call("connections.test", json!({"target": "ftp"})).await["error"]["code"], -32602);
 

@@ -6,10 +6,11 @@ The agent's SQLite database is the truth. Create and write send the whole dossie
 key ``payflow_from_agent`` and are not sent back.
 """
 
+import json
 import logging
 import re
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from .payflow_run import STATUSES
@@ -20,10 +21,13 @@ PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Odoo 19 declares SQL constraints as class attributes; 17 and 18 use _sql_constraints.
 Constraint = getattr(models, "Constraint", None)
 _UNIQUE_MESSAGE = "This Silae dossier is already set up."
+# What the agent's last ``status`` said of its SMTP: "1", "0", or unset (never asked).
+PARAM_SMTP = "payflow_silae.smtp_configured"
 
 
 class PayflowDossier(models.Model):
     _name = "payflow.dossier"
+    _inherit = ["mail.thread"]
     _description = "PayFlow Silae dossier"
     _order = "silae_number"
     _rec_name = "name"
@@ -39,12 +43,13 @@ class PayflowDossier(models.Model):
         store=False,
         help="The dossiers the agent's Silae credentials can read.",
     )
-    name = fields.Char(required=True)
+    name = fields.Char(required=True, tracking=True)
     company_id = fields.Many2one(
         "res.company",
         required=True,
         index=True,
         default=lambda self: self.env.company,
+        tracking=True,
     )
     journal_id = fields.Many2one(
         "account.journal",
@@ -52,30 +57,36 @@ class PayflowDossier(models.Model):
         domain="[('company_id', '=', company_id), ('type', '=', 'general')]",
         check_company=True,
         help="The journal of the company the payroll entries are written in.",
+        tracking=True,
     )
     journal_code = fields.Char(
         required=True,
         help="The code of the payroll journal, as the agent looks it up in Odoo.",
+        tracking=True,
     )
     transfer_day = fields.Integer(
         default=5,
         required=True,
         help="Day of the month the previous month's payroll is imported (29 to 31: the "
         "last day of shorter months).",
+        tracking=True,
     )
     alert_emails = fields.Char(
         string="Alert e-mails",
         help="Addresses (separated by commas) that receive an e-mail when an import of "
         "this dossier fails.",
+        tracking=True,
     )
-    enabled = fields.Boolean(default=True, help="Imported by the daily run.")
+    enabled = fields.Boolean(default=True, help="Imported by the daily run.", tracking=True)
     wait_closed = fields.Boolean(
         string="Wait for the closed period",
         default=True,
         help="Import a period only once Silae has closed its payroll.",
+        tracking=True,
     )
     start_period = fields.Char(
         help="The first period to import (YYYY-MM); nothing before it is caught up.",
+        tracking=True,
     )
     account_map_ids = fields.One2many(
         "payflow.dossier.mapping",
@@ -93,7 +104,12 @@ class PayflowDossier(models.Model):
     )
     # All the lines, both kinds: what the sync writes.
     mapping_ids = fields.One2many("payflow.dossier.mapping", "dossier_id", string="Mappings")
-    run_ids = fields.One2many("payflow.run", "dossier_id", string="Runs")
+    smtp_missing = fields.Boolean(
+        string="No SMTP in the agent",
+        compute="_compute_smtp_missing",
+        help="Alert e-mails are set but the agent has no SMTP server to send them.",
+    )
+    run_ids = fields.One2many("payflow.run", "dossier_id", string="Imports")
     run_count = fields.Integer(compute="_compute_run_count")
     last_run_status = fields.Selection(STATUSES, string="Last run", compute="_compute_run_count")
 
@@ -104,24 +120,42 @@ class PayflowDossier(models.Model):
     else:
         _sql_constraints = [("silae_number_uniq", "unique(silae_number)", _UNIQUE_MESSAGE)]
 
-    @api.model
-    def default_get(self, fields_list):
-        """Opening a new dossier from the menu refreshes the Silae picker's choices."""
-        values = super().default_get(fields_list)
-        if self.env.context.get("payflow_silae_picker"):
-            try:
-                with self.env.cr.savepoint():
-                    self.env["payflow.silae.dossier"]._payflow_sync()
-            except UserError as e:
-                _logger.info("PayFlow: the Silae picker is not refreshed: %s", e)
-        return values
-
     @api.depends("run_ids.status")
     def _compute_run_count(self):
         for dossier in self:
             runs = dossier.run_ids
             dossier.run_count = len(runs)
             dossier.last_run_status = runs[:1].status if runs else False
+
+    @api.depends("alert_emails")
+    def _compute_smtp_missing(self):
+        missing = self._payflow_smtp_known_missing()
+        for dossier in self:
+            dossier.smtp_missing = missing and bool((dossier.alert_emails or "").strip())
+
+    @api.model
+    def _payflow_smtp_known_missing(self):
+        """The agent said, at its last ``status``, that it has no SMTP server."""
+        return self.env["ir.config_parameter"].sudo().get_param(PARAM_SMTP) == "0"
+
+    @api.model
+    def _payflow_note_status(self, status):
+        """Keeps what the agent's ``status`` says of its SMTP for the warnings."""
+        if isinstance(status, dict) and "smtp_configured" in status:
+            value = "1" if status["smtp_configured"] else "0"
+            params = self.env["ir.config_parameter"].sudo()
+            if params.get_param(PARAM_SMTP) != value:
+                params.set_param(PARAM_SMTP, value)
+        return status
+
+    @api.model
+    def _payflow_refresh_status(self):
+        """Asks the agent's ``status`` (for the SMTP warning); quiet when it cannot."""
+        try:
+            with self.env.cr.savepoint():
+                self._payflow_note_status(self.env["payflow.agent"]._call("status"))
+        except UserError as e:
+            _logger.info("PayFlow: the agent's status is not read: %s", e)
 
     @api.onchange("silae_dossier_id")
     def _onchange_silae_dossier_id(self):
@@ -190,10 +224,14 @@ class PayflowDossier(models.Model):
             journal = journal.sudo().search(
                 [("company_id", "=", company.id), ("code", "=", data["journal_code"])], limit=1
             )
-        mappings = [(5, 0, 0)]
+        mappings = [Command.clear()]
+        accounts = self._payflow_accounts_by_code(company, (data.get("account_map") or {}).values())
         for kind, key in (("account", "account_map"), ("analytic", "analytic")):
             for source, target in sorted((data.get(key) or {}).items()):
-                mappings.append((0, 0, {"kind": kind, "source": source, "target": target}))
+                values = {"kind": kind, "source": source, "target": target}
+                if kind == "account":
+                    values["account_id"] = accounts.get(target, False)
+                mappings.append(Command.create(values))
         return {
             "silae_number": data["silae_number"],
             "name": data.get("name") or data["silae_number"],
@@ -208,6 +246,16 @@ class PayflowDossier(models.Model):
             "mapping_ids": mappings,
         }
 
+    @api.model
+    def _payflow_accounts_by_code(self, company, codes):
+        """{code: account id} of the company's accounts among ``codes``."""
+        codes = [c for c in set(codes) if c]
+        if not company or not codes:
+            return {}
+        Account = self.env["account.account"].sudo().with_company(company)
+        domain = self.env["payflow.missing.accounts"]._payflow_company_domain(company)
+        return {a.code: a.id for a in Account.search(domain + [("code", "in", codes)])}
+
     def _payflow_push(self):
         agent = self.env["payflow.agent"]
         own = self.with_context(payflow_from_agent=True)
@@ -218,6 +266,8 @@ class PayflowDossier(models.Model):
             if dossier.journal_id and dossier.journal_id.code == values["journal_code"]:
                 values.pop("journal_id")
             dossier.write(values)
+        if any(d.alert_emails for d in own):
+            self._payflow_refresh_status()
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -263,6 +313,7 @@ class PayflowDossier(models.Model):
                 mirror.create(values)
         for gone in existing.values():
             gone.unlink()
+        self._payflow_refresh_status()
         return True
 
     # -- actions -----------------------------------------------------------------------
@@ -276,6 +327,9 @@ class PayflowDossier(models.Model):
         try:
             with self.env.cr.savepoint():
                 self._payflow_sync()
+                # The choices of a new dossier's Silae picker, read here rather than when the
+                # form opens (no HTTP call in default_get).
+                self.env["payflow.silae.dossier"]._payflow_sync()
         except UserError as e:
             return self._payflow_notice(str(e), action)
         return action
@@ -302,21 +356,33 @@ class PayflowDossier(models.Model):
         return True
 
     def action_payflow_test_connections(self):
-        """Tests Silae and Odoo (and SMTP when configured) from the agent's side."""
+        """Tests Silae and Odoo (and SMTP when configured) from the agent's side, then what
+        each dossier needs in Odoo: its journal and the accounts of its account map and of its
+        last failed run. Rendered here from the agent's facts, in the user's language."""
         agent = self.env["payflow.agent"]
-        status = agent._call("status") or {}
-        targets = ["silae", "odoo"] + (["smtp"] if status.get("smtp_configured") else [])
         lines, ok = [], True
-        labels = {"silae": _("Silae"), "odoo": _("Odoo"), "smtp": _("E-mail (SMTP)")}
-        for target in targets:
-            result = agent._call("connections.test", target=target) or {}
-            ok = ok and bool(result.get("ok"))
+        try:
+            status = self._payflow_note_status(agent._call("status") or {})
+            targets = ["silae", "odoo"] + (["smtp"] if status.get("smtp_configured") else [])
+            for target in targets:
+                result = agent._call("connections.test", target=target) or {}
+                ok = ok and bool(result.get("ok"))
+                lines.append(self._payflow_connection_text(target, result))
+        except UserError as e:
+            # Shown like a success: a notification, not an error dialog.
+            return self._payflow_notice(str(e), kind="danger", title=_("PayFlow connections"))
+        if not status.get("smtp_configured") and any(d.alert_emails for d in self):
+            lines.append(_("E-mail (SMTP): not configured in the agent, the alert e-mails are not sent."))
+        for dossier in self:
+            problems = dossier._payflow_odoo_problems()
+            ok = ok and not problems
             lines.append(
-                _(
-                    "%(target)s: %(state)s — %(message)s",
-                    target=labels[target],
-                    state=_("OK") if result.get("ok") else _("failed"),
-                    message=result.get("message") or "",
+                _("Dossier %(name)s: %(state)s", name=dossier.display_name, state=_("ready"))
+                if not problems
+                else _(
+                    "Dossier %(name)s: %(problems)s",
+                    name=dossier.display_name,
+                    problems="; ".join(problems),
                 )
             )
         return self._payflow_notice(
@@ -324,6 +390,78 @@ class PayflowDossier(models.Model):
             kind="success" if ok else "danger",
             title=_("PayFlow connections"),
         )
+
+    @api.model
+    def _payflow_connection_text(self, target, result):
+        facts = result.get("facts") or {}
+        label = {"silae": _("Silae"), "odoo": _("Odoo"), "smtp": _("E-mail (SMTP)")}[target]
+        if result.get("ok"):
+            if target == "silae" and "dossiers" in facts:
+                detail = _("%(count)s dossier(s) readable", count=facts["dossiers"])
+            elif target == "odoo" and "series" in facts:
+                detail = _(
+                    "Odoo %(series)s, PayFlow module installed", series=facts["series"]
+                )
+            else:
+                detail = _("reachable")
+            return _("%(target)s: OK — %(detail)s", target=label, detail=detail)
+        if target == "odoo" and facts.get("addon_installed") is False:
+            detail = _("the PayFlow module is not installed in the database the agent uses")
+        else:
+            # The agent's own words, for the administrator.
+            detail = _("detail for the administrator: %(detail)s", detail=result.get("message") or "?")
+        return _("%(target)s: failed — %(detail)s", target=label, detail=detail)
+
+    def _payflow_odoo_problems(self):
+        """What this dossier lacks in Odoo, read here (no agent call): its journal, the
+        accounts its account map names, the accounts its last failed run lacked."""
+        self.ensure_one()
+        problems = []
+        code = self.journal_code or self.journal_id.code
+        journal = self.env["account.journal"].sudo().search(
+            [("company_id", "=", self.company_id.id), ("code", "=", code)], limit=1
+        ) if code else False
+        if not journal:
+            problems.append(
+                _("no journal %(code)s in %(company)s", code=code or "?", company=self.company_id.name)
+            )
+        targets = {m.target for m in self.account_map_ids if m.target}
+        known = self._payflow_accounts_by_code(self.company_id, targets)
+        unknown = sorted(targets - set(known))
+        if unknown:
+            problems.append(
+                _(
+                    "account map to accounts that do not exist: %(codes)s",
+                    codes=", ".join(unknown),
+                )
+            )
+        last = self.run_ids.sorted("agent_run_id", reverse=True)[:1]
+        if last and last.action_code == "create_or_map_accounts":
+            missing = self._payflow_still_missing(last)
+            if missing:
+                problems.append(
+                    _(
+                        "Silae accounts without an Odoo account at the last run: %(codes)s",
+                        codes=", ".join(missing),
+                    )
+                )
+        return problems
+
+    def _payflow_still_missing(self, run):
+        """The Silae accounts the run lacked that neither the map nor the chart has now."""
+        try:
+            facts = json.loads(run.outcome or "{}").get("facts") or {}
+        except ValueError:
+            return []
+        mapped = {m.source for m in self.account_map_ids}
+        missing = []
+        for item in facts.get("accounts") or []:
+            tried = item.get("tried") or [item.get("code")]
+            if item.get("code") in mapped:
+                continue
+            if not self._payflow_accounts_by_code(self.company_id, tried):
+                missing.append(item.get("code") or "?")
+        return missing
 
     def action_payflow_open_runs(self):
         action = self.env["ir.actions.act_window"]._for_xml_id("payflow_silae.payflow_run_action")
@@ -364,6 +502,81 @@ class PayflowDossierMapping(models.Model):
         help="Account map: the Odoo account code (e.g. 437000). Analytic setting: the "
         "analytic account's code or name.",
     )
+    # The account map's picker: what the agent stores is its code (``target``).
+    account_id = fields.Many2one(
+        "account.account",
+        string="Odoo account",
+        ondelete="set null",
+        domain=lambda self: self._payflow_account_domain(),
+        help="The company's account the Silae account goes to; the agent receives its code.",
+    )
+
+    @api.model
+    def _payflow_account_domain(self):
+        """The accounts of the row's company (``company_id`` up to 17, ``company_ids`` from 18)."""
+        if "company_ids" in self.env["account.account"]._fields:
+            return "[('company_ids', 'in', company_id)]"
+        return "[('company_id', '=', company_id)]"
+
+    @api.onchange("account_id")
+    def _onchange_account_id(self):
+        if self.account_id:
+            self.target = self.account_id.code
+
+    @api.model
+    def _payflow_with_target(self, vals, company):
+        """The picked account's code (in the dossier's company: codes are per company from
+        18) is what the agent stores."""
+        if vals.get("account_id"):
+            account = self.env["account.account"].browse(vals["account_id"])
+            vals = dict(vals, target=account.with_company(company or self.env.company).code)
+        return vals
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        Dossier = self.env["payflow.dossier"]
+        mappings = super().create(
+            [
+                self._payflow_with_target(v, Dossier.browse(v.get("dossier_id")).company_id)
+                for v in vals_list
+            ]
+        )
+        for mapping in mappings:
+            mapping._payflow_log(_("%(map)s: %(source)s → %(target)s added."))
+        return mappings
+
+    def write(self, vals):
+        before = {m.id: m.target for m in self}
+        if not vals.get("account_id"):
+            res = super().write(vals)
+        else:
+            for mapping in self:
+                super(PayflowDossierMapping, mapping).write(
+                    self._payflow_with_target(vals, mapping.company_id)
+                )
+            res = True
+        for mapping in self:
+            if before[mapping.id] != mapping.target:
+                mapping._payflow_log(
+                    _("%(map)s: %(source)s → %(target)s (was %(old)s)."), old=before[mapping.id]
+                )
+        return res
+
+    def unlink(self):
+        for mapping in self:
+            mapping._payflow_log(_("%(map)s: %(source)s → %(target)s removed."))
+        return super().unlink()
+
+    def _payflow_log(self, text, **more):
+        """Who changed the account map or the analytic setting: a note in the dossier's
+        chatter (not for what the sync with the agent rewrites)."""
+        if self.env.context.get("payflow_from_agent") or not self.dossier_id:
+            return
+        name = _("Account map") if self.kind == "account" else _("Analytic setting")
+        self.dossier_id.message_post(
+            body=text % dict(map=name, source=self.source, target=self.target, **more),
+            subtype_xmlid="mail.mt_note",
+        )
 
 
 class PayflowSilaeDossier(models.Model):

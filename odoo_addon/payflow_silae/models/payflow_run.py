@@ -59,10 +59,10 @@ class PayflowRun(models.Model):
     _order = "agent_run_id desc"
     _rec_name = "name"
 
-    agent_run_id = fields.Integer(string="Run", required=True, index=True, readonly=True)
+    agent_run_id = fields.Integer(string="Import number", required=True, index=True, readonly=True)
     name = fields.Char(compute="_compute_name", store=True)
     dossier_id = fields.Many2one("payflow.dossier", index=True, ondelete="set null", readonly=True)
-    dossier_number = fields.Char(string="Silae dossier", required=True, index=True, readonly=True)
+    dossier_number = fields.Char(string="Silae Number", required=True, index=True, readonly=True)
     company_id = fields.Many2one("res.company", index=True, readonly=True)
     period = fields.Char(required=True, index=True, readonly=True)
     trigger = fields.Selection(TRIGGERS, readonly=True)
@@ -408,6 +408,11 @@ class PayflowRun(models.Model):
         """The accounts this run lacks, listed for one confirmation."""
         self.ensure_one()
         return self.env["payflow.missing.accounts"]._payflow_open(self)
+
+    def action_payflow_map_missing_accounts(self):
+        """The accounts this run lacks, each mapped to an existing account of the company."""
+        self.ensure_one()
+        return self.env["payflow.missing.accounts"]._payflow_open(self, mode="map")
 
     def action_payflow_open_moves(self):
         self.ensure_one()

@@ -1,4 +1,5 @@
 from odoo import _, fields, models
+from odoo.exceptions import UserError
 
 from .payflow_agent import DEFAULT_URL, PARAM_TOKEN, PARAM_URL
 
@@ -30,6 +31,20 @@ class ResConfigSettings(models.TransientModel):
         groups="base.group_system",
     )
 
+    payflow_smtp_missing = fields.Boolean(
+        string="Alert e-mails without SMTP",
+        compute="_compute_payflow_smtp_missing",
+        groups="base.group_system",
+    )
+
+    def _compute_payflow_smtp_missing(self):
+        Dossier = self.env["payflow.dossier"].sudo()
+        missing = Dossier._payflow_smtp_known_missing() and bool(
+            Dossier.search_count([("alert_emails", "!=", False)])
+        )
+        for settings in self:
+            settings.payflow_smtp_missing = missing
+
     def _compute_payflow_agent_token_set(self):
         stored = bool(self.env["ir.config_parameter"].sudo().get_param(PARAM_TOKEN))
         for settings in self:
@@ -41,6 +56,10 @@ class ResConfigSettings(models.TransientModel):
         if self.env.is_admin():
             res["payflow_agent_token_set"] = bool(
                 self.env["ir.config_parameter"].sudo().get_param(PARAM_TOKEN)
+            )
+            Dossier = self.env["payflow.dossier"].sudo()
+            res["payflow_smtp_missing"] = Dossier._payflow_smtp_known_missing() and bool(
+                Dossier.search_count([("alert_emails", "!=", False)])
             )
         return res
 
@@ -66,7 +85,13 @@ class ResConfigSettings(models.TransientModel):
                 _("PayFlow agent"),
                 _("Enter the agent URL and its token first."),
             )
-        status = agent._call_at(url, token, "status")
+        try:
+            status = self.env["payflow.dossier"]._payflow_note_status(
+                agent._call_at(url, token, "status")
+            )
+        except UserError as e:
+            # Shown like a success: a notification, not an error dialog.
+            return self._payflow_notify("danger", _("PayFlow agent"), str(e))
         return self._payflow_notify("success", _("PayFlow agent"), self._payflow_status_text(status))
 
     def _payflow_status_text(self, status):

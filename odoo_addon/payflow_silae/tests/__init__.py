@@ -6,3 +6,4 @@ from . import test_i18n
 from . import test_outcome
 from . import test_missing_accounts
 from . import test_french_screens
+from . import test_dossier_checks

@@ -3,7 +3,7 @@ from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
-from ..models.payflow_import_wizard import parse_periods
+from ..wizards.payflow_import_wizard import parse_periods
 from .common import closed_port
 
 
@@ -43,6 +43,18 @@ class TestAgentErrors(TransactionCase):
         action = self.env["payflow.run"].action_payflow_open()
         self.assertEqual(action["tag"], "display_notification")
         self.assertEqual(action["params"]["next"]["res_model"], "payflow.run")
+
+    def test_a_failed_test_is_a_notification_like_a_success(self):
+        settings = self.env["res.config.settings"].with_context(lang="fr_FR").create({})
+        action = settings.action_payflow_test_agent()
+        self.assertEqual((action["tag"], action["params"]["type"]), ("display_notification", "danger"))
+        self.assertIn("L'agent PayFlow est injoignable", action["params"]["message"])
+        dossier = self.env["payflow.dossier"].with_context(payflow_from_agent=True).create(
+            {"silae_number": "100200", "name": "ACME", "journal_code": "SAL"}
+        )
+        action = dossier.with_context(lang="fr_FR").action_payflow_test_connections()
+        self.assertEqual((action["tag"], action["params"]["type"]), ("display_notification", "danger"))
+        self.assertIn("L'agent PayFlow est injoignable", action["params"]["message"])
 
     def test_a_neutralized_copy_forgets_the_agent(self):
         self.env.flush_all()

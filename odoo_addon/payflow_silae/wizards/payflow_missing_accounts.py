@@ -1,4 +1,5 @@
-"""Create the accounts a payroll needs and the company's chart lacks, from a failed run."""
+"""The accounts a payroll needs and the company's chart lacks, fixed from a failed run: created
+in the chart, or mapped to existing accounts in the dossier's account map."""
 
 import json
 
@@ -20,7 +21,14 @@ class PayflowMissingAccounts(models.TransientModel):
     _description = "Create the missing accounts of a payroll"
 
     run_id = fields.Many2one("payflow.run", required=True, readonly=True)
+    dossier_id = fields.Many2one(related="run_id.dossier_id")
     company_id = fields.Many2one("res.company", required=True, readonly=True)
+    mode = fields.Selection(
+        [("create", "Create the accounts"), ("map", "Map to existing accounts")],
+        required=True,
+        default="create",
+        readonly=True,
+    )
     line_ids = fields.One2many("payflow.missing.accounts.line", "wizard_id", string="Accounts")
 
     @api.model
@@ -53,6 +61,7 @@ class PayflowMissingAccounts(models.TransientModel):
                         "silae_code": item.get("code"),
                         "name": item.get("label") or item.get("code"),
                         "nearest_id": nearest.id or False,
+                        "map_account_id": nearest.id or False,
                         "account_type": nearest.account_type or "liability_current",
                         "reconcile": bool(nearest.reconcile),
                     }
@@ -67,10 +76,17 @@ class PayflowMissingAccounts(models.TransientModel):
         return [("company_id", "=", company.id)]
 
     @api.model
-    def _payflow_open(self, run):
+    def _payflow_open(self, run, mode="create"):
         company = run.company_id or run.dossier_id.company_id or self.env.company
+        if mode == "map" and not run.dossier_id:
+            raise UserError(_("This run's dossier is no longer set up: its account map cannot change."))
         wizard = self.create(
-            {"run_id": run.id, "company_id": company.id, "line_ids": self._payflow_lines(run, company)}
+            {
+                "run_id": run.id,
+                "company_id": company.id,
+                "mode": mode,
+                "line_ids": self._payflow_lines(run, company),
+            }
         )
         return {
             "type": "ir.actions.act_window",
@@ -78,11 +94,28 @@ class PayflowMissingAccounts(models.TransientModel):
             "res_id": wizard.id,
             "view_mode": "form",
             "target": "new",
-            "name": _("Create the missing accounts"),
+            "name": _("Create the missing accounts")
+            if mode == "create"
+            else _("Map to existing accounts"),
+        }
+
+    def _payflow_done(self, title, message):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": title,
+                "message": message,
+                "type": "success",
+                "sticky": False,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
         }
 
     def action_confirm(self):
         self.ensure_one()
+        if self.mode == "map":
+            return self._payflow_map()
         Account = self.env["account.account"].with_company(self.company_id)
         created = Account
         for line in self.line_ids:
@@ -99,17 +132,36 @@ class PayflowMissingAccounts(models.TransientModel):
             count=len(created),
             codes=", ".join(created.mapped("code")),
         )
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": _("Accounts created"),
-                "message": message,
-                "type": "success",
-                "sticky": False,
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return self._payflow_done(_("Accounts created"), message)
+
+    def _payflow_map(self):
+        """Each Silae account to the picked account, in the dossier's account map (sent to the
+        agent with the dossier, as codes)."""
+        unmapped = self.line_ids.filtered(lambda line: not line.map_account_id)
+        if unmapped:
+            raise UserError(
+                _(
+                    "Choose an Odoo account for each Silae account (%(codes)s).",
+                    codes=", ".join(unmapped.mapped("silae_code")),
+                )
+            )
+        dossier = self.run_id.dossier_id
+        existing = {m.source: m for m in dossier.account_map_ids}
+        commands = []
+        for line in self.line_ids:
+            values = {"kind": "account", "source": line.silae_code, "account_id": line.map_account_id.id}
+            if line.silae_code in existing:
+                commands.append(Command.update(existing[line.silae_code].id, values))
+            else:
+                commands.append(Command.create(values))
+        dossier.write({"mapping_ids": commands})
+        pairs = dossier.account_map_ids.filtered(lambda m: m.source in self.line_ids.mapped("silae_code"))
+        message = _(
+            "Account map of %(dossier)s: %(pairs)s. Preview the payroll again to import it.",
+            dossier=dossier.name,
+            pairs=", ".join(f"{m.source} → {m.target}" for m in pairs),
+        )
+        return self._payflow_done(_("Account map saved"), message)
 
 
 class PayflowMissingAccountsLine(models.TransientModel):
@@ -124,6 +176,13 @@ class PayflowMissingAccountsLine(models.TransientModel):
     account_type = fields.Selection(selection="_selection_account_type", string="Type", required=True)
     reconcile = fields.Boolean(string="Allow reconciliation")
     nearest_id = fields.Many2one("account.account", string="Like", readonly=True)
+    company_id = fields.Many2one(related="wizard_id.company_id")
+    map_account_id = fields.Many2one(
+        "account.account",
+        string="Odoo account",
+        domain=lambda self: self.env["payflow.dossier.mapping"]._payflow_account_domain(),
+        help="The existing account this Silae account goes to.",
+    )
 
     @api.model
     def _selection_account_type(self):

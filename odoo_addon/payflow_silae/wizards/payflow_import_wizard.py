@@ -6,7 +6,7 @@ import time
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
-from .payflow_agent import AgentError, rpc_call
+from ..models.payflow_agent import AgentError, rpc_call
 
 MAX_PERIODS = 36
 # How long starting (or refreshing) an import waits for the job before showing its progress.
@@ -70,7 +70,7 @@ class PayflowImportWizard(models.TransientModel):
     total_count = fields.Integer(readonly=True)
     progress = fields.Float(compute="_compute_progress")
     job_state = fields.Char(readonly=True)
-    run_ids = fields.Many2many("payflow.run", string="Runs", readonly=True)
+    run_ids = fields.Many2many("payflow.run", string="Imports", readonly=True)
     failed = fields.Boolean(compute="_compute_failed")
     missing_accounts = fields.Boolean(compute="_compute_failed")
     line_ids = fields.One2many("payflow.import.wizard.line", "wizard_id", string="Preview")
@@ -223,12 +223,18 @@ class PayflowImportWizard(models.TransientModel):
         )
         return self.action_start()
 
-    def action_create_missing_accounts(self):
+    def _missing_accounts_run(self):
         self.ensure_one()
         run = self.run_ids.filtered(lambda r: r.action_code == "create_or_map_accounts")[:1]
         if not run:
             raise UserError(_("No period of this import lacks accounts."))
-        return run.action_payflow_create_missing_accounts()
+        return run
+
+    def action_create_missing_accounts(self):
+        return self._missing_accounts_run().action_payflow_create_missing_accounts()
+
+    def action_map_missing_accounts(self):
+        return self._missing_accounts_run().action_payflow_map_missing_accounts()
 
     def action_open_runs(self):
         self.ensure_one()
