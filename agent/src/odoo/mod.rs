@@ -686,7 +686,8 @@ fn existing_by_key(rows: &[Value]) -> HashMap<String, Existing> {
                 m["payflow_import_key"].as_str()?.to_owned(),
                 Existing {
                     id: m["id"].as_i64()?,
-                    name: m["name"].as_str().map(str::to_owned),
+                    // Odoo names a draft "/" (or nothing) until it numbers it.
+                    name: m["name"].as_str().filter(|n| !n.is_empty() && *n != "/").map(str::to_owned),
                     state: m["state"].as_str().unwrap_or_default().to_owned(),
                     payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
                 },
