@@ -18,3 +18,4 @@ pub mod secrets;
 pub mod silae;
 pub mod store;
 pub mod tls;
+pub mod winservice;
