@@ -53,7 +53,7 @@ impl Agent {
 
     /// The current time in the configured zone, RFC 3339 with its offset.
     pub fn now(&self) -> String {
-        now_in(&self.config.time_zone())
+        now_in(self.config.time_zone())
     }
 
     pub fn store(&self) -> &Store {
@@ -168,7 +168,7 @@ impl Agent {
             })
             .await?;
         let o = &self.config.odoo;
-        let remembered = self.store().odoo_session(&o.url, &o.database, &o.login)?.and_then(|s| {
+        let remembered = self.store().odoo_session(o.url.as_str(), &o.database, &o.login)?.and_then(|s| {
             let protocol = match s.protocol.as_str() {
                 "json2" => Protocol::Json2,
                 "jsonrpc" => Protocol::JsonRpc,
@@ -193,7 +193,7 @@ impl Agent {
     pub fn remember(&self, s: Session) {
         let o = &self.config.odoo;
         let row = crate::store::OdooSession { protocol: s.protocol.as_str().into(), major: s.major.into(), uid: s.uid };
-        if let Err(e) = self.store().save_odoo_session(&o.url, &o.database, &o.login, Some(&row), &self.now()) {
+        if let Err(e) = self.store().save_odoo_session(o.url.as_str(), &o.database, &o.login, Some(&row), &self.now()) {
             tracing::warn!("cannot remember the Odoo session: {e}");
         }
     }

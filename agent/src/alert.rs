@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::Tls;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -132,8 +132,7 @@ async fn send(agent: &Agent, to: &[String], subject: &str, body: &str) -> Result
     if to.is_empty() {
         return Err("the dossier has no alert e-mail address (dossier add --alert-email)".into());
     }
-    let from: Mailbox = smtp.from.parse().map_err(|e| format!("smtp.from: {e}"))?;
-    let mut builder = Message::builder().from(from).subject(subject).header(ContentType::TEXT_PLAIN);
+    let mut builder = Message::builder().from(smtp.from.clone()).subject(subject).header(ContentType::TEXT_PLAIN);
     for address in to {
         builder = builder.to(address.parse().map_err(|e| format!("alert e-mail {address:?}: {e}"))?);
     }

@@ -5,7 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use lettre::message::Mailbox;
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub const DEFAULT_SILAE_API_URL: &str = "https://payroll-api.silae.fr/payroll";
 pub const DEFAULT_SILAE_TOKEN_URL: &str = "https://payroll-api-auth.silae.fr/oauth2/v2.0/token";
@@ -19,9 +20,12 @@ pub struct Config {
     /// The SQLite database and the encrypted secret store. A relative path is taken from the
     /// folder of the config file.
     pub data_dir: PathBuf,
-    /// The time zone of "today" and of the times shown to people.
+    /// The time zone of "today" and of the times shown to people (its IANA name; resolved once,
+    /// on load, into [`Config::time_zone`]).
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    #[serde(skip, default = "utc")]
+    time_zone: jiff::tz::TimeZone,
     /// Where the key of the encrypted secret store lives (default: `<data_dir>/secrets.key`).
     /// Keep it apart from the data folder's backups for the store to protect anything.
     #[serde(default)]
@@ -38,8 +42,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RpcConfig {
-    #[serde(default = "default_listen")]
-    pub listen: String,
+    #[serde(default = "default_listen", deserialize_with = "de_listen")]
+    pub listen: SocketAddr,
     /// Listening on a non-loopback address needs this opt-in (logged as a warning): the
     /// service has no TLS of its own; put it behind a TLS proxy.
     #[serde(default)]
@@ -55,10 +59,10 @@ impl Default for RpcConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SilaeConfig {
-    #[serde(default = "default_api_url")]
-    pub api_url: String,
-    #[serde(default = "default_token_url")]
-    pub token_url: String,
+    #[serde(default = "default_api_url", deserialize_with = "de_silae_api_url")]
+    pub api_url: HttpUrl,
+    #[serde(default = "default_token_url", deserialize_with = "de_silae_token_url")]
+    pub token_url: HttpUrl,
     #[serde(default = "default_scope")]
     pub scope: String,
     /// Seconds before one HTTP call to Silae is abandoned.
@@ -102,7 +106,8 @@ pub enum OdooProtocol {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OdooConfig {
-    pub url: String,
+    #[serde(deserialize_with = "de_odoo_url")]
+    pub url: HttpUrl,
     pub database: String,
     pub login: String,
     #[serde(default)]
@@ -133,7 +138,8 @@ pub struct SmtpConfig {
     pub port: u16,
     #[serde(default)]
     pub security: SmtpSecurity,
-    pub from: String,
+    #[serde(deserialize_with = "de_smtp_from", serialize_with = "ser_display")]
+    pub from: Mailbox,
     #[serde(default)]
     pub username: Option<String>,
     /// Days between the first alert of a failing dossier and a reminder.
@@ -198,14 +204,17 @@ pub fn trust(section: &str, ca_file: Option<&CaFile>) -> Result<crate::tls::Trus
 fn default_timezone() -> String {
     "Europe/Paris".into()
 }
-fn default_listen() -> String {
-    "127.0.0.1:8390".into()
+fn utc() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::UTC
 }
-fn default_api_url() -> String {
-    DEFAULT_SILAE_API_URL.into()
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8390))
 }
-fn default_token_url() -> String {
-    DEFAULT_SILAE_TOKEN_URL.into()
+fn default_api_url() -> HttpUrl {
+    HttpUrl::parse(DEFAULT_SILAE_API_URL).expect("a constant http URL")
+}
+fn default_token_url() -> HttpUrl {
+    HttpUrl::parse(DEFAULT_SILAE_TOKEN_URL).expect("a constant http URL")
 }
 fn default_scope() -> String {
     DEFAULT_SILAE_SCOPE.into()
@@ -233,6 +242,83 @@ fn default_smtp_host() -> String {
 }
 fn default_smtp_port() -> u16 {
     587
+}
+
+/// An `http://` or `https://` URL with a host, checked once on load. Its text is kept as
+/// written (`as_str`): it names the Odoo session remembered in the store and is shown as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    text: String,
+    url: reqwest::Url,
+}
+
+impl HttpUrl {
+    /// `None` unless `text` is an http(s) URL with a host.
+    pub fn parse(text: &str) -> Option<HttpUrl> {
+        let url = reqwest::Url::parse(text).ok()?;
+        (matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+            .then(|| HttpUrl { text: text.to_owned(), url })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for HttpUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+fn ser_display<T: fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// Deserializes a text key into its type with `parse`; a bad value is refused with the key
+/// and what is expected (TOML adds the file's line).
+fn parsed<'de, D: Deserializer<'de>, T>(
+    d: D,
+    key: &str,
+    expected: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    parse(&text).ok_or_else(|| serde::de::Error::custom(format!("key `{key}`: expected {expected}, found {text:?}")))
+}
+
+const EXPECTED_URL: &str = "an http:// or https:// URL";
+
+fn de_listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    parsed(d, "rpc.listen", "an address and port such as \"127.0.0.1:8390\"", |s| s.parse().ok())
+}
+fn de_silae_api_url<'de, D: Deserializer<'de>>(d: D) -> Result<HttpUrl, D::Error> {
+    parsed(d, "silae.api_url", EXPECTED_URL, HttpUrl::parse)
+}
+fn de_silae_token_url<'de, D: Deserializer<'de>>(d: D) -> Result<HttpUrl, D::Error> {
+    parsed(d, "silae.token_url", EXPECTED_URL, HttpUrl::parse)
+}
+fn de_odoo_url<'de, D: Deserializer<'de>>(d: D) -> Result<HttpUrl, D::Error> {
+    parsed(d, "odoo.url", EXPECTED_URL, HttpUrl::parse)
+}
+fn de_smtp_from<'de, D: Deserializer<'de>>(d: D) -> Result<Mailbox, D::Error> {
+    parsed(d, "smtp.from", "an address such as \"PayFlow <notifications@example.com>\"", |s| {
+        if looks_like_mailbox(s) {
+            s.parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 /// A configuration error: which file, which key, what is expected.
@@ -268,6 +354,12 @@ impl Config {
                 config.secrets_key_file = Some(base.join(k));
             }
         }
+        config.time_zone = jiff::tz::TimeZone::get(&config.timezone).map_err(|_| ConfigError::Invalid {
+            file: path.to_owned(),
+            key: "timezone",
+            expected: "an IANA time zone such as \"Europe/Paris\"",
+            found: config.timezone.clone(),
+        })?;
         config.validate(path)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
         let Config { silae, odoo, smtp, .. } = &mut config;
@@ -303,28 +395,12 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return invalid("data_dir", "a folder path", "");
         }
-        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
-            return invalid("timezone", "an IANA time zone such as \"Europe/Paris\"", &self.timezone);
-        }
-        match self.rpc.listen.parse::<SocketAddr>() {
-            Err(_) => return invalid("rpc.listen", "an address and port such as \"127.0.0.1:8390\"", &self.rpc.listen),
-            Ok(a) if !a.ip().is_loopback() && !self.rpc.allow_remote => {
-                return invalid(
-                    "rpc.listen",
-                    "a loopback address (127.0.0.1), or rpc.allow_remote = true behind a TLS proxy",
-                    &self.rpc.listen,
-                )
-            }
-            Ok(_) => {}
-        }
-        for (key, value) in [
-            ("silae.api_url", &self.silae.api_url),
-            ("silae.token_url", &self.silae.token_url),
-            ("odoo.url", &self.odoo.url),
-        ] {
-            if !is_http_url(value) {
-                return invalid(key, "an http:// or https:// URL", value);
-            }
+        if !self.rpc.listen.ip().is_loopback() && !self.rpc.allow_remote {
+            return invalid(
+                "rpc.listen",
+                "a loopback address (127.0.0.1), or rpc.allow_remote = true behind a TLS proxy",
+                &self.rpc.listen.to_string(),
+            );
         }
         if self.odoo.protocol == OdooProtocol::Xmlrpc {
             return invalid(
@@ -361,9 +437,6 @@ impl Config {
             if smtp.port == 0 {
                 return invalid("smtp.port", "a port between 1 and 65535", "0");
             }
-            if !looks_like_mailbox(&smtp.from) {
-                return invalid("smtp.from", "an address such as \"PayFlow <notifications@example.com>\"", &smtp.from);
-            }
         }
         Ok(())
     }
@@ -376,15 +449,9 @@ impl Config {
         self.secrets_key_file.clone().unwrap_or_else(|| self.data_dir.join("secrets.key"))
     }
 
-    pub fn time_zone(&self) -> jiff::tz::TimeZone {
-        jiff::tz::TimeZone::get(&self.timezone).expect("validated on load")
-    }
-}
-
-fn is_http_url(s: &str) -> bool {
-    match reqwest::Url::parse(s) {
-        Ok(u) => matches!(u.scheme(), "http" | "https") && u.host_str().is_some(),
-        Err(_) => false,
+    /// The time zone named by `timezone`, resolved on load.
+    pub fn time_zone(&self) -> &jiff::tz::TimeZone {
+        &self.time_zone
     }
 }
 
@@ -440,12 +507,13 @@ login = "payflow-bot@example.com"
     fn defaults_fill_what_is_left_out() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/etc/payflow/state"));
-        assert_eq!(c.silae.api_url, DEFAULT_SILAE_API_URL);
-        assert_eq!(c.silae.token_url, DEFAULT_SILAE_TOKEN_URL);
+        assert_eq!(c.silae.api_url.as_str(), DEFAULT_SILAE_API_URL);
+        assert_eq!(c.silae.token_url.as_str(), DEFAULT_SILAE_TOKEN_URL);
         assert_eq!(c.silae.scope, DEFAULT_SILAE_SCOPE);
-        assert_eq!(c.rpc.listen, "127.0.0.1:8390");
+        assert_eq!(c.rpc.listen, SocketAddr::from(([127, 0, 0, 1], 8390)));
         assert_eq!(c.odoo.protocol, OdooProtocol::Auto);
         assert_eq!(c.timezone, "Europe/Paris");
+        assert_eq!(c.time_zone().iana_name(), Some("Europe/Paris"));
         assert!(c.smtp.is_none());
         assert_eq!(c.secrets_key_path(), PathBuf::from("/etc/payflow/state/secrets.key"));
     }
@@ -477,6 +545,9 @@ username = "notifications@example.com"
         let smtp = c.smtp.unwrap();
         assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::Starttls));
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/payflow/prod"));
+        assert_eq!(smtp.from.email.to_string(), "notifications@example.com");
+        assert_eq!(c.odoo.url.url().port(), Some(8069));
+        assert_eq!(c.odoo.url.as_str(), "http://127.0.0.1:8069", "kept as written");
     }
 
     #[test]
@@ -487,9 +558,24 @@ username = "notifications@example.com"
                 "key `odoo.url`: expected an http:// or https:// URL",
             ),
             (MINIMAL.replace("\"prod\"\ndata", "\"pr od\"\ndata"), "key `instance`"),
-            (format!("{MINIMAL}\n[rpc]\nlisten = \"localhost\"\n"), "key `rpc.listen`"),
-            (format!("timezone = \"Mars/Olympus\"\n{MINIMAL}"), "key `timezone`"),
-            (format!("{MINIMAL}\n[smtp]\nfrom = \"nobody\"\n"), "key `smtp.from`"),
+            (
+                format!("{MINIMAL}\n[rpc]\nlisten = \"localhost\"\n"),
+                "key `rpc.listen`: expected an address and port such as \"127.0.0.1:8390\", found \"localhost\"",
+            ),
+            (format!("{MINIMAL}\n[rpc]\nlisten = \"0.0.0.0:8390\"\n"), "key `rpc.listen`: expected a loopback address"),
+            (
+                format!("{MINIMAL}\n[silae]\napi_url = \"payroll\"\n"),
+                "key `silae.api_url`: expected an http:// or https:// URL, found \"payroll\"",
+            ),
+            (format!("{MINIMAL}\n[silae]\ntoken_url = \"http://\"\n"), "key `silae.token_url`: expected an http://"),
+            (
+                format!("timezone = \"Mars/Olympus\"\n{MINIMAL}"),
+                "key `timezone`: expected an IANA time zone such as \"Europe/Paris\", found \"Mars/Olympus\"",
+            ),
+            (
+                format!("{MINIMAL}\n[smtp]\nfrom = \"nobody\"\n"),
+                "key `smtp.from`: expected an address such as \"PayFlow <notifications@example.com>\", found \"nobody\"",
+            ),
             (MINIMAL.replace("protocol", "x").replace("login = ", "protocol = \"soap\"\nlogin = "), "soap"),
             (
                 MINIMAL.replace("protocol", "x").replace("login = ", "protocol = \"xmlrpc\"\nlogin = "),

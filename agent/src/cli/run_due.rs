@@ -25,7 +25,7 @@ impl Cmd {
     pub async fn run(self, agent: &Agent) -> anyhow::Result<ExitCode> {
         let today = match self.date {
             Some(d) => d,
-            None => jiff::Timestamp::now().to_zoned(agent.config.time_zone()).date(),
+            None => jiff::Timestamp::now().to_zoned(agent.config.time_zone().clone()).date(),
         };
         let reports = run_due(agent, today, self.concurrency.into()).await;
         for r in &reports {

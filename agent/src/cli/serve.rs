@@ -20,7 +20,7 @@ pub async fn run_until(
 ) -> anyhow::Result<ExitCode> {
     // A service without the secrets an import needs does not start (exit 78), as `check --offline`.
     super::check::require_secrets(&config)?;
-    let listen: std::net::SocketAddr = config.rpc.listen.parse().context("rpc.listen")?;
+    let listen = config.rpc.listen;
     if !listen.ip().is_loopback() {
         tracing::warn!(%listen, "the JSON-RPC service listens beyond loopback (rpc.allow_remote): put it behind a TLS proxy");
     }

@@ -185,7 +185,12 @@ impl OdooClient {
         // A future `[odoo.targets.<name>]` builds its own with `trust("odoo.targets.<name>", ..)`.
         let tls = crate::config::trust("odoo", config.ca_file.as_ref()).map_err(OdooError::Unavailable)?;
         Ok(OdooClient {
-            transport: Transport::new(&config.url, &config.database, Duration::from_secs(config.timeout_secs), &tls)?,
+            transport: Transport::new(
+                config.url.as_str(),
+                &config.database,
+                Duration::from_secs(config.timeout_secs),
+                &tls,
+            )?,
             tls,
             config: config.clone(),
             secret,

@@ -227,7 +227,7 @@ impl Service {
                 .runs(&crate::store::RunFilter { limit: Some(1), ..Default::default() })
                 .ok()
                 .and_then(|r| r.into_iter().next());
-            let today = jiff::Timestamp::now().to_zoned(agent.config.time_zone()).date();
+            let today = jiff::Timestamp::now().to_zoned(agent.config.time_zone().clone()).date();
             let next_due = store
                 .dossiers()
                 .unwrap_or_default()
@@ -253,8 +253,8 @@ impl Service {
             "version": env!("CARGO_PKG_VERSION"),
             "config_file": self.config_path.display().to_string(),
             "config_loaded_at": *self.loaded_at.lock().unwrap(),
-            "odoo": {"url": c.odoo.url, "database": c.odoo.database, "protocol": c.odoo.protocol.to_string(), "reachable": odoo_reachable},
-            "silae": {"api_url": c.silae.api_url, "configured": silae_configured, "secret_expiry": key_expiry},
+            "odoo": {"url": c.odoo.url.as_str(), "database": c.odoo.database, "protocol": c.odoo.protocol.to_string(), "reachable": odoo_reachable},
+            "silae": {"api_url": c.silae.api_url.as_str(), "configured": silae_configured, "secret_expiry": key_expiry},
             "smtp_configured": c.smtp.is_some(),
             "last_run": last_run,
             "next_due": next_due,

@@ -245,7 +245,7 @@ impl SilaeClient {
     }
 
     async fn post_raw<B: Serialize>(&self, path: &str, dossier: Option<&str>, body: &B) -> Result<Vec<u8>, SilaeError> {
-        let url = format!("{}/{path}", self.config.api_url.trim_end_matches('/'));
+        let url = format!("{}/{path}", self.config.api_url.as_str().trim_end_matches('/'));
         let mut refreshed = false;
         let mut attempt = 0u32;
         loop {
@@ -390,7 +390,7 @@ impl SilaeClient {
         ];
         let mut attempt = 0;
         loop {
-            let result = self.http.post(&self.config.token_url).form(&form).send().await;
+            let result = self.http.post(self.config.token_url.url().clone()).form(&form).send().await;
             let why = match result {
                 Ok(r) if r.status().is_success() => {
                     let started = Instant::now();
@@ -400,7 +400,7 @@ impl SilaeClient {
                             return Err(too_large("the token endpoint", n, MAX_TOKEN_ANSWER))
                         }
                         Err(BodyError::Transport(e)) => {
-                            return Err(SilaeError::Unavailable(describe_transport(&e, &self.config.token_url)))
+                            return Err(SilaeError::Unavailable(describe_transport(&e, self.config.token_url.as_str())))
                         }
                     };
                     let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|e| {
@@ -440,7 +440,7 @@ impl SilaeClient {
                         status.as_u16()
                     )));
                 }
-                Err(e) => describe_transport(&e, &self.config.token_url),
+                Err(e) => describe_transport(&e, self.config.token_url.as_str()),
             };
             if attempt >= self.config.max_retries {
                 return Err(SilaeError::Unavailable(format!("{why} (after {} attempts)", attempt + 1)));

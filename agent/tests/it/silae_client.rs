@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use payflow_agent::config::SilaeConfig;
+use payflow_agent::config::{HttpUrl, SilaeConfig};
 use payflow_agent::silae::{SilaeClient, SilaeCredentials, SilaeError};
 use payflow_sim::silae::{Fault, SilaeSim, SilaeSimConfig};
 use secrecy::SecretString;
@@ -12,8 +12,8 @@ use crate::util::samples_dir;
 async fn setup(timeout_secs: u64, max_retries: u32) -> (SilaeSim, SilaeClient) {
     let sim = SilaeSim::start(SilaeSimConfig::demo(samples_dir())).await.unwrap();
     let config = SilaeConfig {
-        api_url: sim.api_url(),
-        token_url: sim.token_url(),
+        api_url: HttpUrl::parse(&sim.api_url()).unwrap(),
+        token_url: HttpUrl::parse(&sim.token_url()).unwrap(),
         timeout_secs,
         max_retries,
         retry_base_ms: 10,
