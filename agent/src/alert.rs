@@ -88,7 +88,7 @@ pub async fn after_run(agent: &Agent, dossier: &Dossier, report: &RunReport) {
             } else {
                 store_state.as_ref().and_then(|s| s.last_sent_at.clone())
             },
-            last_kind: report.error_kind.map(|k| k.as_str().to_owned()),
+            last_kind: report.error_kind,
         }),
         Decision::None => store_state.clone(),
     };

@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
 /// The contract's error kinds of a failed run.
@@ -153,20 +152,23 @@ impl std::str::FromStr for Status {
     }
 }
 
+/// `ToSql`/`FromSql` for an enum stored as its `as_str()` text and read back with `FromStr`:
+/// unknown text in the database is a conversion error (a `StoreError`), never a panic.
 macro_rules! sql_text_enum {
     ($t:ty) => {
-        impl ToSql for $t {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
+        impl rusqlite::types::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
             }
         }
-        impl FromSql for $t {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                value.as_str()?.parse().map_err(|e: String| FromSqlError::Other(e.into()))
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                value.as_str()?.parse().map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
             }
         }
     };
 }
+pub(crate) use sql_text_enum;
 sql_text_enum!(Status);
 sql_text_enum!(ErrorKind);
 

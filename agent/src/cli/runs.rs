@@ -1,9 +1,11 @@
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser;
 use clap::Args;
 
 use super::out::outln;
 use crate::agent::Agent;
+use crate::outcome::Status;
 use crate::period::Period;
 use crate::store::RunFilter;
 
@@ -12,9 +14,10 @@ pub struct Cmd {
     /// Only this dossier's runs.
     #[arg(long, value_name = "N")]
     dossier: Option<String>,
-    /// Only runs with this status (imported, already_imported, no_data, waiting, previewed, failed).
-    #[arg(long, value_parser = ["running", "imported", "already_imported", "no_data", "waiting", "previewed", "failed", "interrupted"])]
-    status: Option<String>,
+    /// Only runs with this status (imported, already_imported, no_data, waiting, previewed, failed,
+    /// running, interrupted).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)).map(|s| s.parse::<Status>().expect("one of Status::ALL")))]
+    status: Option<Status>,
     /// Only runs of this period.
     #[arg(long, value_name = "YYYY-MM")]
     period: Option<Period>,
@@ -44,7 +47,7 @@ impl Cmd {
             outln!("no run yet");
         }
         for r in runs {
-            let kind = r.error_kind.as_deref().map(|k| format!(" [{k}]")).unwrap_or_default();
+            let kind = r.error_kind.map(|k| format!(" [{k}]")).unwrap_or_default();
             let dry = if r.dry_run { " (dry run)" } else { "" };
             outln!(
                 "#{} {} dossier {} period {}: {}{kind}{dry} ({})",

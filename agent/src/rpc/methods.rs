@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::Service;
 use crate::import::run_period;
 use crate::period::Period;
-use crate::run::ImportOptions;
-use crate::store::{limits, Dossier, RunFilter, Trigger};
+use crate::run::{ImportOptions, Status};
+use crate::store::{limits, Dossier, JobState, RunFilter, Trigger};
 
 /// Application errors (JSON-RPC reserves -32768..-32000 for itself; -32000..-32099 are free).
 pub const NOT_FOUND: i32 = -32001;
@@ -63,7 +63,7 @@ struct Upsert {
 #[serde(deny_unknown_fields)]
 struct RunsList {
     dossier: Option<String>,
-    status: Option<String>,
+    status: Option<Status>,
     period: Option<Period>,
     limit: Option<u32>,
     before_id: Option<i64>,
@@ -168,7 +168,6 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
     m.register_blocking_method("runs.list", |p, svc, _| {
         let a: RunsList = parse(&p)?;
         bounded("dossier", a.dossier.as_deref(), limits::NUMBER)?;
-        bounded("status", a.status.as_deref(), 32)?;
         let filter = RunFilter {
             dossier: a.dossier,
             status: a.status,
@@ -310,7 +309,7 @@ pub async fn run_job(
     for (i, period) in periods.iter().enumerate() {
         if svc.stopping() {
             let now = agent.now();
-            let _ = agent.db(move |s| s.finish_job(id, "interrupted", &now)).await;
+            let _ = agent.db(move |s| s.finish_job(id, JobState::Interrupted, &now)).await;
             return;
         }
         let started = std::time::Instant::now();
@@ -323,5 +322,5 @@ pub async fn run_job(
         let _ = agent.db(move |s| s.job_progress(id, i as i64 + 1, &done)).await;
     }
     let now = agent.now();
-    let _ = agent.db(move |s| s.finish_job(id, "done", &now)).await;
+    let _ = agent.db(move |s| s.finish_job(id, JobState::Done, &now)).await;
 }

@@ -24,6 +24,7 @@ use subtle::ConstantTimeEq;
 
 use crate::agent::Agent;
 use crate::config::Config;
+use crate::outcome::ErrorKind;
 use crate::period::Period;
 use crate::run::Status;
 use crate::secrets::SecretName;
@@ -412,11 +413,11 @@ fn health_reasons(agent: &Agent) -> Vec<String> {
     }
     match agent.store().latest_runs() {
         Ok(runs) => {
-            for r in runs.iter().filter(|r| r.status == "failed") {
+            for r in runs.iter().filter(|r| r.status == Status::Failed) {
                 reasons.push(format!(
                     "dossier {}: last run failed ({})",
                     r.dossier,
-                    r.error_kind.as_deref().unwrap_or("?")
+                    r.error_kind.map_or("?", ErrorKind::as_str)
                 ));
             }
         }

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{ErrorKind, Outcome, Status};
+use crate::outcome::{sql_text_enum, ErrorKind, Outcome, Status};
 use crate::period::Period;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
@@ -222,7 +222,9 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    fn as_str(self) -> &'static str {
+    pub const ALL: [Trigger; 3] = [Trigger::Cli, Trigger::Timer, Trigger::Rpc];
+
+    pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Cli => "cli",
             Trigger::Timer => "timer",
@@ -231,19 +233,34 @@ impl Trigger {
     }
 }
 
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Trigger {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Trigger, String> {
+        Trigger::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown trigger {s:?}"))
+    }
+}
+
+sql_text_enum!(Trigger);
+
 /// One run as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub id: i64,
     pub dossier: String,
     pub period: String,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub triggered_by: Option<String>,
     pub dry_run: bool,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub status: String,
-    pub error_kind: Option<String>,
+    pub status: Status,
+    pub error_kind: Option<ErrorKind>,
     pub message: String,
     pub moves: Vec<i64>,
     pub total_debit_cents: Option<i64>,
@@ -266,7 +283,7 @@ pub struct RunOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub dossier: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub period: Option<String>,
     pub before_id: Option<i64>,
     pub limit: Option<u32>,
@@ -559,7 +576,7 @@ impl Store {
 pub struct AlertState {
     pub failing_since: String,
     pub last_sent_at: Option<String>,
-    pub last_kind: Option<String>,
+    pub last_kind: Option<ErrorKind>,
 }
 
 impl Store {
@@ -629,13 +646,43 @@ pub struct Job {
     pub periods: Vec<String>,
     pub dry_run: bool,
     pub requested_by: Option<String>,
-    pub state: String,
+    pub state: JobState,
     pub done: i64,
     pub total: i64,
     pub runs: Vec<i64>,
     pub created_at: String,
     pub finished_at: Option<String>,
 }
+
+/// Where an RPC import job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Running,
+    Done,
+    Interrupted,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 3] = [JobState::Running, JobState::Done, JobState::Interrupted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<JobState, String> {
+        JobState::ALL.into_iter().find(|j| j.as_str() == s).ok_or_else(|| format!("unknown job state {s:?}"))
+    }
+}
+
+sql_text_enum!(JobState);
 
 impl Store {
     pub fn create_job(
@@ -665,7 +712,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn finish_job(&self, id: i64, state: &str, now: &str) -> Result<(), StoreError> {
+    pub fn finish_job(&self, id: i64, state: JobState, now: &str) -> Result<(), StoreError> {
         let conn = self.write();
         conn.execute("UPDATE jobs SET state = ?2, finished_at = ?3 WHERE id = ?1", params![id, state, now])?;
         Ok(())
@@ -925,6 +972,25 @@ mod tests {
         assert_eq!(failed.english(), "old words");
         assert_eq!(failed.action, crate::outcome::Action::CreateOrMapAccounts);
         assert_eq!(runs[0].outcome.move_ids(), [41]);
+        assert_eq!((runs[0].trigger, runs[0].status, runs[0].error_kind), (Trigger::Timer, Status::Imported, None));
+    }
+
+    #[test]
+    fn unknown_state_text_in_the_database_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        for (column, value, said) in [
+            ("status", "exploded", "unknown status \"exploded\""),
+            ("trigger", "cron", "unknown trigger \"cron\""),
+            ("error_kind", "gremlins", "unknown error kind \"gremlins\""),
+        ] {
+            let id = s.start_run("100200", "2026-10".parse().unwrap(), Trigger::Cli, None, false, "t0").unwrap();
+            s.write().execute(&format!("UPDATE runs SET {column} = ?1 WHERE id = ?2"), params![value, id]).unwrap();
+            let err = s.run(id).unwrap_err();
+            assert!(matches!(err, StoreError::Sql(_)), "{err:?}");
+            assert!(err.to_string().contains(said), "{err}");
+            s.write().execute("DELETE FROM runs WHERE id = ?1", [id]).unwrap();
+        }
     }
 
     const MIGRATIONS_UP_TO_4: [&str; 4] = [
@@ -994,23 +1060,24 @@ mod tests {
         assert_eq!(all[0].moves, [7, 8]);
         assert_eq!(all[0].outcome, imported, "the typed outcome reads back as written");
         assert_eq!(all[1].outcome.error_kind, Some(ErrorKind::Unbalanced));
-        let failed = s.runs(&RunFilter { status: Some("failed".into()), ..Default::default() }).unwrap();
+        let failed = s.runs(&RunFilter { status: Some(Status::Failed), ..Default::default() }).unwrap();
         assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].error_kind.as_deref(), Some("unbalanced"));
+        assert_eq!((failed[0].status, failed[0].error_kind), (Status::Failed, Some(ErrorKind::Unbalanced)));
+        assert_eq!((all[0].trigger, all[1].trigger), (Trigger::Timer, Trigger::Cli));
         let older = s.runs(&RunFilter { before_id: Some(b), ..Default::default() }).unwrap();
         assert_eq!(older[0].id, a);
         assert_eq!(s.runs(&RunFilter { dossier: Some("100300".into()), ..Default::default() }).unwrap()[0].id, b);
         assert_eq!(s.run(a).unwrap().triggered_by.as_deref(), Some("root"));
         let both = RunFilter {
             dossier: Some("100200".into()),
-            status: Some("failed".into()),
+            status: Some(Status::Failed),
             period: Some("2026-10".into()),
             before_id: Some(b),
             limit: Some(1),
         };
         assert_eq!(s.runs(&both).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [a]);
         assert!(s
-            .runs(&RunFilter { dossier: Some("100300".into()), status: Some("failed".into()), ..both })
+            .runs(&RunFilter { dossier: Some("100300".into()), status: Some(Status::Failed), ..both })
             .unwrap()
             .is_empty());
     }
@@ -1048,7 +1115,7 @@ mod tests {
         let x = Some("x".to_string());
         let cases = [
             (RunFilter { dossier: x.clone(), ..Default::default() }, "runs_by_dossier"),
-            (RunFilter { status: x.clone(), ..Default::default() }, "runs_by_status"),
+            (RunFilter { status: Some(Status::Failed), ..Default::default() }, "runs_by_status"),
             (RunFilter { period: x.clone(), ..Default::default() }, "runs_by_period"),
             (RunFilter { dossier: x.clone(), before_id: Some(9), ..Default::default() }, "runs_by_dossier"),
         ];

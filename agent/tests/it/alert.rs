@@ -177,7 +177,7 @@ async fn smtp_down_leaves_the_import_result_unchanged() {
     let r = import(&agent, "100300", "2026-10", false).await;
     assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::MissingAccounts)));
     let run = agent.store().run(r.run_id.unwrap()).unwrap();
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status, Status::Failed);
     assert!(run.alert.unwrap().contains("not sent"), "the SMTP failure is noted on the run");
     assert!(smtp.mails().is_empty());
     // An import that succeeds is not turned into a failure by a broken SMTP server either.

@@ -450,7 +450,7 @@ async fn an_endless_silae_answer_stops_at_the_cap_and_a_huge_expires_in_does_not
     assert!(r.message.contains("64 MiB"), "{}", r.message);
     assert!(w.odoo().calls().iter().all(|(_, m)| m != "payflow_import"));
     let run = agent.store().run(r.run_id.unwrap()).unwrap();
-    assert_eq!(run.error_kind.as_deref(), Some("silae_bad_response"));
+    assert_eq!(run.error_kind, Some(ErrorKind::SilaeBadResponse));
     println!(
         "reliability: a Silae answer without end: refused at the 64 MiB cap in {:.1} s (silae_bad_response); a token with expires_in = 2^64-1: clamped, no panic",
         t.elapsed().as_secs_f64()
@@ -558,7 +558,7 @@ async fn killed_and_hung_up_runs_are_marked_interrupted() {
     let db = database(&w);
     let running = |db: &Path| {
         let store = Store::open(db).unwrap();
-        store.runs(&RunFilter { status: Some("running".into()), ..Default::default() }).unwrap()
+        store.runs(&RunFilter { status: Some(Status::Running), ..Default::default() }).unwrap()
     };
     let mut s = Serve::start(&w, &[], None).await;
     w.silae.push_fault(payflow_sim::silae::Fault::Slow(Duration::from_secs(60)));
@@ -570,7 +570,7 @@ async fn killed_and_hung_up_runs_are_marked_interrupted() {
     s.child.wait().unwrap();
     let s = Serve::start(&w, &[], None).await;
     let store = Store::open(&db).unwrap();
-    assert_eq!(store.run(run.id).unwrap().status, "interrupted", "{}", s.logs());
+    assert_eq!(store.run(run.id).unwrap().status, Status::Interrupted, "{}", s.logs());
 
     // SIGHUP: the service reads its config again and goes on.
     let checks = s.metric("payflow_config_checks_total").await;
@@ -591,7 +591,7 @@ async fn killed_and_hung_up_runs_are_marked_interrupted() {
     }
     let out = wait_for("the import to stop", Duration::from_secs(20), || child.try_wait().unwrap()).await;
     assert_eq!(out.code(), Some(143));
-    assert_eq!(store.run(run.id).unwrap().status, "interrupted");
+    assert_eq!(store.run(run.id).unwrap().status, Status::Interrupted);
     assert!(running(&db).is_empty());
     println!("reliability: serve killed by SIGKILL mid-job: its run interrupted at the next start; SIGHUP: config read again, service up; import stopped by SIGHUP: run interrupted, exit 143");
 }

@@ -98,7 +98,7 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
             }
         }
         let latest = agent.store().runs(&RunFilter { dossier: Some(n.clone()), limit: Some(1), ..Default::default() });
-        let recorded = latest.unwrap().first().is_some_and(|r| r.status != "running");
+        let recorded = latest.unwrap().first().is_some_and(|r| r.status != Status::Running);
         let phase = if status.success() || recorded {
             "after the run was recorded"
         } else if payflow_import_calls(&w) > writes {
@@ -122,7 +122,7 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
     let by_key = moves_by_key(&w);
     let duplicates: usize = by_key.values().map(|n| n - 1).sum();
     let lost = numbers.iter().filter(|n| !by_key.keys().any(|k| k.starts_with(&format!("silae:{n}:2026-10:")))).count();
-    let running = agent.store().runs(&RunFilter { status: Some("running".into()), ..Default::default() }).unwrap();
+    let running = agent.store().runs(&RunFilter { status: Some(Status::Running), ..Default::default() }).unwrap();
     let conn = rusqlite::Connection::open(w.config().database_path()).unwrap();
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     println!(

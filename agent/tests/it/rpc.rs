@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use payflow_agent::rpc::{serve, watch_config, Service};
 use payflow_agent::secrets::SecretName;
+use payflow_agent::store::JobState;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -256,10 +257,10 @@ async fn a_job_cut_by_a_restart_is_marked_interrupted() {
     let agent = w.agent();
     agent.secrets.set(SecretName::RpcToken, &SecretString::from(TOKEN)).unwrap();
     let id = agent.store().create_job("100200", &["2026-10".parse().unwrap()], false, None, "t0").unwrap();
-    assert_eq!(agent.store().job(id).unwrap().unwrap().state, "running");
+    assert_eq!(agent.store().job(id).unwrap().unwrap().state, JobState::Running);
     let svc = Service::new(w.agent(), &w.config_path).unwrap();
     let job = svc.agent().store().job(id).unwrap().unwrap();
-    assert_eq!(job.state, "interrupted");
+    assert_eq!(job.state, JobState::Interrupted);
     assert!(job.finished_at.is_some());
 }
 
@@ -277,7 +278,8 @@ async fn a_stop_during_a_job_marks_it_interrupted_with_nothing_half_written() {
     let job = s.ok("imports.start", json!({"dossier": "100200", "periods": ["2026-10", "2026-08"]})).await;
     let id = job["job_id"].as_i64().unwrap();
     // Stops once the job's first run is under way (recorded `running`, Silae answering slowly).
-    let running = payflow_agent::store::RunFilter { status: Some("running".into()), ..Default::default() };
+    let running =
+        payflow_agent::store::RunFilter { status: Some(payflow_agent::import::Status::Running), ..Default::default() };
     for _ in 0..200 {
         if !s.svc.agent().store().runs(&running).unwrap().is_empty() {
             break;
@@ -288,7 +290,7 @@ async fn a_stop_during_a_job_marks_it_interrupted_with_nothing_half_written() {
     let svc = s.svc.clone();
     let w = s.stop().await;
     let job = svc.agent().store().job(id).unwrap().unwrap();
-    assert_eq!(job.state, "interrupted");
+    assert_eq!(job.state, JobState::Interrupted);
     assert!(job.done < 2, "{job:?}");
     assert!(svc.agent().store().runs(&running).unwrap().is_empty(), "a run of the stopped job is left running");
     // Whatever was in flight: a move is whole (one transaction) or absent, never half.

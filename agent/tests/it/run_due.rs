@@ -1,6 +1,7 @@
 //! The daily run over a simulated calendar, on the simulators.
 
 use payflow_agent::import::{run_due, Status};
+use payflow_agent::store::Trigger;
 
 use crate::util::*;
 
@@ -29,7 +30,7 @@ async fn nothing_the_day_before_then_the_previous_month_then_nothing_again() {
     let r = run_due(&agent, date("2027-01-14"), 4).await;
     assert_eq!(statuses(&r), [("2026-11".to_owned(), "no_data"), ("2026-12".to_owned(), "no_data")]);
     let run = agent.store().run(r[0].run_id.unwrap()).unwrap();
-    assert_eq!(run.trigger, "timer");
+    assert_eq!(run.trigger, Trigger::Timer);
     assert!(run.started_at.ends_with("+01:00"), "times carry their Paris offset: {}", run.started_at);
 }
 
