@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::agent::interrupt_stale_runs;
 use crate::journal::{self, ImportPlan, MovePlan};
-use crate::odoo::{self, Existing, Resolved, Target, WriteResult};
+use crate::odoo::{self, Existing, MoveState, Resolved, Target, WriteOutcome, WriteResult};
 use crate::outcome::{Facts, MoveRef, OdooCheck, Outcome, RuptureTotal, Totals};
 use crate::period::Period;
 use crate::secrets::SecretName;
@@ -329,7 +329,7 @@ pub fn decide(plan: &ImportPlan, held: &Resolved, dry_run: bool) -> Decision {
             let m = &plan.moves[i];
             match held.existing.get(&m.import_key) {
                 None => true,
-                Some(e) => e.state == "draft" && e.payload_hash.as_deref() != Some(m.payload_hash.as_str()),
+                Some(e) => e.state == MoveState::Draft && e.payload_hash.as_deref() != Some(m.payload_hash.as_str()),
             }
         })
         .collect();
@@ -361,7 +361,7 @@ fn found_after_write_error(plan: &ImportPlan, now: &HashMap<String, Existing>) -
         .iter()
         .map(|m| {
             now.get(&m.import_key)
-                .filter(|x| x.state != "draft" || x.payload_hash.as_deref() == Some(m.payload_hash.as_str()))
+                .filter(|x| x.state != MoveState::Draft || x.payload_hash.as_deref() == Some(m.payload_hash.as_str()))
                 .map(|x| move_ref(x.id, x.name.as_deref()))
         })
         .collect()
@@ -383,8 +383,8 @@ fn after_write(plan: &ImportPlan, held: &Resolved, results: &[WriteResult]) -> (
         })
         .filter(|m| m.id > 0)
         .collect();
-    let created = results.iter().filter(|r| r.result == "created").count();
-    let replaced = results.iter().filter(|r| r.result == "replaced").count();
+    let created = results.iter().filter(|r| r.result == WriteOutcome::Created).count();
+    let replaced = results.iter().filter(|r| r.result == WriteOutcome::Replaced).count();
     let status = if created + replaced == 0 { Status::AlreadyImported } else { Status::Imported };
     let facts = Facts::Imported {
         company: held.company_name.clone(),
@@ -600,7 +600,7 @@ pub fn plan_json(m: &MovePlan, dossier: Option<&crate::store::Dossier>, resolved
         "total_credit_cents": m.total_credit.0,
         "line_count": m.lines.len(),
         "payload_hash": m.payload_hash,
-        "odoo_move": resolved.and_then(|r| r.existing.get(&m.import_key)).map(|e| json!({"id": e.id, "state": e.state})),
+        "odoo_move": resolved.and_then(|r| r.existing.get(&m.import_key)).map(|e| json!({"id": e.id, "state": e.state.as_str()})),
         "lines": lines,
     })
 }
@@ -632,7 +632,7 @@ mod tests {
                 let e = Existing {
                     id,
                     name: Some(format!("SAL/2026/10/{id:04}")),
-                    state: state.into(),
+                    state: MoveState::from_odoo(state),
                     payload_hash: Some(hash),
                 };
                 (m.import_key.clone(), e)
@@ -766,18 +766,18 @@ mod tests {
     fn a_write_gives_each_rupture_its_move_in_the_plans_order() {
         let p = plan();
         let odoo = held(&p, &[(0, 11, "posted", true)]);
-        let result = |i: usize, id, result: &str| WriteResult {
+        let result = |i: usize, id, result: WriteOutcome| WriteResult {
             import_key: p.moves[i].import_key.clone(),
             id,
             name: Some(format!("SAL/{id}")),
-            result: result.into(),
-            state: "posted".into(),
+            result,
+            state: MoveState::Posted,
         };
-        let (status, facts, moves) = after_write(&p, &odoo, &[result(1, 12, "created")]);
+        let (status, facts, moves) = after_write(&p, &odoo, &[result(1, 12, WriteOutcome::Created)]);
         assert_eq!(status, Status::Imported);
         assert_eq!(facts, Facts::Imported { company: "My Company".into(), created: 1, replaced: 0, already: 1 });
         assert_eq!(ids(&moves), [(11, Some("SAL/2026/10/0011")), (12, Some("SAL/12"))]);
-        let (status, _, _) = after_write(&p, &odoo, &[result(1, 12, "already_imported")]);
+        let (status, _, _) = after_write(&p, &odoo, &[result(1, 12, WriteOutcome::Unchanged)]);
         assert_eq!(status, Status::AlreadyImported);
     }
 }

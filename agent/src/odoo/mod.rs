@@ -60,8 +60,61 @@ pub struct Existing {
     pub id: i64,
     /// The move's name (SAL/2026/10/0001; "/" for a draft Odoo has not numbered).
     pub name: Option<String>,
-    pub state: String,
+    pub state: MoveState,
     pub payload_hash: Option<String>,
+}
+
+/// An Odoo move's `state`, typed where Odoo's answer is read. Only a draft is ever replaced;
+/// a state Odoo adds later reads as `Other` and is left alone like a posted move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveState {
+    Draft,
+    Posted,
+    Cancel,
+    Other,
+}
+
+impl MoveState {
+    pub fn from_odoo(state: &str) -> MoveState {
+        match state {
+            "draft" => MoveState::Draft,
+            "posted" => MoveState::Posted,
+            "cancel" => MoveState::Cancel,
+            _ => MoveState::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveState::Draft => "draft",
+            MoveState::Posted => "posted",
+            MoveState::Cancel => "cancel",
+            MoveState::Other => "other",
+        }
+    }
+}
+
+/// What `payflow_import` did with one move (its `result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Created,
+    Replaced,
+    Unchanged,
+    Posted,
+}
+
+impl WriteOutcome {
+    pub const ALL: [WriteOutcome; 4] =
+        [WriteOutcome::Created, WriteOutcome::Replaced, WriteOutcome::Unchanged, WriteOutcome::Posted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteOutcome::Created => "created",
+            WriteOutcome::Replaced => "replaced",
+            WriteOutcome::Unchanged => "unchanged",
+            WriteOutcome::Posted => "posted",
+        }
+    }
 }
 
 /// Everything the plan needs from Odoo, found in one round of concurrent reads.
@@ -111,8 +164,8 @@ pub struct WriteResult {
     pub import_key: String,
     pub id: i64,
     pub name: Option<String>,
-    pub result: String,
-    pub state: String,
+    pub result: WriteOutcome,
+    pub state: MoveState,
 }
 
 /// Why a write has no usable answer.
@@ -126,9 +179,6 @@ pub enum WriteError {
     #[error("payflow_import's answer cannot be read ({0}); whether the moves were written is unknown: the next run checks Odoo again (is the payflow_silae addon up to date?)")]
     Malformed(String),
 }
-
-/// The results `payflow_import` gives a move.
-const WRITE_RESULTS: [&str; 4] = ["created", "replaced", "unchanged", "posted"];
 
 /// `payflow_import`'s answer: one `{import_key, id, result, state}` per move sent, with a known
 /// result and a positive id; anything else is described.
@@ -167,10 +217,16 @@ pub fn parse_write_answer(answer: &Value, sent: &[String]) -> Result<Vec<WriteRe
         if r.id <= 0 {
             return Err(format!("the move of {} has the id {}", r.import_key, r.id));
         }
-        if !WRITE_RESULTS.contains(&r.result.as_str()) {
-            return Err(format!("the result of {} is {:?}, expected one of {WRITE_RESULTS:?}", r.import_key, r.result));
-        }
-        out.push(WriteResult { import_key: r.import_key, id: r.id, name: r.name, result: r.result, state: r.state });
+        let Some(result) = WriteOutcome::ALL.into_iter().find(|w| w.as_str() == r.result) else {
+            return Err(format!(
+                "the result of {} is {:?}, expected one of {:?}",
+                r.import_key,
+                r.result,
+                WriteOutcome::ALL.map(WriteOutcome::as_str)
+            ));
+        };
+        let state = MoveState::from_odoo(&r.state);
+        out.push(WriteResult { import_key: r.import_key, id: r.id, name: r.name, result, state });
     }
     if let Some(missing) = sent.iter().find(|k| !out.iter().any(|r| &r.import_key == *k)) {
         return Err(format!("it says nothing of the move {missing}"));
@@ -693,7 +749,7 @@ fn existing_by_key(rows: &[Value]) -> HashMap<String, Existing> {
                     id: m["id"].as_i64()?,
                     // Odoo names a draft "/" (or nothing) until it numbers it.
                     name: m["name"].as_str().filter(|n| !n.is_empty() && *n != "/").map(str::to_owned),
-                    state: m["state"].as_str().unwrap_or_default().to_owned(),
+                    state: MoveState::from_odoo(m["state"].as_str().unwrap_or_default()),
                     payload_hash: m["payflow_payload_hash"].as_str().map(str::to_owned),
                 },
             ))
@@ -829,7 +885,8 @@ mod tests {
             {"import_key": "k2", "id": 8, "result": "unchanged", "state": "posted"},
         ]);
         let rows = parse_write_answer(&good, &sent).unwrap();
-        assert_eq!((rows[0].id, rows[1].result.as_str()), (7, "unchanged"));
+        assert_eq!((rows[0].id, rows[1].result), (7, WriteOutcome::Unchanged));
+        assert_eq!((rows[0].state, rows[1].state), (MoveState::Draft, MoveState::Posted));
         let cases = [
             (json!(null), "expected a list"),
             (json!(true), "expected a list"),
