@@ -586,19 +586,6 @@ impl Store {
         Ok(())
     }
 
-    /// Whether this notice of a secret's expiry was sent (`notice`: `announced`, `week_before`).
-    pub fn key_notice_sent(&self, which: &str, expires: &str, notice: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .read()
-            .query_row(
-                "SELECT 1 FROM silae_key_notices WHERE which = ?1 AND expires = ?2 AND notice = ?3",
-                params![which, expires, notice],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-
     /// Records a notice sent; `false` when it already was (another process sent it first).
     pub fn record_key_notice(
         &self,
@@ -614,6 +601,15 @@ impl Store {
             params![which, expires, notice, sent_at, sent_to],
         )?;
         Ok(n == 1)
+    }
+
+    /// Forgets a notice claimed but not sent (it is tried again on the next run).
+    pub fn forget_key_notice(&self, which: &str, expires: &str, notice: &str) -> Result<(), StoreError> {
+        self.write().execute(
+            "DELETE FROM silae_key_notices WHERE which = ?1 AND expires = ?2 AND notice = ?3",
+            params![which, expires, notice],
+        )?;
+        Ok(())
     }
 
     /// The notices sent: (which, expires, notice, sent at).
