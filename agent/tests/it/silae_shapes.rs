@@ -321,3 +321,20 @@ async fn both_analytic_shapes_give_silae_s_totals_per_rupture() {
     assert_eq!(splits[0], [vec![0, 1, 2], vec![0]]);
     assert_eq!(splits[1], [vec![0], vec![0]]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dossier_marked_large_asks_for_its_journal_asynchronously_only() {
+    let w = World::start().await;
+    quick_async(&w);
+    w.cli_add_sample_dossier("100200", &["--large"]);
+    let listed = w.cli(&["dossier", "list", "--json"], None);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["large"], true, "{listed}");
+    w.silae.set_async_task("100200", 2, None);
+    let r = import(&w.agent(), "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(w.odoo().moves().len(), 1);
+    assert_eq!(w.silae.tasks(), [("100200".to_owned(), 3)]);
+    let synchronous = w.silae.requests().into_iter().filter(|r| r.path.ends_with("/EcrituresComptables4")).count();
+    assert_eq!(synchronous, 0, "no synchronous call for a large dossier");
+}
