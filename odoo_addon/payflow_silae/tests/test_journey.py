@@ -95,6 +95,19 @@ class TestJourney(HttpCase):
         if hasattr(self, "http_request_allow_all"):
             self.http_request_allow_all = True
 
+    def check_test_cursor(self, operation):
+        """Odoo 17, during a browser test, refuses the requests without the browser's cookie
+        (``http_request_strict_check``): the agent's calls back carry none. They are let in,
+        as 18 does; the browser's own requests are checked as before."""
+        strict = getattr(self, "http_request_strict_check", False)
+        if version_info[0] != 17 or not strict:
+            return super().check_test_cursor(operation)
+        self.http_request_strict_check = False
+        try:
+            return super().check_test_cursor(operation)
+        finally:
+            self.http_request_strict_check = strict
+
     def test_the_accountants_month_in_french(self):
         self.start_tour(action_url("payflow_dossier_action_open"), "payflow_journey", login="admin", timeout=420)
 
@@ -102,8 +115,12 @@ class TestJourney(HttpCase):
         self.env.invalidate_all()
         dossier = self.env["payflow.dossier"].search([("silae_number", "=", "100200")])
         self.assertEqual(len(dossier), 1)
-        self.assertEqual((dossier.journal_id.code, dossier.journal_id.type), ("SAL", "general"))
-        self.assertEqual(self.agent_dossier()["journal_code"], "SAL")
+        journal = dossier.journal_id
+        self.assertEqual((journal.name, journal.type), ("Salaires", "general"))
+        # The form proposes the code SAL; Odoo 19 computes a journal's code itself (MISC1).
+        if version_info[0] < 19:
+            self.assertEqual(journal.code, "SAL")
+        self.assertEqual((dossier.journal_code, self.agent_dossier()["journal_code"]), (journal.code, journal.code))
         # The four accounts, created from the preview, with Silae's labels.
         Account = self.env["account.account"].with_company(self.company)
         created = Account.search([("code", "in", FRENCH_CHART_LACKS)])
