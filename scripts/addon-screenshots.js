@@ -41,7 +41,8 @@ async function untilDone(page) {
   while (!(await page.locator(".modal div[name=run_ids] .o_data_row").count())) {
     if (Date.now() > deadline) throw new Error("the import did not finish");
     const refresh = page.locator(".modal button[name=action_refresh]");
-    if (await refresh.count()) await refresh.click();
+    // The button goes when the job is done (the dialog is redrawn): a click may find none.
+    if (await refresh.count()) await refresh.click({ timeout: 10000 }).catch(() => {});
     await page.waitForTimeout(1000);
   }
 }
@@ -75,6 +76,8 @@ async function journey(browser) {
   await page.waitForSelector(".modal div[name=line_ids] .o_data_row");
   await shot(page, "payflow_import_preview");
   await page.click(".modal button[name=action_import_now]");
+  // The preview's rows stay until the import's wizard is drawn: wait for its button to go.
+  await page.waitForSelector(".modal button[name=action_import_now]", { state: "detached", timeout: 120000 });
   await untilDone(page);
   await shot(page, "payflow_import_done");
 }
