@@ -11,6 +11,7 @@ pub mod money;
 pub mod odoo;
 pub mod outcome;
 pub mod period;
+pub mod retry;
 pub mod rpc;
 pub mod run;
 pub mod schedule;

@@ -1,7 +1,20 @@
+import json
+
 from odoo import _, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_date
 
 from .payflow_agent import DEFAULT_URL, PARAM_TOKEN, PARAM_URL
+from .payflow_dossier import PARAM_SECRET_EXPIRY
+
+
+def _payflow_local_date(env, text):
+    """The agent's ISO date in the reader's format (24/12/2026 in French), or as given when
+    it is not a date."""
+    try:
+        return format_date(env, fields.Date.to_date(text))
+    except (TypeError, ValueError):
+        return text
 
 
 class ResConfigSettings(models.TransientModel):
@@ -37,6 +50,59 @@ class ResConfigSettings(models.TransientModel):
         groups="base.group_system",
     )
 
+    payflow_silae_secret_expiry = fields.Char(
+        string="Silae client secret expiry",
+        compute="_compute_payflow_silae_secret_expiry",
+        groups="base.group_system",
+    )
+
+    def _compute_payflow_silae_secret_expiry(self):
+        text = self._payflow_secret_expiry_text()
+        for settings in self:
+            settings.payflow_silae_secret_expiry = text
+
+    def _payflow_secret_expiry_text(self, expiry=None):
+        """What the agent's last ``status`` said of an expiring Silae client secret, as one
+        sentence per secret, or False."""
+        if expiry is None:
+            stored = self.env["ir.config_parameter"].sudo().get_param(PARAM_SECRET_EXPIRY)
+            try:
+                expiry = json.loads(stored) if stored else {}
+            except ValueError:
+                expiry = {}
+        lines = []
+        for which in ("primary", "secondary"):
+            entry = expiry.get(which) if isinstance(expiry, dict) else None
+            if not isinstance(entry, dict) or not entry.get("expires"):
+                continue
+            name = _("primary") if which == "primary" else _("secondary")
+            date = _payflow_local_date(self.env, entry["expires"])
+            days = entry.get("days_left")
+            if isinstance(days, int):
+                left = _("1 day left") if days == 1 else _("%(days)s days left", days=days)
+                lines.append(
+                    _(
+                        "Silae's %(which)s client secret expires on %(date)s (%(left)s): "
+                        "renew it in Silae's API portal and give the new one to the agent "
+                        "(payflow-agent secret set silae_client_secret) before then, or every "
+                        "import fails that day.",
+                        which=name,
+                        date=date,
+                        left=left,
+                    )
+                )
+            else:
+                lines.append(
+                    _(
+                        "Silae announces that its %(which)s client secret expires (%(date)s): "
+                        "renew it in Silae's API portal and give the new one to the agent "
+                        "(payflow-agent secret set silae_client_secret).",
+                        which=name,
+                        date=date,
+                    )
+                )
+        return "\n".join(lines) or False
+
     def _compute_payflow_smtp_missing(self):
         Dossier = self.env["payflow.dossier"].sudo()
         missing = Dossier._payflow_smtp_known_missing() and bool(
@@ -61,6 +127,7 @@ class ResConfigSettings(models.TransientModel):
             res["payflow_smtp_missing"] = Dossier._payflow_smtp_known_missing() and bool(
                 Dossier.search_count([("alert_emails", "!=", False)])
             )
+            res["payflow_silae_secret_expiry"] = self._payflow_secret_expiry_text()
         return res
 
     def _compute_payflow_agent_token(self):
@@ -124,6 +191,9 @@ class ResConfigSettings(models.TransientModel):
             )
         if status.get("next_due"):
             lines.append(_("Next due date: %(date)s.", date=status["next_due"]))
+        expiry = self._payflow_secret_expiry_text(silae.get("secret_expiry") or {})
+        if expiry:
+            lines.append(expiry)
         return "\n".join(lines)
 
     def _payflow_notify(self, kind, title, message):
