@@ -9,6 +9,7 @@ pub mod journal;
 pub mod money;
 pub mod odoo;
 pub mod outcome;
+pub mod payments;
 pub mod period;
 pub mod rpc;
 pub mod schedule;

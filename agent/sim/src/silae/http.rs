@@ -176,6 +176,9 @@ enum Operation {
     DossierRecupererPeriodeEnCours,
     ListeDossiers,
     ListeEtablissementsDossierPaie,
+    PaiementSalairesLotsVirement,
+    PaiementSalaires,
+    PaiementAcomptes,
 }
 
 impl Operation {
@@ -192,6 +195,11 @@ impl Operation {
             "/payroll/v1/FicheSociete/ListeEtablissementsDossierPaie" => {
                 Some(Operation::ListeEtablissementsDossierPaie)
             }
+            "/payroll/v1/EcrituresComptables/EcrituresComptablesPaiementSalairesLotsVirement" => {
+                Some(Operation::PaiementSalairesLotsVirement)
+            }
+            "/payroll/v1/EcrituresComptables/EcrituresComptablesPaiementSalaires" => Some(Operation::PaiementSalaires),
+            "/payroll/v1/EcrituresComptables/EcrituresComptablesPaiementAcomptes" => Some(Operation::PaiementAcomptes),
             _ => None,
         }
     }
@@ -297,8 +305,10 @@ async fn answer(s: &Shared, op: Operation, headers: &HeaderMap, body: &[u8]) -> 
         Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
         Some(f @ (Fault::Truncated | Fault::InvalidJson)) => spoil = Some(f),
     }
+    // The spec answers the list of transfer batches with 202 Accepted, every other one with 200.
+    let ok = if op == Operation::PaiementSalairesLotsVirement { StatusCode::ACCEPTED } else { StatusCode::OK };
     let (status, bytes) = match operation(s, op, headers, body).await {
-        Ok(bytes) => (StatusCode::OK, bytes),
+        Ok(bytes) => (ok, bytes),
         Err(f) => f.into_parts(),
     };
     match spoil {
@@ -381,6 +391,54 @@ async fn operation(s: &Shared, op: Operation, headers: &HeaderMap, body: &[u8]) 
             let set = s.state().etablissements.get(&numero).cloned();
             Ok(set.unwrap_or_else(|| Bytes::from(json!({"informationsEtablissements": []}).to_string())))
         }
+        Operation::PaiementSalairesLotsVirement => {
+            let numero = dossier_in_scope(s, &request, headers)?;
+            let debut = date_time(&request, "dateDebut")?
+                .ok_or_else(|| Failure::invalid("ValidationError", "Le champ dateDebut est obligatoire."))?;
+            let fin = date_time(&request, "dateFin")?.unwrap_or_else(|| debut.clone());
+            if fin.1 < debut.1 {
+                return Err(Failure::invalid("ValidationError", "Le champ dateFin ne peut pas précéder dateDebut."));
+            }
+            let lots: Vec<Value> = s
+                .payments_between(&numero, debut.0, fin.0)
+                .iter()
+                .flat_map(|(_, p)| p.batches.iter())
+                .map(|b| json!({"numeroLotVirement": b.numero, "date": b.date}))
+                .collect();
+            Ok(Bytes::from(json!({"listeLotsVirement": lots}).to_string()))
+        }
+        Operation::PaiementSalaires => {
+            let numero = dossier_in_scope(s, &request, headers)?;
+            let debut = date_time(&request, "periodeDebut")?
+                .ok_or_else(|| Failure::invalid("ValidationError", "Le champ periodeDebut est obligatoire."))?;
+            let lot = int_field(&request, "numeroLotVirement")?;
+            let payments = s.payments_between(&numero, debut.0, debut.0);
+            let batches: Vec<&super::samples::Batch> = payments
+                .iter()
+                .flat_map(|(_, p)| p.batches.iter())
+                .filter(|b| lot.is_none_or(|n| b.numero == n))
+                .collect();
+            if let (Some(n), true) = (lot, batches.is_empty()) {
+                let message = format!("Le lot de virement {n} n'existe pas pour le dossier {numero} et cette période.");
+                return Err(Failure::invalid("LotVirementInconnu", &message));
+            }
+            let ruptures: Vec<Value> =
+                batches.iter().flat_map(|b| b.ecritures["ruptures"].as_array().cloned().unwrap_or_default()).collect();
+            match (lot, batches.first()) {
+                (Some(_), Some(b)) => Ok(Bytes::from(b.ecritures.to_string())),
+                _ => Ok(Bytes::from(empty_entries(&numero, debut.0, ruptures).to_string())),
+            }
+        }
+        Operation::PaiementAcomptes => {
+            let numero = dossier_in_scope(s, &request, headers)?;
+            let debut = date_time(&request, "periodeDebut")?
+                .ok_or_else(|| Failure::invalid("ValidationError", "Le champ periodeDebut est obligatoire."))?;
+            let payments = s.payments_between(&numero, debut.0, debut.0);
+            match payments.iter().find_map(|(_, p)| p.acomptes.clone()) {
+                Some(acomptes) => Ok(Bytes::from(acomptes.to_string())),
+                None => Ok(Bytes::from(empty_entries(&numero, debut.0, Vec::new()).to_string())),
+            }
+        }
         Operation::ListeDossiers => {
             let _type_dossiers = int_field(&request, "typeDossiers")?;
             let etat = int_field(&request, "etatDossier")?;
@@ -413,6 +471,12 @@ async fn ecritures(s: &Shared, numero: String, month: Month) -> Result<Bytes, Fa
             Ok(Bytes::from(empty.to_string()))
         }
     }
+}
+
+/// An `EcrituresComptablesAvecRuptures` of the month with these ruptures (none: nothing paid).
+fn empty_entries(numero: &str, month: Month, ruptures: Vec<Value>) -> Value {
+    json!({"numeroDossier": numero, "periodeDebut": month.first_day(), "periodeFin": month.last_day(),
+           "ruptures": ruptures})
 }
 
 /// The body as a JSON object (the spec's operations all take one).
@@ -523,6 +587,7 @@ enum Control {
     Periode(String, Month),
     TokenTtl(u64),
     Payload(String, Month, Bytes),
+    PublishLate(String, Month),
 }
 
 /// `POST /_sim/faults` with one object, or an array of them, each one of:
@@ -530,7 +595,8 @@ enum Control {
 /// `{"fault":"slow","millis":500}`, `{"fault":"truncated"}`, `{"fault":"invalid_json"}`,
 /// `{"fault":"unrecoverable"}`, `{"fault":"expire_tokens"}`, `{"fault":"token_error"}`,
 /// `{"periode_en_cours":{"dossier":"100200","period":"2026-10"}}`, `{"token_ttl_secs":60}`,
-/// `{"payload":{"dossier":"100200","period":"2026-10","body":<JSON, or a string sent as is>}}`.
+/// `{"payload":{"dossier":"100200","period":"2026-10","body":<JSON, or a string sent as is>}}`,
+/// `{"publish_late":{"dossier":"100200","period":"2026-10"}}` (the late transfer batches).
 /// Nothing is applied unless all are understood: 204, else 400 with the reason.
 async fn control(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let parsed = serde_json::from_slice::<Value>(&body).map_err(|e| format!("not JSON: {e}")).and_then(|v| match v {
@@ -551,6 +617,9 @@ async fn control(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             Control::Payload(d, m, bytes) => {
                 s.state().payloads.insert((d, m), bytes);
             }
+            Control::PublishLate(d, m) => {
+                s.state().published.insert((d, m));
+            }
         }
     }
     StatusCode::NO_CONTENT.into_response()
@@ -566,6 +635,10 @@ fn parse_control(v: &Value) -> Result<Control, String> {
     if let Some(p) = v.get("periode_en_cours") {
         let (d, m) = dossier_month(p, "periode_en_cours")?;
         return Ok(Control::Periode(d, m));
+    }
+    if let Some(p) = v.get("publish_late") {
+        let (d, m) = dossier_month(p, "publish_late")?;
+        return Ok(Control::PublishLate(d, m));
     }
     if let Some(t) = v.get("token_ttl_secs") {
         return t.as_u64().map(Control::TokenTtl).ok_or("token_ttl_secs needs a number of seconds".into());
@@ -595,7 +668,11 @@ fn parse_control(v: &Value) -> Result<Control, String> {
         Some("expire_tokens") => Fault::ExpireTokens,
         Some("token_error") => Fault::TokenError,
         Some(other) => return Err(format!("unknown fault {other:?}")),
-        None => return Err("expected \"fault\", \"periode_en_cours\", \"token_ttl_secs\" or \"payload\"".into()),
+        None => {
+            return Err(
+                "expected \"fault\", \"periode_en_cours\", \"token_ttl_secs\", \"payload\" or \"publish_late\"".into()
+            )
+        }
     };
     Ok(Control::Fault(fault))
 }

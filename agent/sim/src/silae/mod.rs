@@ -1,6 +1,8 @@
 //! The Silae simulator: the Azure AD style OAuth2 token endpoint and the payroll API operations
 //! PayFlow uses, shaped as in Silae's OpenAPI spec (`EcrituresComptables4`,
-//! `DossierRecupererPeriodeEnCours`, `ListeDossiers`) behind an API Management style gate
+//! `DossierRecupererPeriodeEnCours`, `ListeDossiers`, `ListeEtablissementsDossierPaie`, and the
+//! salary payments: `EcrituresComptablesPaiementSalairesLotsVirement`,
+//! `EcrituresComptablesPaiementSalaires`, `EcrituresComptablesPaiementAcomptes`) behind an API Management style gate
 //! (subscription key, bearer token, `dossiers` header). It serves the payload files of a samples
 //! folder (see [`SilaeSimConfig::samples_dir`]) and has fault switches for tests and drills.
 //!
@@ -108,6 +110,8 @@ struct State {
     periods: HashMap<String, Month>,
     payloads: HashMap<(String, Month), Bytes>,
     etablissements: HashMap<String, Bytes>,
+    /// The (dossier, month) whose late transfer batches are published.
+    published: std::collections::HashSet<(String, Month)>,
     /// `X-PrimaryKeyExpirationWarning` / `X-SecondaryKeyExpirationWarning` of the API's answers.
     key_expiration_warnings: (Option<String>, Option<String>),
     requests: VecDeque<RecordedRequest>,
@@ -137,6 +141,23 @@ impl Shared {
             state.requests.pop_front();
         }
         state.requests.push_back(request);
+    }
+
+    /// The salary payments of the dossier for the months `from..=to`, the batches marked late
+    /// left out until published.
+    fn payments_between(&self, numero: &str, from: Month, to: Month) -> Vec<(Month, samples::Payments)> {
+        let state = self.state();
+        let mut out = Vec::new();
+        for ((d, m), p) in &self.samples.payments {
+            if d != numero || *m < from || *m > to {
+                continue;
+            }
+            let published = state.published.contains(&(d.clone(), *m));
+            let mut p = p.clone();
+            p.batches.retain(|b| !b.late || published);
+            out.push((*m, p));
+        }
+        out
     }
 
     /// The period in progress: as set, else the month after the dossier's latest sample, else
@@ -239,6 +260,17 @@ impl SilaeSim {
     /// (else: no establishments).
     pub fn set_etablissements(&self, dossier: &str, body: Vec<u8>) {
         self.shared.state().etablissements.insert(dossier.to_owned(), Bytes::from(body));
+    }
+
+    /// Publishes the transfer batches the samples mark `"late"` for that dossier and month:
+    /// until then they are neither listed nor served, as a batch Silae publishes after the
+    /// payroll.
+    ///
+    /// # Panics
+    /// If `yyyy_mm` is not a `YYYY-MM` month.
+    pub fn publish_late_batches(&self, dossier: &str, yyyy_mm: &str) {
+        let month = Month::parse(yyyy_mm).unwrap_or_else(|| panic!("publish_late_batches: {yyyy_mm:?} is not YYYY-MM"));
+        self.shared.state().published.insert((dossier.to_owned(), month));
     }
 
     /// From now on, the API's successful answers carry these expiry warnings (`None`: absent),
