@@ -110,6 +110,8 @@ struct State {
     periods: HashMap<String, Month>,
     payloads: HashMap<(String, Month), Bytes>,
     etablissements: HashMap<String, Bytes>,
+    /// Salary payments set by a test, instead of the samples folder's.
+    payments: HashMap<(String, Month), samples::Payments>,
     /// The (dossier, month) whose late transfer batches are published.
     published: std::collections::HashSet<(String, Month)>,
     /// `X-PrimaryKeyExpirationWarning` / `X-SecondaryKeyExpirationWarning` of the API's answers.
@@ -148,7 +150,9 @@ impl Shared {
     fn payments_between(&self, numero: &str, from: Month, to: Month) -> Vec<(Month, samples::Payments)> {
         let state = self.state();
         let mut out = Vec::new();
-        for ((d, m), p) in &self.samples.payments {
+        let set = state.payments.iter().filter(|(k, _)| !self.samples.payments.contains_key(k));
+        for ((d, m), p) in self.samples.payments.iter().map(|(k, p)| (k, state.payments.get(k).unwrap_or(p))).chain(set)
+        {
             if d != numero || *m < from || *m > to {
                 continue;
             }
@@ -260,6 +264,18 @@ impl SilaeSim {
     /// (else: no establishments).
     pub fn set_etablissements(&self, dossier: &str, body: Vec<u8>) {
         self.shared.state().etablissements.insert(dossier.to_owned(), Bytes::from(body));
+    }
+
+    /// Serves these salary payments (a `paiements-…` file's JSON, see the samples README) for
+    /// the dossier and month, instead of the samples folder's.
+    ///
+    /// # Panics
+    /// If `yyyy_mm` is not a `YYYY-MM` month or `payments` not such a file's shape.
+    pub fn set_payments(&self, dossier: &str, yyyy_mm: &str, payments: Value) {
+        let month = Month::parse(yyyy_mm).unwrap_or_else(|| panic!("set_payments: {yyyy_mm:?} is not YYYY-MM"));
+        let parsed =
+            samples::parse_payments(payments.to_string().as_bytes()).unwrap_or_else(|e| panic!("set_payments: {e:#}"));
+        self.shared.state().payments.insert((dossier.to_owned(), month), parsed);
     }
 
     /// Publishes the transfer batches the samples mark `"late"` for that dossier and month:

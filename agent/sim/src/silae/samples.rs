@@ -207,7 +207,7 @@ pub fn parse_payments_name(name: &str) -> Option<(String, Month)> {
     parse_file_name(&format!("dossier-{}", name.strip_prefix("paiements-")?))
 }
 
-fn parse_payments(bytes: &[u8]) -> anyhow::Result<Payments> {
+pub fn parse_payments(bytes: &[u8]) -> anyhow::Result<Payments> {
     let value: Value = serde_json::from_slice(bytes).context("not JSON")?;
     let mut batches = Vec::new();
     let none = Vec::new();

@@ -2,12 +2,15 @@
 //! `EcrituresComptablesPaiementSalaires` per `numeroLotVirement`) and advances (*acomptes*,
 //! `EcrituresComptablesPaiementAcomptes`) become one checked move plan each, for the dossier's
 //! payments journal; and the net pay account (421) of a period is judged reconciled or open.
-//! Pure code, like `journal`: no I/O, no clock, no float in a sum. docs/payments.md.
+//! Pure code, like `journal`: no I/O, no clock, no float in a sum (`fetch` reads Silae
+//! around it). docs/payments.md.
 //!
 //! The entries come in the payroll's shape (`EcrituresComptablesAvecRuptures`), so `journal`
 //! checks them: every problem at once, each rupture balanced and equal to Silae's totals, to the
 //! cent. A batch's ruptures (one per establishment) then make **one** move: one batch is one
 //! transfer order, one bank movement.
+
+pub mod fetch;
 
 use std::collections::BTreeMap;
 
@@ -80,7 +83,7 @@ pub fn plan(
     payload: &EcrituresComptablesAvecRuptures,
     account_map: &BTreeMap<String, String>,
 ) -> Result<Option<MovePlan>, Problems> {
-    let checked = journal::plan(dossier, period, payload, account_map)?;
+    let checked = journal::plan(dossier, period, payload, account_map).map_err(|p| name_source(p, source))?;
     let lines: Vec<_> = checked.moves.into_iter().flat_map(|m| m.lines).collect();
     if lines.is_empty() {
         return Ok(None);
@@ -104,6 +107,40 @@ pub fn plan(
         total_credit,
         payload_hash,
     }))
+}
+
+/// The chatter message of a payment move, in French: accountants read it.
+pub fn chatter_message(name: &str, number: &str, period: Period, m: &MovePlan) -> String {
+    let esc = crate::import::escape;
+    format!(
+        "<p>Paiement des salaires importé de Silae par PayFlow {}.</p><ul><li>Dossier : {} ({})</li><li>Période : {}</li>\
+         <li>{}</li><li>Total : {}</li><li>{} lignes</li><li>Clé d'import : {}</li></ul>",
+        env!("CARGO_PKG_VERSION"),
+        esc(name),
+        esc(number),
+        period,
+        esc(&m.rupture_label),
+        crate::outcome::fr_amount(m.total_debit.0),
+        m.lines.len(),
+        esc(&m.import_key)
+    )
+}
+
+/// Problems name their rupture; a payment's also name their batch (or the advances).
+fn name_source(mut problems: Problems, source: Source) -> Problems {
+    use crate::journal::Problem::*;
+    for p in &mut problems.0 {
+        match p {
+            MissingField { at, .. }
+            | BadAmount { at, .. }
+            | BadSens { at, .. }
+            | LineOutsidePeriod { at, .. }
+            | Unbalanced { at, .. }
+            | TotalMismatch { at, .. } => at.label = format!("{}, {}", source.label(), at.label),
+            DossierMismatch { .. } | PeriodMismatch { .. } => {}
+        }
+    }
+    problems
 }
 
 /// Whether a Silae account is net pay due to employees (`421…`, *Personnel - rémunérations dues*).
@@ -254,6 +291,7 @@ mod tests {
         lines[1].sens = Some("X".into());
         let problems = plan("100200", october(), Source::Batch(1), None, &bad, &BTreeMap::new()).unwrap_err();
         assert!(problems.0.iter().any(|p| matches!(p, Problem::BadSens { .. })), "{problems}");
+        assert!(problems.to_string().contains("(\"Lot de virement 1, Journal de paie - Octobre 2026\")"), "{problems}");
         let wrong = plan(
             "100300",
             october(),
