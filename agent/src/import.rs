@@ -523,11 +523,15 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
                 moves: done.moves,
                 dossier: dossier.to_owned(),
                 period: period_text.clone(),
+                net_pay: None,
             };
             if let Some(plan) = &done.plan {
                 plans =
                     plan.moves.iter().map(|m| plan_json(m, done.journal.as_ref(), done.resolved.as_ref())).collect();
                 outcome.totals = Some(totals(plan));
+                if done.journal.as_ref().is_some_and(|d| d.payments) {
+                    outcome.net_pay = Some(crate::payments::net_pay(plan));
+                }
                 plan_text = Some(Value::Array(plans.clone()).to_string());
                 // The moves' rupture labels, in the plan's order.
                 for (m, r) in outcome.moves.iter_mut().zip(plan.moves.iter()) {

@@ -109,6 +109,21 @@ pub fn plan(
     }))
 }
 
+/// A period's net pay for the run's outcome: its payroll moves against its payment moves (told
+/// apart by their keys).
+pub fn net_pay(plan: &journal::ImportPlan) -> crate::outcome::NetPay {
+    let (paid, payroll): (Vec<&MovePlan>, Vec<&MovePlan>) =
+        plan.moves.iter().partition(|m| is_payment_key(&m.import_key));
+    match reconciliation(&payroll, &paid) {
+        Reconciliation::Balanced { amount } => {
+            crate::outcome::NetPay { due_cents: amount.0, paid_cents: amount.0, difference_cents: 0 }
+        }
+        Reconciliation::Open { due, paid, difference } => {
+            crate::outcome::NetPay { due_cents: due.0, paid_cents: paid.0, difference_cents: difference.0 }
+        }
+    }
+}
+
 /// The chatter message of a payment move, in French: accountants read it.
 pub fn chatter_message(name: &str, number: &str, period: Period, m: &MovePlan) -> String {
     let esc = crate::import::escape;

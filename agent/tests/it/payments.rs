@@ -52,6 +52,13 @@ async fn a_period_s_batches_and_advances_are_imported_with_its_payroll_exactly_o
     let labels: Vec<&str> = r.outcome.totals.as_ref().unwrap().ruptures.iter().map(|t| t.label.as_str()).collect();
     assert_eq!(labels, ["Journal de paie - Octobre 2026", "Lot de virement 1", "Acomptes"]);
 
+    let net = r.outcome.net_pay.unwrap();
+    assert_eq!((net.due_cents, net.paid_cents, net.difference_cents), (4_609_576, 3_796_031, -813_545));
+    assert!(
+        r.message.ends_with("net pay (421): due 46095.76, paid 37960.31: not matched, difference -8135.45"),
+        "{}",
+        r.message
+    );
     // Again: nothing more.
     let again = import(&agent, "100200", "2026-10", false).await;
     assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
@@ -78,6 +85,21 @@ async fn a_period_s_batches_and_advances_are_imported_with_its_payroll_exactly_o
         .map(|l| l["debit_cents"].as_i64().unwrap() - l["credit_cents"].as_i64().unwrap())
         .sum();
     assert_eq!(net, 0);
+    assert_eq!(late.outcome.net_pay.map(|n| n.difference_cents), Some(0));
+    assert!(late.message.ends_with("matched to the cent"), "{}", late.message);
+}
+
+#[tokio::test]
+async fn a_batch_one_cent_short_is_imported_and_the_difference_named() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &paying("100300"));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(w.odoo().moves().len(), 3, "two establishments' payroll moves and the batch");
+    let net = r.outcome.net_pay.unwrap();
+    assert_eq!((net.due_cents, net.paid_cents, net.difference_cents), (11_854_378, 11_854_377, -1));
+    assert!(r.outcome.french().contains("non soldé, écart -0,01\u{a0}€"), "{}", r.outcome.french());
 }
 
 #[tokio::test]
