@@ -929,7 +929,10 @@ pub fn plan_json(m: &MovePlan, dossier: Option<&crate::store::Dossier>, resolved
         "import_key": m.import_key,
         "ref": m.reference,
         "date": m.date.to_string(),
-        "journal": dossier.map(|d| d.odoo_journal(m.code_journal.as_deref())),
+        "journal": dossier.map(|d| match d.payments_journal.as_deref() {
+            Some(j) if crate::payments::is_payment_key(&m.import_key) => j,
+            _ => d.odoo_journal(m.code_journal.as_deref()),
+        }),
         "code_journal": m.code_journal,
         "total_debit": m.total_debit.to_json_number(),
         "total_credit": m.total_credit.to_json_number(),

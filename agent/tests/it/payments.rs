@@ -49,6 +49,8 @@ async fn a_period_s_batches_and_advances_are_imported_with_its_payroll_exactly_o
         assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
     }
     // The run's totals name each move (the payments as their batch).
+    let journals: Vec<&str> = r.plans.iter().map(|p| p["journal"].as_str().unwrap()).collect();
+    assert_eq!(journals, ["SAL", "BNK1", "BNK1"], "the preview and the log show each move's journal");
     let labels: Vec<&str> = r.outcome.totals.as_ref().unwrap().ruptures.iter().map(|t| t.label.as_str()).collect();
     assert_eq!(labels, ["Journal de paie - Octobre 2026", "Lot de virement 1", "Acomptes"]);
 
