@@ -11,8 +11,9 @@ use lettre::transport::smtp::client::Tls;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
+use crate::agent::Agent;
 use crate::config::{SmtpConfig, SmtpSecurity};
-use crate::import::{Agent, ErrorKind, RunReport, Status};
+use crate::run::{ErrorKind, RunReport, Status};
 use crate::secrets::SecretName;
 use crate::store::{AlertState, Dossier};
 

@@ -1,6 +1,7 @@
 //! PayFlow's agent: moves Silae payroll journals into Odoo, exactly once. See ARCHITECTURE.md.
 
 pub mod accounts;
+pub mod agent;
 pub mod alert;
 pub mod cli;
 pub mod config;
@@ -12,8 +13,10 @@ pub mod outcome;
 pub mod payments;
 pub mod period;
 pub mod rpc;
+pub mod run;
 pub mod schedule;
 pub mod secrets;
 pub mod silae;
 pub mod store;
 pub mod tls;
+pub mod winservice;

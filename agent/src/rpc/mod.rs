@@ -22,9 +22,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::agent::Agent;
 use crate::config::Config;
-use crate::import::{Agent, Status};
 use crate::period::Period;
+use crate::run::Status;
 use crate::secrets::SecretName;
 
 /// The largest request body accepted.

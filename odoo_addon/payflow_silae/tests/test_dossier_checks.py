@@ -4,6 +4,7 @@ agent's facts, and the warning for alert e-mails the agent cannot send."""
 import copy
 from unittest.mock import patch
 
+from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
 from .common import FakeAgent
@@ -75,7 +76,7 @@ class TestDossierChecks(TransactionCase):
         dossier = self._dossier(
             journal_id=False,
             journal_code="PAIE",
-            account_map_ids=[(0, 0, {"source": "64110000", "target": "641199"})],
+            account_map_ids=[Command.create({"source": "64110000", "target": "641199"})],
         )
         item = copy.deepcopy(MISSING)
         item["id"] = 9300
@@ -93,9 +94,9 @@ class TestDossierChecks(TransactionCase):
                 "journal_id": self.journal.id,
                 "journal_code": "SALC",
                 "mapping_ids": [
-                    (5, 0, 0),
-                    (0, 0, {"kind": "account", "source": "43730000", "account_id": self.organisms.id}),
-                    (0, 0, {"kind": "account", "source": "44210000", "account_id": self.organisms.id}),
+                    Command.clear(),
+                    Command.create({"kind": "account", "source": "43730000", "account_id": self.organisms.id}),
+                    Command.create({"kind": "account", "source": "44210000", "account_id": self.organisms.id}),
                 ],
             }
         )
@@ -159,10 +160,10 @@ class TestDossierChatter(TransactionCase):
         self.dossier.write({"transfer_day": 12})
         self._flush_tracking()
         self.dossier.write(
-            {"account_map_ids": [(0, 0, {"source": "43730000", "account_id": self.organisms.id})]}
+            {"account_map_ids": [Command.create({"source": "43730000", "account_id": self.organisms.id})]}
         )
         mapping = self.dossier.account_map_ids
-        self.dossier.write({"account_map_ids": [(2, mapping.id)]})
+        self.dossier.write({"account_map_ids": [Command.delete(mapping.id)]})
         self._flush_tracking()
         messages = self._messages_since(before)
         self.assertEqual(set(messages.mapped("author_id")), {accountant.partner_id})
