@@ -189,6 +189,7 @@ async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agen
                 journal_map: Default::default(),
                 payments: false,
                 payments_journal: None,
+                large: false,
             },
             "t",
         )

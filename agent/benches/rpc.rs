@@ -55,6 +55,7 @@ async fn main() {
             journal_map: Default::default(),
             payments: false,
             payments_journal: None,
+            large: false,
         };
         store.upsert_dossier(&dossier, "2026-11-01T06:00:00+01:00").unwrap();
     }

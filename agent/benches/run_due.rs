@@ -75,6 +75,7 @@ async fn main() {
                     journal_map: Default::default(),
                     payments: false,
                     payments_journal: None,
+                    large: false,
                 },
                 "t",
             )

@@ -432,7 +432,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             return Ok(Done::bare(Status::Waiting, Facts::Waiting { in_progress: open.to_string() }));
         }
     }
-    let (payload, raw) = silae.ecritures(dossier_number, period).await?;
+    let (payload, raw) = silae.ecritures_for(dossier_number, period, dossier.large).await?;
     remember_key_expiry(agent, silae.key_expiry()).await;
     let mut plan = journal::plan(dossier_number, period, &payload, &dossier.account_map)?;
     if !plan.moves.is_empty() {

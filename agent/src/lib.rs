@@ -12,6 +12,7 @@ pub mod odoo;
 pub mod outcome;
 pub mod payments;
 pub mod period;
+pub mod retry;
 pub mod rpc;
 pub mod run;
 pub mod schedule;

@@ -68,6 +68,10 @@ pub struct Add {
     /// The first period to import (YYYY-MM); nothing earlier is caught up.
     #[arg(long, value_name = "YYYY-MM")]
     start_period: Option<Period>,
+    /// A big dossier: always ask Silae for its journal asynchronously
+    /// (`EcrituresComptables4Asynchrone`), as is done anyway when the synchronous call times out.
+    #[arg(long)]
+    large: bool,
     /// Import a period even if Silae has not closed it.
     #[arg(long)]
     no_wait_closed: bool,
@@ -121,6 +125,7 @@ impl Cmd {
                     journal_map: a.journal_map.into_iter().collect::<BTreeMap<_, _>>(),
                     payments: a.payments_journal.is_some(),
                     payments_journal: a.payments_journal,
+                    large: a.large,
                 };
                 let saved = store.upsert_dossier(&d, &agent.now())?;
                 outln!(

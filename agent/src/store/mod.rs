@@ -21,7 +21,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0005_run_outcome.sql")),
         M::up(include_str!("migrations/0006_journal_map.sql")),
         M::up(include_str!("migrations/0007_silae_key_expiry.sql")),
-        // 0008 is another change's number (taken by agreement); this list keeps the order applied.
+        M::up(include_str!("migrations/0008_large_dossiers_key_notices.sql")),
         M::up(include_str!("migrations/0009_payments.sql")),
     ])
 });
@@ -89,6 +89,9 @@ pub struct Dossier {
     /// The Odoo journal code of the payment moves (a bank or general journal of the company).
     #[serde(default)]
     pub payments_journal: Option<String>,
+    /// A big dossier: its journal is always asked for asynchronously (docs/silae.md).
+    #[serde(default)]
+    pub large: bool,
 }
 
 impl Dossier {
@@ -399,14 +402,15 @@ impl Store {
         conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
                                    account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map,
-                                   payments, payments_journal)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15)
+                                   payments, payments_journal, large)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (silae_number) DO UPDATE SET
                 name = excluded.name, company_id = excluded.company_id, journal_code = excluded.journal_code,
                 transfer_day = excluded.transfer_day, alert_emails = excluded.alert_emails, enabled = excluded.enabled,
                 account_map = excluded.account_map, analytic = excluded.analytic, start_period = excluded.start_period,
                 wait_closed = excluded.wait_closed, updated_at = excluded.updated_at, journal_map = excluded.journal_map,
-                payments = excluded.payments, payments_journal = excluded.payments_journal",
+                payments = excluded.payments, payments_journal = excluded.payments_journal,
+                large = excluded.large",
             params![
                 d.silae_number,
                 d.name,
@@ -423,6 +427,7 @@ impl Store {
                 serde_json::to_string(&d.journal_map).expect("json"),
                 d.payments,
                 d.payments_journal.as_deref().map(str::trim),
+                d.large,
             ],
         )?;
         self.dossier(&d.silae_number)
@@ -603,6 +608,41 @@ impl Store {
             None => conn.execute("DELETE FROM silae_key_expiry WHERE which = ?1", [which])?,
         };
         Ok(())
+    }
+
+    /// Records a notice sent; `false` when it already was (another process sent it first).
+    pub fn record_key_notice(
+        &self,
+        which: &str,
+        expires: &str,
+        notice: &str,
+        sent_at: &str,
+        sent_to: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self.write().execute(
+            "INSERT INTO silae_key_notices (which, expires, notice, sent_at, sent_to) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO NOTHING",
+            params![which, expires, notice, sent_at, sent_to],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Forgets a notice claimed but not sent (it is tried again on the next run).
+    pub fn forget_key_notice(&self, which: &str, expires: &str, notice: &str) -> Result<(), StoreError> {
+        self.write().execute(
+            "DELETE FROM silae_key_notices WHERE which = ?1 AND expires = ?2 AND notice = ?3",
+            params![which, expires, notice],
+        )?;
+        Ok(())
+    }
+
+    /// The notices sent: (which, expires, notice, sent at).
+    pub fn key_notices(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare("SELECT which, expires, notice, sent_at FROM silae_key_notices ORDER BY which, expires, notice")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The announced expiries: (which, expires, first seen at), primary first.
@@ -823,7 +863,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 const DOSSIER_SELECT: &str = "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal FROM dossiers";
+    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal, large FROM dossiers";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
@@ -848,6 +888,7 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
         journal_map: json_col(row, 11)?,
         payments: row.get(12)?,
         payments_journal: row.get(13)?,
+        large: row.get(14)?,
     })
 }
 
@@ -914,6 +955,7 @@ mod tests {
             journal_map: BTreeMap::new(),
             payments: false,
             payments_journal: None,
+            large: false,
         }
     }
 

@@ -287,6 +287,7 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         journal_map: BTreeMap::new(),
         payments: false,
         payments_journal: None,
+        large: false,
     }
 }
 

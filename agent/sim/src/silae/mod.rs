@@ -1,5 +1,6 @@
 //! The Silae simulator: the Azure AD style OAuth2 token endpoint and the payroll API operations
-//! PayFlow uses, shaped as in Silae's OpenAPI spec (`EcrituresComptables4`,
+//! PayFlow uses, shaped as in Silae's OpenAPI spec (`EcrituresComptables4` and its asynchronous
+//! pair `EcrituresComptables4Asynchrone` / `StatutEcrituresComptables4Asynchrone`,
 //! `DossierRecupererPeriodeEnCours`, `ListeDossiers`, `ListeEtablissementsDossierPaie`, and the
 //! salary payments: `EcrituresComptablesPaiementSalairesLotsVirement`,
 //! `EcrituresComptablesPaiementSalaires`, `EcrituresComptablesPaiementAcomptes`) behind an API Management style gate
@@ -95,6 +96,26 @@ pub struct RecordedRequest {
 /// At most this many requests are kept in the log (the oldest go first).
 const MAX_RECORDED: usize = 10_000;
 
+/// How a dossier's asynchronous tasks go: `polls` status requests answered 202 (running)
+/// before the end, then the journal, or `fail`'s message.
+#[derive(Debug, Clone, Default)]
+struct AsyncPlan {
+    polls: u32,
+    fail: Option<String>,
+}
+
+/// An asynchronous journal being generated.
+#[derive(Debug, Clone)]
+struct Task {
+    numero: String,
+    month: Month,
+    analytic: bool,
+    polls_left: u32,
+    fail: Option<String>,
+    /// Status requests received.
+    polls: u32,
+}
+
 struct Shared {
     cfg: SilaeSimConfig,
     samples: Samples,
@@ -114,6 +135,12 @@ struct State {
     payments: HashMap<(String, Month), samples::Payments>,
     /// The (dossier, month) whose late transfer batches are published.
     published: std::collections::HashSet<(String, Month)>,
+    /// Per dossier: how long its synchronous `EcrituresComptables4` takes.
+    journal_delays: HashMap<String, Duration>,
+    /// Per dossier: how its asynchronous tasks go.
+    async_plans: HashMap<String, AsyncPlan>,
+    /// The asynchronous tasks started, by task id.
+    tasks: HashMap<String, Task>,
     /// `X-PrimaryKeyExpirationWarning` / `X-SecondaryKeyExpirationWarning` of the API's answers.
     key_expiration_warnings: (Option<String>, Option<String>),
     requests: VecDeque<RecordedRequest>,
@@ -287,6 +314,28 @@ impl SilaeSim {
     pub fn publish_late_batches(&self, dossier: &str, yyyy_mm: &str) {
         let month = Month::parse(yyyy_mm).unwrap_or_else(|| panic!("publish_late_batches: {yyyy_mm:?} is not YYYY-MM"));
         self.shared.state().published.insert((dossier.to_owned(), month));
+    }
+
+    /// From now on, the dossier's synchronous `EcrituresComptables4` takes `delay` before it
+    /// answers (a dossier too big for one request; the asynchronous pair is not slowed).
+    pub fn set_journal_delay(&self, dossier: &str, delay: Duration) {
+        self.shared.state().journal_delays.insert(dossier.to_owned(), delay);
+    }
+
+    /// From now on, the dossier's asynchronous tasks answer `polls` status requests with 202
+    /// (`statut: "EnCours"`) before their end: the journal, or when `fail` is given a 200 with
+    /// `statut: "Erreur"` and that `messageErreur`. (Default: ready at the first poll.)
+    pub fn set_async_task(&self, dossier: &str, polls: u32, fail: Option<&str>) {
+        let plan = AsyncPlan { polls, fail: fail.map(str::to_owned) };
+        self.shared.state().async_plans.insert(dossier.to_owned(), plan);
+    }
+
+    /// The asynchronous tasks started so far: (dossier, status requests received each).
+    pub fn tasks(&self) -> Vec<(String, u32)> {
+        let mut tasks: Vec<(String, u32)> =
+            self.shared.state().tasks.values().map(|t| (t.numero.clone(), t.polls)).collect();
+        tasks.sort();
+        tasks
     }
 
     /// From now on, the API's successful answers carry these expiry warnings (`None`: absent),
