@@ -187,6 +187,8 @@ async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agen
                 start_period: None,
                 wait_closed: true,
                 journal_map: Default::default(),
+                payments: false,
+                payments_journal: None,
                 large: false,
             },
             "t",

@@ -142,7 +142,15 @@ pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize
                     }
                     return reports;
                 }
-                let due = due(done);
+                let latest = crate::schedule::latest_due(today, d.transfer_day);
+                let recheck = d.payments && done.contains(&latest);
+                let mut due = due(done);
+                // With salary payments, the latest due period is looked at again each day until
+                // the next one is due: a batch Silae publishes after the payroll lands then
+                // (what is in Odoo already stays, exactly once).
+                if recheck && !due.contains(&latest) {
+                    due.push(latest);
+                }
                 let mut reports = Vec::new();
                 for period in due {
                     let r = run_period_locked(agent, &d.silae_number, period, &opts).await;
@@ -202,11 +210,15 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
                 moves: done.moves,
                 dossier: dossier.to_owned(),
                 period: period_text.clone(),
+                net_pay: None,
             };
             if let Some(plan) = &done.plan {
                 plans =
                     plan.moves.iter().map(|m| plan_json(m, done.journal.as_ref(), done.resolved.as_ref())).collect();
                 outcome.totals = Some(totals(plan));
+                if done.journal.as_ref().is_some_and(|d| d.payments) {
+                    outcome.net_pay = Some(crate::payments::net_pay(plan));
+                }
                 plan_text = Some(Value::Array(plans.clone()).to_string());
                 // The moves' rupture labels, in the plan's order.
                 for (m, r) in outcome.moves.iter_mut().zip(plan.moves.iter()) {
@@ -436,6 +448,20 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     if plan.moves.is_empty() {
         return Ok(Done::bare(Status::NoData, Facts::NoData));
     }
+    // With `payments`, the period's salary payments join its plan: same checks, same write
+    // (docs/payments.md).
+    let mut payment_raw = std::collections::HashMap::new();
+    if dossier.payments {
+        use crate::payments::fetch::{fetch, FetchError};
+        match fetch(silae, dossier_number, period, &dossier.account_map).await {
+            Ok(fetched) => {
+                plan.moves.extend(fetched.moves);
+                payment_raw = fetched.raw;
+            }
+            Err(FetchError::Silae(e)) => return Err(e.into()),
+            Err(FetchError::Problems(p)) => return Err(p.into()),
+        }
+    }
     let journal_code = Some(dossier.clone());
     // A preview checks Odoo too when it can (accounts, journal, lock dates, existing moves),
     // and says so when it cannot.
@@ -456,6 +482,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         journal_map: &dossier.journal_map,
         account_map: &dossier.account_map,
         analytic: &dossier.analytic,
+        payments_journal: dossier.payments_journal.as_deref().filter(|_| dossier.payments),
     };
     let resolved = odoo.resolve(&target, &plan).await;
     if let Some(s) = odoo.current_session().await {
@@ -490,22 +517,32 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
         Decision::Write { pending } => pending,
     };
-    let attachment = serde_json::json!({
-        "name": format!("silae-{dossier_number}-{period}.json"),
-        "datas": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &raw),
-        "mimetype": "application/json",
-    });
+    let attachment = |name: String, raw: &[u8]| {
+        serde_json::json!({
+            "name": name,
+            "datas": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw),
+            "mimetype": "application/json",
+        })
+    };
+    let payroll_attachment = attachment(format!("silae-{dossier_number}-{period}.json"), &raw);
     let entries: Vec<Value> = pending
         .iter()
-        .map(|&i| {
-            let m = &plan.moves[i];
-            odoo::move_entry(
+        .map(|&i| &plan.moves[i])
+        .map(|m| match payment_raw.get(&m.import_key) {
+            // A payment move carries its own Silae answer and says what it pays.
+            Some(raw) => {
+                let part = m.import_key.rsplit(':').next().unwrap_or_default();
+                let file = attachment(format!("silae-{dossier_number}-{period}-{part}.json"), raw);
+                let message = crate::payments::chatter_message(&dossier.name, dossier_number, period, m);
+                odoo::move_entry(m, &resolved, dossier.company_id, &file, &message)
+            }
+            None => odoo::move_entry(
                 m,
                 &resolved,
                 dossier.company_id,
-                &attachment,
+                &payroll_attachment,
                 &chatter_message(&dossier.name, dossier_number, period, m),
-            )
+            ),
         })
         .collect();
     let results = match odoo.write(entries).await {
@@ -562,7 +599,7 @@ fn chatter_message(name: &str, number: &str, period: Period, m: &MovePlan) -> St
     )
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -592,7 +629,10 @@ pub fn plan_json(m: &MovePlan, dossier: Option<&crate::store::Dossier>, resolved
         "import_key": m.import_key,
         "ref": m.reference,
         "date": m.date.to_string(),
-        "journal": dossier.map(|d| d.odoo_journal(m.code_journal.as_deref())),
+        "journal": dossier.map(|d| match d.payments_journal.as_deref() {
+            Some(j) if crate::payments::is_payment_key(&m.import_key) => j,
+            _ => d.odoo_journal(m.code_journal.as_deref()),
+        }),
         "code_journal": m.code_journal,
         "total_debit": m.total_debit.to_json_number(),
         "total_credit": m.total_credit.to_json_number(),
@@ -642,6 +682,7 @@ mod tests {
             company_name: "My Company".into(),
             journal_id: 7,
             journal_of: HashMap::new(),
+            payments_journal_id: None,
             accounts: HashMap::new(),
             analytic: HashMap::new(),
             period_keys: existing.keys().cloned().collect(),

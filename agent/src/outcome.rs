@@ -312,6 +312,37 @@ pub struct Outcome {
     pub moves: Vec<MoveRef>,
     pub dossier: String,
     pub period: String,
+    /// The period's net pay (421) by Silae's figures, when the dossier imports its salary
+    /// payments (docs/payments.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_pay: Option<NetPay>,
+}
+
+/// Net pay due by the payroll and paid by the imported batches and advances, in cents;
+/// `difference` = paid − due (0: the 421 lines match to the cent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetPay {
+    pub due_cents: i64,
+    pub paid_cents: i64,
+    pub difference_cents: i64,
+}
+
+impl NetPay {
+    fn english(&self) -> String {
+        let state = match self.difference_cents {
+            0 => "matched to the cent".to_owned(),
+            d => format!("not matched, difference {}", en_amount(d)),
+        };
+        format!("; net pay (421): due {}, paid {}: {state}", en_amount(self.due_cents), en_amount(self.paid_cents))
+    }
+
+    fn french(&self) -> String {
+        let state = match self.difference_cents {
+            0 => "soldé au centime".to_owned(),
+            d => format!("non soldé, écart {}", fr_amount(d)),
+        };
+        format!(" Net à payer (421) : dû {}, payé {} : {state}.", fr_amount(self.due_cents), fr_amount(self.paid_cents))
+    }
 }
 
 const INTERRUPTED_EN: &str =
@@ -329,6 +360,7 @@ impl Outcome {
             moves: Vec::new(),
             dossier: dossier.to_owned(),
             period: period.to_owned(),
+            net_pay: None,
         }
     }
 
@@ -360,6 +392,7 @@ impl Outcome {
             moves: moves.iter().map(|&id| MoveRef { id, name: None, rupture_label: None }).collect(),
             dossier: dossier.to_owned(),
             period: period.to_owned(),
+            net_pay: None,
         }
     }
 
@@ -373,6 +406,11 @@ impl Outcome {
 
     /// The English text for sysadmins (the CLI, logs, the contract's `message`).
     pub fn english(&self) -> String {
+        let net_pay = self.net_pay.as_ref().map(NetPay::english).unwrap_or_default();
+        format!("{}{net_pay}", self.english_facts())
+    }
+
+    fn english_facts(&self) -> String {
         let summary = self.totals.as_ref().map(|t| {
             format!(
                 "{} move(s), {} lines, debit {} = credit {}",
@@ -421,6 +459,11 @@ impl Outcome {
 
     /// The French text for accountants (alert e-mails): no shell command, French amounts.
     pub fn french(&self) -> String {
+        let net_pay = self.net_pay.as_ref().map(NetPay::french).unwrap_or_default();
+        format!("{}{net_pay}", self.french_facts())
+    }
+
+    fn french_facts(&self) -> String {
         let summary = self.totals.as_ref().map(|t| {
             format!(
                 "{} pièce(s), {} lignes, débit {} = crédit {}",
@@ -547,6 +590,28 @@ mod tests {
     }
 
     #[test]
+    fn the_net_pay_is_told_matched_or_with_its_difference() {
+        let mut o = Outcome::failed("100300", "2026-10", ErrorKind::Config, Facts::AlreadyImported);
+        o.status = Status::AlreadyImported;
+        o.net_pay = Some(NetPay { due_cents: 11_854_378, paid_cents: 11_854_377, difference_cents: -1 });
+        assert!(
+            o.english().ends_with("; net pay (421): due 118543.78, paid 118543.77: not matched, difference -0.01"),
+            "{}",
+            o.english()
+        );
+        assert!(o.french().ends_with(" Net à payer (421) : dû 118\u{a0}543,78\u{a0}€, payé 118\u{a0}543,77\u{a0}€ : non soldé, écart -0,01\u{a0}€."), "{}", o.french());
+        o.net_pay = Some(NetPay { due_cents: 5, paid_cents: 5, difference_cents: 0 });
+        assert!(o.english().ends_with("matched to the cent") && o.french().ends_with("soldé au centime."));
+        // Stored and read back; an outcome without it (every run before) reads as before.
+        let back: Outcome = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
+        assert_eq!(back, o);
+        o.net_pay = None;
+        let text = serde_json::to_string(&o).unwrap();
+        assert!(!text.contains("net_pay"));
+        assert_eq!(serde_json::from_str::<Outcome>(&text).unwrap(), o);
+    }
+
+    #[test]
     fn french_amounts() {
         assert_eq!(fr_amount(7_729_840), "77\u{a0}298,40\u{a0}€");
         assert_eq!(fr_amount(5), "0,05\u{a0}€");
@@ -581,6 +646,7 @@ mod tests {
             moves: vec![MoveRef { id: 7, name: Some("SAL/2026/10/0001".into()), rupture_label: None }],
             dossier: "100200".into(),
             period: "2026-10".into(),
+            net_pay: None,
         };
         assert_eq!(
             o.english(),

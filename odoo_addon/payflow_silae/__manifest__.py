@@ -21,6 +21,9 @@
         "wizards/payflow_missing_accounts_views.xml",
         "views/menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["payflow_silae/static/tests/tours/*.js"],
+    },
     "images": ["static/description/payflow_dossiers.png"],
     "installable": True,
     "application": False,

@@ -761,3 +761,78 @@ async fn the_binary_prints_its_address_and_serves() {
     let bytes = r.bytes().await.unwrap();
     assert_eq!(bytes.to_vec(), sample("dossier-100300-2026-10-two-establishments.json"));
 }
+
+const LOTS: &str = "/v1/EcrituresComptables/EcrituresComptablesPaiementSalairesLotsVirement";
+const PAIEMENT: &str = "/v1/EcrituresComptables/EcrituresComptablesPaiementSalaires";
+const ACOMPTES: &str = "/v1/EcrituresComptables/EcrituresComptablesPaiementAcomptes";
+
+#[tokio::test]
+async fn serves_the_salary_payments_and_a_late_batch_once_published() {
+    let fx = Fx::start().await;
+    let lots = json!({"numeroDossier": "100200", "dateDebut": "2026-10-01", "dateFin": "2026-10-31"});
+    let (status, v) = parts(fx.call(LOTS, lots.clone()).await).await;
+    assert_eq!(status, 202, "the spec answers 202 Accepted: {v}");
+    assert_eq!(v, json!({"listeLotsVirement": [{"numeroLotVirement": 1, "date": "2026-10-30T00:00:00"}]}));
+    let batch = |n: i64| {
+        json!({"numeroDossier": "100200", "periodeDebut": "2026-10-01T00:00:00",
+               "periodeFin": "2026-10-31T00:00:00", "numeroLotVirement": n})
+    };
+    let (status, v) = parts(fx.call(PAIEMENT, batch(1)).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (v["numeroDossier"].as_str(), v["ruptures"][0]["totalDebit"].as_f64()),
+        (Some("100200"), Some(36460.31))
+    );
+    let (status, v) = parts(fx.call(PAIEMENT, batch(2)).await).await;
+    assert_eq!(status, 400, "not published yet: {v}");
+    assert_api_error(&v, "LotVirementInconnu", "Api", true);
+
+    fx.sim.publish_late_batches("100200", "2026-10");
+    let (_, v) = parts(fx.call(LOTS, lots).await).await;
+    assert_eq!(v["listeLotsVirement"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v["listeLotsVirement"][1], json!({"numeroLotVirement": 2, "date": "2026-11-04T00:00:00"}));
+    let (status, v) = parts(fx.call(PAIEMENT, batch(2)).await).await;
+    assert_eq!((status, v["ruptures"][0]["totalCredit"].as_f64()), (200, Some(8135.45)));
+    // Without a batch number: every published batch's ruptures.
+    let mut all = batch(0);
+    all.as_object_mut().unwrap().remove("numeroLotVirement");
+    let (_, v) = parts(fx.call(PAIEMENT, all).await).await;
+    assert_eq!(v["ruptures"].as_array().map(Vec::len), Some(2), "{v}");
+
+    let range = |dossier: &str, month: &str| {
+        json!({"numeroDossier": dossier, "periodeDebut": format!("{month}-01T00:00:00"),
+               "periodeFin": format!("{month}-30T00:00:00")})
+    };
+    let (status, v) = parts(fx.call(ACOMPTES, range("100200", "2026-10")).await).await;
+    assert_eq!((status, v["ruptures"][0]["totalDebit"].as_f64()), (200, Some(1500.0)));
+    // A month without payments: an empty answer of that month, for payments and advances.
+    let (_, v) = parts(fx.call(ACOMPTES, range("100200", "2026-09")).await).await;
+    assert_eq!(
+        (v["periodeDebut"].as_str(), v["ruptures"].as_array().map(Vec::len)),
+        (Some("2026-09-01T00:00:00"), Some(0))
+    );
+    let (status, v) = parts(
+        fx.call(LOTS, json!({"numeroDossier": "100200", "dateDebut": "2026-09-01", "dateFin": "2026-09-30"})).await,
+    )
+    .await;
+    assert_eq!((status, v), (202, json!({"listeLotsVirement": []})));
+    // The spec's checks: a dossier, a start.
+    let (status, v) = parts(fx.call(LOTS, json!({"numeroDossier": "100200"})).await).await;
+    assert_eq!(status, 400);
+    assert_api_error(&v, "ValidationError", "Api", true);
+    let (status, _) = parts(fx.call(LOTS, json!({"numeroDossier": "999999", "dateDebut": "2026-10-01"})).await).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn late_batches_are_published_over_http_too() {
+    let fx = Fx::start().await;
+    let control = |body: Value| fx.http.post(format!("http://{}/_sim/faults", fx.sim.addr())).json(&body).send();
+    let r = control(json!({"publish_late": {"dossier": "100200"}})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = control(json!({"publish_late": {"dossier": "100200", "period": "2026-10"}})).await.unwrap();
+    assert_eq!(r.status(), 204);
+    let lots = json!({"numeroDossier": "100200", "dateDebut": "2026-10-01", "dateFin": "2026-10-31"});
+    let (_, v) = parts(fx.call(LOTS, lots).await).await;
+    assert_eq!(v["listeLotsVirement"].as_array().map(Vec::len), Some(2), "{v}");
+}

@@ -61,6 +61,10 @@ pub struct Add {
     /// `codeJournal` go to that Odoo journal (default: --journal); repeat for several.
     #[arg(long = "journal-map", value_name = "SILAE=ODOO", value_parser = parse_pair)]
     journal_map: Vec<(String, String)>,
+    /// Import the salary payments too (transfer batches and advances, docs/payments.md) into
+    /// this Odoo journal (a bank or general journal of the company).
+    #[arg(long, value_name = "CODE")]
+    payments_journal: Option<String>,
     /// The first period to import (YYYY-MM); nothing earlier is caught up.
     #[arg(long, value_name = "YYYY-MM")]
     start_period: Option<Period>,
@@ -119,16 +123,22 @@ impl Cmd {
                     start_period: a.start_period,
                     wait_closed: !a.no_wait_closed,
                     journal_map: a.journal_map.into_iter().collect::<BTreeMap<_, _>>(),
+                    payments: a.payments_journal.is_some(),
+                    payments_journal: a.payments_journal,
                     large: a.large,
                 };
                 let saved = store.upsert_dossier(&d, &agent.now())?;
                 outln!(
-                    "dossier {} saved: {} (company {}, journal {}, day {})",
+                    "dossier {} saved: {} (company {}, journal {}, day {}){}",
                     saved.silae_number,
                     saved.name,
                     saved.company_id,
                     saved.journal_code,
-                    saved.transfer_day
+                    saved.transfer_day,
+                    match (saved.payments, &saved.payments_journal) {
+                        (true, Some(j)) => format!("; salary payments into journal {j}"),
+                        _ => String::new(),
+                    }
                 );
             }
             Cmd::List { json } => {

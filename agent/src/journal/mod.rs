@@ -171,7 +171,12 @@ impl ImportPlan {
             .iter()
             .flat_map(|m| std::iter::once(m.import_key.as_str()).chain(m.legacy_key.as_deref()))
             .collect();
-        let orphans: Vec<&str> = period_keys.iter().map(String::as_str).filter(|k| !ours.contains(k)).collect();
+        // The period's payment moves (crate::payments) share its prefix: they are not ruptures.
+        let orphans: Vec<&str> = period_keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !ours.contains(k) && !crate::payments::is_payment_key(k))
+            .collect();
         let new: Vec<&MovePlan> = self.moves.iter().filter(|m| !period_keys.contains(&m.import_key)).collect();
         if orphans.is_empty() || new.is_empty() {
             return None;
@@ -560,7 +565,7 @@ fn plan_line(
     })
 }
 
-fn hash_lines(dossier: &str, period: Period, lines: &[PlanLine], debit: Cents, credit: Cents) -> String {
+pub(crate) fn hash_lines(dossier: &str, period: Period, lines: &[PlanLine], debit: Cents, credit: Cents) -> String {
     let mut h = Sha256::new();
     h.update(format!("{dossier}\n{period}\n{debit}\n{credit}\n"));
     for l in lines {

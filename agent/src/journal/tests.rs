@@ -366,3 +366,17 @@ fn a_rupture_split_by_journal_code_balances_per_code() {
     assert!(problems.is_balance_only());
     assert!(problems.to_string().contains("journal code PB"), "{problems}");
 }
+
+#[test]
+fn the_period_s_payment_moves_do_not_look_like_a_renamed_rupture() {
+    let p = check("dossier-100200-2026-10.json", "100200", "2026-10");
+    let ours = p.moves[0].import_key.clone();
+    let payments =
+        vec!["silae:100200:2026-10:virement-1".to_owned(), "silae:100200:2026-10:acomptes".to_owned(), ours.clone()];
+    assert_eq!(p.renamed(&payments), None);
+    // The payments alone in Odoo (the payroll move deleted): the payroll is new, nothing renamed.
+    assert_eq!(p.renamed(&payments[..2]), None);
+    let renamed = vec!["silae:100200:2026-10:ancien-libelle".to_owned(), payments[0].clone()];
+    let why = p.renamed(&renamed).unwrap();
+    assert!(why.contains("ancien-libelle") && !why.contains("virement-1"), "{why}");
+}

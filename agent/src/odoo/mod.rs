@@ -53,6 +53,8 @@ pub struct Target<'a> {
     pub account_map: &'a BTreeMap<String, String>,
     /// Silae repartition index -> analytic account code or name.
     pub analytic: &'a BTreeMap<String, String>,
+    /// The journal of the salary payment moves (`crate::payments`), when the dossier imports them.
+    pub payments_journal: Option<&'a str>,
 }
 
 /// A move already carrying one of the import keys.
@@ -125,6 +127,8 @@ pub struct Resolved {
     pub journal_id: i64,
     /// Silae journal code -> (Odoo journal id, code), for the codes the dossier maps.
     pub journal_of: HashMap<String, (i64, String)>,
+    /// The journal of the payment moves, when the plan has some.
+    pub payments_journal_id: Option<i64>,
     /// Silae code -> (Odoo account id, Odoo code).
     pub accounts: HashMap<String, (i64, String)>,
     /// Repartition index -> analytic account id.
@@ -652,6 +656,12 @@ impl OdooClient {
         };
         let journals = journals?;
         let journal_id = pick_journal(&journals, target.journal_code, &company_name)?;
+        let payments_journal_id = match target.payments_journal {
+            Some(code) if plan.moves.iter().any(|m| crate::payments::is_payment_key(&m.import_key)) => {
+                Some(pick_payments_journal(&journals, code, &company_name)?)
+            }
+            _ => None,
+        };
         let mut journal_of = HashMap::new();
         for code in plan.moves.iter().filter_map(|m| m.code_journal.as_ref()) {
             if let (Some(odoo_code), false) = (target.journal_map.get(code), journal_of.contains_key(code)) {
@@ -717,6 +727,7 @@ impl OdooClient {
             company_name,
             journal_id,
             journal_of,
+            payments_journal_id,
             accounts: resolved_accounts,
             analytic: analytic_ids,
             existing,
@@ -754,6 +765,9 @@ impl OdooClient {
 impl Resolved {
     /// The Odoo journal of a move: its Silae journal code's when the dossier maps it.
     pub fn journal_id_of(&self, m: &MovePlan) -> i64 {
+        if let Some(id) = self.payments_journal_id.filter(|_| crate::payments::is_payment_key(&m.import_key)) {
+            return id;
+        }
         m.code_journal.as_ref().and_then(|c| self.journal_of.get(c)).map_or(self.journal_id, |(id, _)| *id)
     }
 }
@@ -825,6 +839,34 @@ fn pick_journal(journals: &[Value], code: &str, company: &str) -> Result<i64, Re
         )));
     }
     Ok(j["id"].as_i64().unwrap_or_default())
+}
+
+/// The payments journal: a bank, cash or general journal of the company, active.
+fn pick_payments_journal(journals: &[Value], code: &str, company: &str) -> Result<i64, ResolveError> {
+    let hit = journals
+        .iter()
+        .find(|j| j["code"].as_str() == Some(code))
+        .or_else(|| journals.iter().find(|j| j["code"].as_str().is_some_and(|c| c.eq_ignore_ascii_case(code))));
+    let usable: Vec<String> = journals
+        .iter()
+        .filter(|j| {
+            matches!(j["type"].as_str(), Some("bank" | "cash" | "general")) && j["active"].as_bool() != Some(false)
+        })
+        .map(|j| format!("{} ({})", j["code"].as_str().unwrap_or("?"), j["name"].as_str().unwrap_or("?")))
+        .collect();
+    let why = match hit {
+        None => format!("no journal with code {code:?} in {company}"),
+        Some(j) if j["active"].as_bool() == Some(false) => format!("the journal {code:?} of {company} is archived"),
+        Some(j) if !matches!(j["type"].as_str(), Some("bank" | "cash" | "general")) => format!(
+            "the journal {code:?} of {company} is of type {:?}, not a bank, cash or general journal",
+            j["type"].as_str().unwrap_or("?")
+        ),
+        Some(j) => return Ok(j["id"].as_i64().unwrap_or_default()),
+    };
+    Err(ResolveError::Journal(format!(
+        "{why}: the salary payments go to the dossier's payments journal (payments_journal); usable journals there: {}",
+        if usable.is_empty() { "none".to_owned() } else { usable.join(", ") }
+    )))
 }
 
 fn describe_missing(missing: &[MissingAccount], analytic: &[String], company: &str) -> String {

@@ -1,7 +1,7 @@
 //! The Silae client: OAuth2 client credentials, the payroll journal of a period (synchronous,
-//! or asynchronous for big dossiers), the period in progress and the readable dossiers. Retries
-//! 429 (honouring `Retry-After`), 5xx and timeouts through `crate::retry`; everything else is a
-//! clear typed error.
+//! or asynchronous for big dossiers), its salary payments (transfer batches and advances), the
+//! period in progress and the readable dossiers. Retries 429 (honouring `Retry-After`), 5xx and
+//! timeouts through `crate::retry`; everything else is a clear typed error.
 
 pub mod wire;
 
@@ -324,6 +324,56 @@ impl SilaeClient {
         Ok((parse(status, &bytes)?, bytes))
     }
 
+    /// The transfer batches (*lots de virement*) of a period
+    /// (`EcrituresComptablesPaiementSalairesLotsVirement`), by number. A batch without a number,
+    /// or a number given twice, makes the answer unusable.
+    pub async fn lots_virement(&self, dossier: &str, period: Period) -> Result<Vec<TransferBatch>, SilaeError> {
+        let body = wire::LotsVirementRequest {
+            numero_dossier: dossier.to_owned(),
+            date_debut: period.first_day().to_string(),
+            date_fin: period.last_day().to_string(),
+        };
+        let path = "v1/EcrituresComptables/EcrituresComptablesPaiementSalairesLotsVirement";
+        let answer: wire::LotsVirementResponse = self.post(path, Some(dossier), &body).await?;
+        transfer_batches(path, answer)
+    }
+
+    /// One transfer batch's accounting entries (`EcrituresComptablesPaiementSalaires` with
+    /// `numeroLotVirement`), parsed and as received.
+    pub async fn paiement_salaires(
+        &self,
+        dossier: &str,
+        period: Period,
+        batch: i32,
+    ) -> Result<(EcrituresComptablesAvecRuptures, Vec<u8>), SilaeError> {
+        let body = wire::PaiementSalairesRequest {
+            numero_dossier: dossier.to_owned(),
+            periode_debut: format!("{}T00:00:00", period.first_day()),
+            periode_fin: format!("{}T00:00:00", period.last_day()),
+            numero_lot_virement: Some(batch),
+        };
+        let path = "v1/EcrituresComptables/EcrituresComptablesPaiementSalaires";
+        let (_, bytes) = self.call(Method::POST, path, None, Some(dossier), Some(&body), OnTimeout::Retry).await?;
+        Ok((parse(path, &bytes)?, bytes))
+    }
+
+    /// The advances' (*acomptes*) accounting entries of a period
+    /// (`EcrituresComptablesPaiementAcomptes`), parsed and as received.
+    pub async fn paiement_acomptes(
+        &self,
+        dossier: &str,
+        period: Period,
+    ) -> Result<(EcrituresComptablesAvecRuptures, Vec<u8>), SilaeError> {
+        let body = wire::DossierPeriodeRangeRequest {
+            numero_dossier: dossier.to_owned(),
+            periode_debut: format!("{}T00:00:00", period.first_day()),
+            periode_fin: format!("{}T00:00:00", period.last_day()),
+        };
+        let path = "v1/EcrituresComptables/EcrituresComptablesPaiementAcomptes";
+        let (_, bytes) = self.call(Method::POST, path, None, Some(dossier), Some(&body), OnTimeout::Retry).await?;
+        Ok((parse(path, &bytes)?, bytes))
+    }
+
     /// The payroll period in progress in Silae; the periods before it are closed.
     pub async fn periode_en_cours(&self, dossier: &str) -> Result<Period, SilaeError> {
         let body = DossierRequest { numero_dossier: dossier.to_owned() };
@@ -584,6 +634,30 @@ impl SilaeClient {
     }
 }
 
+/// A transfer batch of a period: its number and, when Silae gives it, its date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TransferBatch {
+    pub number: i32,
+    pub date: Option<jiff::civil::Date>,
+}
+
+/// The batches of an answer, by number; a batch without a number (or a negative one), or a
+/// number listed twice, is a bad answer (which batch to import would be a guess).
+fn transfer_batches(path: &str, answer: wire::LotsVirementResponse) -> Result<Vec<TransferBatch>, SilaeError> {
+    let mut out: Vec<TransferBatch> = Vec::new();
+    for (i, lot) in answer.liste_lots_virement.unwrap_or_default().into_iter().enumerate() {
+        let number = lot.numero_lot_virement.filter(|n| *n >= 0).ok_or_else(|| {
+            SilaeError::BadResponse(format!("{path}: the batch at position {} has no numeroLotVirement", i + 1))
+        })?;
+        if out.iter().any(|b| b.number == number) {
+            return Err(SilaeError::BadResponse(format!("{path}: the batch {number} is listed twice")));
+        }
+        out.push(TransferBatch { number, date: lot.date.as_deref().and_then(wire::date_part) });
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The token in a successful answer of the token endpoint, valid from `started`.
 fn token_from(bytes: &[u8], started: Instant) -> Result<CachedToken, SilaeError> {
     #[derive(serde::Deserialize)]
@@ -694,6 +768,26 @@ fn first_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lots(json: &str) -> Result<Vec<TransferBatch>, SilaeError> {
+        transfer_batches("lots", serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn transfer_batches_are_numbered_once_each() {
+        let got = lots(
+            r#"{"listeLotsVirement": [{"numeroLotVirement": 2, "date": "2026-11-04T00:00:00"},
+                                                 {"numeroLotVirement": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(got.iter().map(|b| b.number).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!((got[0].date, got[1].date.map(|d| d.to_string())), (None, Some("2026-11-04".into())));
+        assert!(lots("{}").unwrap().is_empty());
+        let no_number = lots(r#"{"listeLotsVirement": [{"numeroLotVirement": 1}, {"date": "2026-10-30"}]}"#);
+        assert!(no_number.unwrap_err().to_string().contains("position 2 has no numeroLotVirement"));
+        let twice = lots(r#"{"listeLotsVirement": [{"numeroLotVirement": 1}, {"numeroLotVirement": 1}]}"#);
+        assert!(twice.unwrap_err().to_string().contains("the batch 1 is listed twice"));
+    }
 
     fn state(http: u16, answer: &str) -> String {
         let answer: wire::StatutEcrituresComptables4AsynchroneResponse = serde_json::from_str(answer).unwrap();

@@ -73,6 +73,52 @@ pub struct EcrituresComptables4Request {
     pub avec_toutes_les_repartitions_analytiques: bool,
 }
 
+/// `DossierPeriodePaiementSalairesLotsVirementRequest`: the transfer batches of a period
+/// (`dateDebut` / `dateFin` are `date`s, `YYYY-MM-DD`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LotsVirementRequest {
+    pub numero_dossier: String,
+    pub date_debut: String,
+    pub date_fin: String,
+}
+
+/// `EcrituresComptablesPaiementSalairesLotsVirementResponse` (answered with HTTP 202).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LotsVirementResponse {
+    pub liste_lots_virement: Option<Vec<LotsVirement>>,
+}
+
+/// `LotsVirement`: one transfer batch of a period.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LotsVirement {
+    pub numero_lot_virement: Option<i32>,
+    pub date: Option<String>,
+}
+
+/// `EcrituresComptablesPaiementSalairesRequest`: a batch's entries (all batches' without
+/// `numeroLotVirement`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaiementSalairesRequest {
+    pub numero_dossier: String,
+    pub periode_debut: String,
+    pub periode_fin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numero_lot_virement: Option<i32>,
+}
+
+/// `DossierPeriodeRangeRequest`: the advances' entries of a period.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DossierPeriodeRangeRequest {
+    pub numero_dossier: String,
+    pub periode_debut: String,
+    pub periode_fin: String,
+}
+
 /// `TraitementAsynchroneResponse`: the task an asynchronous operation started.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -199,6 +245,24 @@ mod tests {
         assert_eq!(l.valeur, Some(Decimal("52885.91".into())));
         assert_eq!(l.pct_repartition, Some(Decimal("60.0".into())));
         assert!(serde_json::from_str::<Ligne>(r#"{"valeur": "12"}"#).is_err());
+    }
+
+    #[test]
+    fn reads_transfer_batches_leniently() {
+        let r: LotsVirementResponse = serde_json::from_str(
+            r#"{"listeLotsVirement": [{"numeroLotVirement": 2, "date": "2026-11-04T00:00:00"}, {}]}"#,
+        )
+        .unwrap();
+        let lots = r.liste_lots_virement.unwrap();
+        assert_eq!((lots[0].numero_lot_virement, lots[0].date.as_deref()), (Some(2), Some("2026-11-04T00:00:00")));
+        assert_eq!(lots[1].numero_lot_virement, None);
+        let body = PaiementSalairesRequest {
+            numero_dossier: "1".into(),
+            periode_debut: "a".into(),
+            periode_fin: "b".into(),
+            numero_lot_virement: None,
+        };
+        assert!(!serde_json::to_string(&body).unwrap().contains("numeroLotVirement"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0006_journal_map.sql")),
         M::up(include_str!("migrations/0007_silae_key_expiry.sql")),
         M::up(include_str!("migrations/0008_large_dossiers_key_notices.sql")),
+        M::up(include_str!("migrations/0009_payments.sql")),
     ])
 });
 
@@ -81,6 +82,13 @@ pub struct Dossier {
     /// has no entry go to `journal_code`.
     #[serde(default)]
     pub journal_map: BTreeMap<String, String>,
+    /// Import the period's salary payments (transfer batches and advances) too, into
+    /// `payments_journal` (docs/payments.md).
+    #[serde(default)]
+    pub payments: bool,
+    /// The Odoo journal code of the payment moves (a bank or general journal of the company).
+    #[serde(default)]
+    pub payments_journal: Option<String>,
     /// A big dossier: its journal is always asked for asynchronously (docs/silae.md).
     #[serde(default)]
     pub large: bool,
@@ -155,6 +163,18 @@ impl Dossier {
                     limits::shown(v)
                 ));
             }
+        }
+        match (self.payments, self.payments_journal.as_deref().map(str::trim)) {
+            (true, None | Some("")) => {
+                return bad("payments: the salary payments need their Odoo journal: give payments_journal (--payments-journal CODE), a bank or general journal's code".to_owned())
+            }
+            (_, Some(code)) if code.is_empty() || code.chars().count() > 16 => {
+                return bad(format!(
+                    "payments_journal {:?}: expected an Odoo journal code, 1 to 16 characters",
+                    limits::shown(code)
+                ))
+            }
+            _ => {}
         }
         if self.account_map.len() > limits::MAP_ENTRIES
             || self.analytic.len() > limits::MAP_ENTRIES
@@ -398,13 +418,15 @@ impl Store {
         let conn = self.write();
         conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-                                   account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map, large)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)
+                                   account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map,
+                                   payments, payments_journal, large)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (silae_number) DO UPDATE SET
                 name = excluded.name, company_id = excluded.company_id, journal_code = excluded.journal_code,
                 transfer_day = excluded.transfer_day, alert_emails = excluded.alert_emails, enabled = excluded.enabled,
                 account_map = excluded.account_map, analytic = excluded.analytic, start_period = excluded.start_period,
                 wait_closed = excluded.wait_closed, updated_at = excluded.updated_at, journal_map = excluded.journal_map,
+                payments = excluded.payments, payments_journal = excluded.payments_journal,
                 large = excluded.large",
             params![
                 d.silae_number,
@@ -420,6 +442,8 @@ impl Store {
                 d.wait_closed,
                 now,
                 serde_json::to_string(&d.journal_map).expect("json"),
+                d.payments,
+                d.payments_journal.as_deref().map(str::trim),
                 d.large,
             ],
         )?;
@@ -886,7 +910,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 const DOSSIER_SELECT: &str = "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-    account_map, analytic, start_period, wait_closed, journal_map, large FROM dossiers";
+    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal, large FROM dossiers";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
@@ -909,7 +933,9 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
         start_period: start.and_then(|s| s.parse().ok()),
         wait_closed: row.get(10)?,
         journal_map: json_col(row, 11)?,
-        large: row.get(12)?,
+        payments: row.get(12)?,
+        payments_journal: row.get(13)?,
+        large: row.get(14)?,
     })
 }
 
@@ -974,6 +1000,8 @@ mod tests {
             start_period: Some("2026-01".parse().unwrap()),
             wait_closed: true,
             journal_map: BTreeMap::new(),
+            payments: false,
+            payments_journal: None,
             large: false,
         }
     }
@@ -1042,6 +1070,34 @@ mod tests {
         include_str!("migrations/0003_alerts.sql"),
         include_str!("migrations/0004_jobs.sql"),
     ];
+
+    #[test]
+    fn the_salary_payments_setting_is_kept_and_needs_its_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        let mut d = dossier("100200");
+        assert_eq!((s.upsert_dossier(&d, "t0").unwrap().payments, d.payments_journal.as_deref()), (false, None));
+        d.payments = true;
+        let err = s.upsert_dossier(&d, "t1").unwrap_err().to_string();
+        assert!(err.contains("payments_journal (--payments-journal CODE)"), "{err}");
+        assert!(!s.dossier("100200").unwrap().payments, "a refused change changes nothing");
+        d.payments_journal = Some("x".repeat(17));
+        assert!(s.upsert_dossier(&d, "t1").unwrap_err().to_string().contains("1 to 16 characters"));
+        d.payments_journal = Some(" BNK1 ".into());
+        let saved = s.upsert_dossier(&d, "t2").unwrap();
+        assert_eq!((saved.payments, saved.payments_journal.as_deref()), (true, Some("BNK1")));
+        // Off again, the journal kept for the next time.
+        d.payments = false;
+        let saved = s.upsert_dossier(&d, "t3").unwrap();
+        assert_eq!((saved.payments, saved.payments_journal.as_deref()), (false, Some("BNK1")));
+        // The RPC's dossiers.add: a dossier without the fields is one without payments.
+        let v = serde_json::to_value(dossier("100300")).unwrap();
+        let mut o = v.as_object().unwrap().clone();
+        o.remove("payments");
+        o.remove("payments_journal");
+        let back: Dossier = serde_json::from_value(serde_json::Value::Object(o)).unwrap();
+        assert_eq!((back.payments, back.payments_journal), (false, None));
+    }
 
     #[test]
     fn dossiers_round_trip_and_update() {

@@ -213,3 +213,58 @@ async fn refused_credentials_are_silae_auth_without_the_secret() {
     assert!(text.contains("invalid_client") && text.contains("silae_client_secret"), "{text}");
     crate::util::assert_no_secret(&text);
 }
+
+#[tokio::test]
+async fn reads_the_transfer_batches_their_entries_and_the_advances() {
+    use payflow_agent::money::Cents;
+    use payflow_agent::payments::{self, Reconciliation, Source};
+    use std::collections::BTreeMap;
+
+    let (sim, client) = setup(5, 2).await;
+    let batches = client.lots_virement("100200", october()).await.unwrap();
+    assert_eq!(batches.iter().map(|b| b.number).collect::<Vec<_>>(), [1], "batch 2 is not published yet");
+    let asked = sim.requests().last().unwrap().clone();
+    assert!(asked.path.ends_with("/EcrituresComptablesPaiementSalairesLotsVirement"), "{}", asked.path);
+    assert_eq!(asked.status, 202);
+    assert_eq!(
+        (asked.body["dateDebut"].as_str(), asked.body["dateFin"].as_str()),
+        (Some("2026-10-01"), Some("2026-10-31"))
+    );
+
+    sim.publish_late_batches("100200", "2026-10");
+    let batches = client.lots_virement("100200", october()).await.unwrap();
+    assert_eq!(
+        batches.iter().map(|b| (b.number, b.date.unwrap().to_string())).collect::<Vec<_>>(),
+        [(1, "2026-10-30".to_owned()), (2, "2026-11-04".to_owned())]
+    );
+    let mut moves = Vec::new();
+    for b in &batches {
+        let (entries, raw) = client.paiement_salaires("100200", october(), b.number).await.unwrap();
+        assert!(!raw.is_empty());
+        assert_eq!(sim.requests().last().unwrap().body["numeroLotVirement"], b.number);
+        let m = payments::plan("100200", october(), Source::Batch(b.number), b.date, &entries, &BTreeMap::new());
+        moves.push(m.unwrap().unwrap());
+    }
+    let (entries, _) = client.paiement_acomptes("100200", october()).await.unwrap();
+    moves.push(
+        payments::plan("100200", october(), Source::Advances, None, &entries, &BTreeMap::new()).unwrap().unwrap(),
+    );
+    assert_eq!(
+        moves.iter().map(|m| (m.reference.as_str(), m.total_debit)).collect::<Vec<_>>(),
+        [
+            ("VIREMENTS SALAIRES OCTOBRE 2026 - LOT 1", Cents(3_646_031)),
+            ("VIREMENTS SALAIRES OCTOBRE 2026 - LOT 2", Cents(813_545)),
+            ("ACOMPTES OCTOBRE 2026", Cents(150_000)),
+        ]
+    );
+    let (payroll, _) = client.ecritures("100200", october()).await.unwrap();
+    let payroll = payflow_agent::journal::plan("100200", october(), &payroll, &BTreeMap::new()).unwrap();
+    let paid: Vec<_> = moves.iter().collect();
+    assert_eq!(
+        payments::reconciliation(&payroll.moves.iter().collect::<Vec<_>>(), &paid),
+        Reconciliation::Balanced { amount: Cents(4_609_576) }
+    );
+    // A batch Silae does not know is its error, named.
+    let err = client.paiement_salaires("100200", october(), 9).await.unwrap_err();
+    assert!(err.to_string().contains("LotVirementInconnu"), "{err}");
+}

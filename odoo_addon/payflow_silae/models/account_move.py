@@ -1,12 +1,20 @@
-from markupsafe import Markup
+import re
+
+from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools.misc import formatLang
 
 # Odoo 19 declares SQL constraints as class attributes; 17 and 18 use _sql_constraints.
 Constraint = getattr(models, "Constraint", None)
 
 _UNIQUE_MESSAGE = "A move with this PayFlow import key already exists in this company."
+# Salary payments (docs/payments.md): the payment moves' keys, a period's key prefix, and the
+# net pay accounts reconciled once a period's payroll and payment moves are all posted.
+PAYMENT_KEY = re.compile(r"^silae:[^:]+:\d{4}-\d{2}:(virement-\d+|acomptes)$")
+PERIOD_PREFIX = re.compile(r"^(silae:[^:]+:\d{4}-\d{2}:)")
+NET_PAY_PREFIX = "421"
 
 
 class AccountMove(models.Model):
@@ -125,3 +133,73 @@ class AccountMove(models.Model):
             "result": result,
             "state": move.state,
         }
+
+    # -- salary payments: the net pay (421) reconciled when a period is all posted ------------
+
+    def _post(self, soft=True):
+        posted = super()._post(soft=soft)
+        periods = set()
+        for move in posted.filtered("payflow_import_key"):
+            match = PERIOD_PREFIX.match(move.payflow_import_key)
+            if match:
+                periods.add((move.company_id.id, match.group(1)))
+        for company_id, prefix in sorted(periods):
+            self._payflow_reconcile_period(company_id, prefix)
+        return posted
+
+    @api.model
+    def _payflow_period_moves(self, company_id, prefix):
+        """(payroll moves, payment moves) of one dossier and period."""
+        moves = self.sudo().search(
+            [("company_id", "=", company_id), ("payflow_import_key", "=like", prefix + "%")]
+        )
+        payments = moves.filtered(lambda m: PAYMENT_KEY.match(m.payflow_import_key))
+        return moves - payments, payments
+
+    @api.model
+    def _payflow_net_pay_lines(self, moves):
+        return moves.line_ids.filtered(
+            lambda l: (l.account_id.code or "").startswith(NET_PAY_PREFIX)
+        )
+
+    @api.model
+    def _payflow_reconcile_period(self, company_id, prefix):
+        """Reconciles the period's 421 lines when everything is posted and they balance;
+        returns ``"reconciled"``, ``"open"`` or ``None`` (nothing to do yet)."""
+        payroll, payments = self._payflow_period_moves(company_id, prefix)
+        if not payroll or not payments or any(m.state != "posted" for m in payroll | payments):
+            return None
+        lines = self._payflow_net_pay_lines(payroll | payments)
+        todo = lines.filtered(lambda l: not l.reconciled)
+        if not todo:
+            return None
+        currency = payroll[0].company_id.currency_id
+        difference = sum(todo.mapped("balance"))
+        if currency.is_zero(difference) and all(a.reconcile for a in todo.account_id):
+            todo.reconcile()
+            body = _("Net pay (421) reconciled to the cent with its payments: %(moves)s.")
+            result = "reconciled"
+        else:
+            if not currency.is_zero(difference):
+                body = _(
+                    "Net pay (421) left open: the payments differ from the payroll by "
+                    "%(difference)s. Payments: %(moves)s."
+                )
+            else:
+                body = _(
+                    "Net pay (421) not reconciled: the account does not allow reconciliation "
+                    "(Accounting > Configuration > Chart of Accounts, \"Allow "
+                    "Reconciliation\"). Payments: %(moves)s."
+                )
+            result = "open"
+        links = Markup(", ").join(
+            Markup('<a href="#" data-oe-model="account.move" data-oe-id="%s">%s</a>')
+            % (m.id, m.name or m.ref or m.id)
+            for m in payments.sorted("id")
+        )
+        # Payments received as money: paid - due (421 credit by the payroll, debit by payments).
+        amount = formatLang(self.env, difference, currency_obj=currency)
+        message = escape(body) % {"moves": links, "difference": escape(amount)}
+        for move in payroll:
+            move.message_post(body=Markup(message))
+        return result

@@ -66,6 +66,27 @@ class PayflowDossier(models.Model):
         help="The code of the payroll journal, as the agent looks it up in Odoo.",
         tracking=True,
     )
+    payments = fields.Boolean(
+        string="Salary payments",
+        help="Also import the period's salary transfer batches and advances from Silae, into "
+        "the payments journal; their net pay (421) lines are reconciled with the payroll's "
+        "once all are posted.",
+        tracking=True,
+    )
+    payments_journal_id = fields.Many2one(
+        "account.journal",
+        string="Payments journal",
+        domain="[('company_id', '=', company_id), ('type', 'in', ('bank', 'cash', 'general'))]",
+        check_company=True,
+        help="The bank (or transfer) journal the salary payments are written in.",
+        tracking=True,
+    )
+    payments_status = fields.Text(
+        string="Net pay reconciliation",
+        compute="_compute_payments_status",
+        help="Per period with salary payments (latest first): balanced when every net pay "
+        "(421) line is reconciled, else the number of lines left open.",
+    )
     transfer_day = fields.Integer(
         default=5,
         required=True,
@@ -194,6 +215,45 @@ class PayflowDossier(models.Model):
         if self.journal_id and self.journal_id.company_id != self.company_id:
             self.journal_id = False
 
+    @api.depends("payments", "silae_number", "company_id")
+    def _compute_payments_status(self):
+        Move = self.env["account.move"].sudo()
+        for dossier in self:
+            if not dossier.payments or not dossier.silae_number or not dossier.company_id:
+                dossier.payments_status = False
+                continue
+            moves = Move.search(
+                [
+                    ("company_id", "=", dossier.company_id.id),
+                    ("payflow_import_key", "=like", f"silae:{dossier.silae_number}:%"),
+                ]
+            )
+            periods = {}
+            for move in moves:
+                period = move.payflow_import_key.split(":")[2]
+                periods.setdefault(period, Move)
+                periods[period] |= move
+            rows = []
+            for period in sorted(periods, reverse=True)[:12]:
+                lines = Move._payflow_net_pay_lines(periods[period])
+                still_open = len(lines.filtered(lambda l: not l.reconciled))
+                if not lines:
+                    continue
+                if still_open:
+                    status = _("%(count)s open lines", count=still_open)
+                else:
+                    status = _("balanced")
+                rows.append(f"{period} : {status}")
+            dossier.payments_status = "\n".join(rows) or False
+
+    @api.constrains("payments", "payments_journal_id")
+    def _check_payments_journal(self):
+        for dossier in self:
+            if dossier.payments and not dossier.payments_journal_id:
+                raise ValidationError(
+                    _("The salary payments need their journal: choose the payments journal.")
+                )
+
     @api.constrains("transfer_day")
     def _check_transfer_day(self):
         for dossier in self:
@@ -233,6 +293,8 @@ class PayflowDossier(models.Model):
             },
             "start_period": self.start_period or None,
             "wait_closed": self.wait_closed,
+            "payments": self.payments,
+            "payments_journal": self.payments_journal_id.code or None,
             "large": self.large,
             "journal_map": self._payflow_journal_map(),
         }
@@ -252,6 +314,11 @@ class PayflowDossier(models.Model):
         if company and data.get("journal_code"):
             journal = journal.sudo().search(
                 [("company_id", "=", company.id), ("code", "=", data["journal_code"])], limit=1
+            )
+        payments_journal = self.env["account.journal"]
+        if company and data.get("payments_journal"):
+            payments_journal = payments_journal.sudo().search(
+                [("company_id", "=", company.id), ("code", "=", data["payments_journal"])], limit=1
             )
         mappings = [Command.clear()]
         accounts = self._payflow_accounts_by_code(company, (data.get("account_map") or {}).values())
@@ -275,6 +342,8 @@ class PayflowDossier(models.Model):
             "journal_map_json": json.dumps(data.get("journal_map") or {}, sort_keys=True),
             "start_period": data.get("start_period") or False,
             "mapping_ids": mappings,
+            "payments": bool(data.get("payments")),
+            "payments_journal_id": payments_journal.id or False,
         }
 
     @api.model

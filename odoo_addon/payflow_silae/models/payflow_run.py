@@ -115,6 +115,8 @@ class PayflowRun(models.Model):
             except ValueError:
                 outcome = None
             text = self._payflow_outcome_text(outcome, run.currency_id) if outcome else ""
+            if text and (outcome or {}).get("net_pay"):
+                text = f"{text}\n{self._payflow_net_pay_text(outcome['net_pay'], run.currency_id)}"
             run.outcome_text = text or run.message or ""
             run.action_code = (outcome or {}).get("action") or False
             # The summary of the list: the first line, and for missing accounts their codes.
@@ -136,6 +138,21 @@ class PayflowRun(models.Model):
     def _payflow_amount(self, cents, currency):
         currency = currency or self.env.company.currency_id
         return format_amount(self.env, (cents or 0) / 100.0, currency)
+
+    @api.model
+    def _payflow_net_pay_text(self, net_pay, currency=None):
+        """The period's net pay (421) by Silae's figures, with salary payments on."""
+        values = {
+            "due": self._payflow_amount(net_pay.get("due_cents"), currency),
+            "paid": self._payflow_amount(net_pay.get("paid_cents"), currency),
+            "difference": self._payflow_amount(net_pay.get("difference_cents"), currency),
+        }
+        if not net_pay.get("difference_cents"):
+            return _("Net pay (421): due %(due)s, paid %(paid)s: matched to the cent.", **values)
+        return _(
+            "Net pay (421): due %(due)s, paid %(paid)s: not matched, difference %(difference)s.",
+            **values,
+        )
 
     @api.model
     def _payflow_outcome_text(self, outcome, currency=None):

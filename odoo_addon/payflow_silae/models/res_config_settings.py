@@ -2,9 +2,19 @@ import json
 
 from odoo import _, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_date
 
 from .payflow_agent import DEFAULT_URL, PARAM_TOKEN, PARAM_URL
 from .payflow_dossier import PARAM_SECRET_EXPIRY
+
+
+def _payflow_local_date(env, text):
+    """The agent's ISO date in the reader's format (24/12/2026 in French), or as given when
+    it is not a date."""
+    try:
+        return format_date(env, fields.Date.to_date(text))
+    except (TypeError, ValueError):
+        return text
 
 
 class ResConfigSettings(models.TransientModel):
@@ -66,17 +76,19 @@ class ResConfigSettings(models.TransientModel):
             if not isinstance(entry, dict) or not entry.get("expires"):
                 continue
             name = _("primary") if which == "primary" else _("secondary")
+            date = _payflow_local_date(self.env, entry["expires"])
             days = entry.get("days_left")
             if isinstance(days, int):
+                left = _("1 day left") if days == 1 else _("%(days)s days left", days=days)
                 lines.append(
                     _(
-                        "Silae's %(which)s client secret expires on %(date)s (%(days)s days left): "
+                        "Silae's %(which)s client secret expires on %(date)s (%(left)s): "
                         "renew it in Silae's API portal and give the new one to the agent "
                         "(payflow-agent secret set silae_client_secret) before then, or every "
                         "import fails that day.",
                         which=name,
-                        date=entry["expires"],
-                        days=days,
+                        date=date,
+                        left=left,
                     )
                 )
             else:
@@ -86,7 +98,7 @@ class ResConfigSettings(models.TransientModel):
                         "renew it in Silae's API portal and give the new one to the agent "
                         "(payflow-agent secret set silae_client_secret).",
                         which=name,
-                        date=entry["expires"],
+                        date=date,
                     )
                 )
         return "\n".join(lines) or False

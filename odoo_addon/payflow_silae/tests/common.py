@@ -1,5 +1,6 @@
 """Helpers shared by the tests: a fake agent for the ORM tests, the real one for the live test."""
 
+import json
 import os
 import secrets
 import shutil
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 from odoo.addons.payflow_silae.models.payflow_agent import PARAM_TOKEN, PARAM_URL
 
@@ -163,7 +165,17 @@ class LiveAgent:
             self.stop()
             return "the agent or the Silae simulator did not start"
         self.url = f"http://127.0.0.1:{rpc_port}"
+        self.silae_url = f"http://127.0.0.1:{silae_port}"
         return None
+
+    def publish_late_batches(self, dossier, period):
+        """Silae publishes the transfer batches its sample marks late (the simulator's control)."""
+        body = json.dumps({"publish_late": {"dossier": dossier, "period": period}}).encode()
+        request = urllib.request.Request(  # noqa: S310
+            f"{self.silae_url}/_sim/faults", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return answer.status
 
     def configure(self, env):
         params = env["ir.config_parameter"].sudo()

@@ -214,6 +214,95 @@ class TestAgentLive(HttpCase):
             move.copy({"payflow_import_key": move.payflow_import_key})
             self.env.flush_all()
 
+    def _paying_dossier(self, number):
+        """A dossier importing its salary payments into the company's bank journal; Silae's
+        51200000 is that journal's account, and 421 allows reconciliation."""
+        bank = self.env["account.journal"].search(
+            [("company_id", "=", self.company.id), ("type", "=", "bank")], limit=1
+        ) or self.env["account.journal"].create(
+            {"name": "Banque", "code": "BNK1", "type": "bank", "company_id": self.company.id}
+        )
+        Account = self.env["account.account"].with_company(self.company)
+        Account.search([("code", "=", "421000")], limit=1).reconcile = True
+        dossier = self._dossier(number, payments=True, payments_journal_id=bank.id)
+        dossier.write(
+            {"account_map_ids": [(0, 0, {"source": "51200000", "target": bank.default_account_id.code})]}
+        )
+        return dossier, bank
+
+    def _period_moves(self, number):
+        return self.env["account.move"].search(
+            [("payflow_import_key", "=like", f"silae:{number}:2026-10:%")], order="id"
+        )
+
+    def _net_pay_lines(self, moves):
+        return moves.line_ids.filtered(lambda l: l.account_id.code.startswith("421"))
+
+    def test_salary_payments_imported_once_then_reconciled_when_posted(self):
+        dossier, bank = self._paying_dossier("100200")
+        run = self._run_wizard(dossier, "2026-10").run_ids
+        self.assertEqual(run.status, "imported", run.message)
+        moves = self._period_moves("100200")
+        # The payroll, batch 1 and the advances; batch 2 is not published by Silae yet.
+        self.assertEqual(
+            sorted(moves.mapped("ref")),
+            ["ACOMPTES OCTOBRE 2026", "SALAIRES OCTOBRE 2026", "VIREMENTS SALAIRES OCTOBRE 2026 - LOT 1"],
+        )
+        payments = moves.filtered(lambda m: m.ref != "SALAIRES OCTOBRE 2026")
+        self.assertEqual(payments.journal_id, bank)
+        self.assertEqual(set(moves.mapped("state")), {"draft"})
+        # Each carries its own Silae answer.
+        names = self.env["ir.attachment"].search(
+            [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)]
+        ).mapped("name")
+        self.assertIn("silae-100200-2026-10-virement-1.json", names)
+
+        # Silae publishes batch 2: the next import adds it alone; then nothing more.
+        self.assertEqual(self.agent.publish_late_batches("100200", "2026-10"), 204)
+        late = self._run_wizard(dossier, "2026-10").run_ids
+        self.assertEqual(late.status, "imported", late.message)
+        self.assertIn("matched to the cent", late.with_context(lang="en_US").outcome_text)
+        again = self._run_wizard(dossier, "2026-10").run_ids
+        self.assertEqual(again.status, "already_imported", again.message)
+        moves = self._period_moves("100200")
+        self.assertEqual(len(moves), 4)
+        self.assertIn("VIREMENTS SALAIRES OCTOBRE 2026 - LOT 2", moves.mapped("ref"))
+
+        # Posted as an accountant would: the payments first (nothing to reconcile yet), then
+        # the payroll: every 421 line is reconciled, to 0.00.
+        payroll = moves.filtered(lambda m: m.ref == "SALAIRES OCTOBRE 2026")
+        (moves - payroll).action_post()
+        self.assertFalse(self._net_pay_lines(moves).full_reconcile_id)
+        payroll.action_post()
+        lines = self._net_pay_lines(moves)
+        self.assertEqual(len(lines), 8)
+        self.assertTrue(all(lines.mapped("full_reconcile_id")), lines.mapped("full_reconcile_id"))
+        self.assertEqual(len(lines.full_reconcile_id), 1)
+        self.assertAlmostEqual(sum(lines.mapped("balance")), 0.0, places=2)
+        said = payroll.message_ids.filtered(lambda m: "421" in (m.body or ""))
+        self.assertTrue(said, "the payroll's chatter tells the reconciliation")
+        for payment in moves - payroll:
+            self.assertIn(f'data-oe-id="{payment.id}"', said[0].body)
+        dossier.invalidate_recordset()
+        self.assertEqual(dossier.with_context(lang="en_US").payments_status, "2026-10 : balanced")
+
+    def test_salary_payments_one_cent_short_stay_open_with_the_difference(self):
+        dossier, _bank = self._paying_dossier("100300")
+        run = self._run_wizard(dossier, "2026-10").run_ids
+        self.assertEqual(run.status, "imported", run.message)
+        self.assertIn("not matched, difference", run.with_context(lang="en_US").outcome_text)
+        moves = self._period_moves("100300")
+        self.assertEqual(len(moves), 3, moves.mapped("ref"))
+        moves.action_post()
+        lines = self._net_pay_lines(moves)
+        self.assertFalse(any(lines.mapped("full_reconcile_id")))
+        payroll = moves.filtered(lambda m: m.ref.startswith("SALAIRES"))
+        said = payroll[0].message_ids.filtered(lambda m: "421" in (m.body or ""))
+        self.assertTrue(said)
+        self.assertIn("0.01", said[0].body)
+        dossier.invalidate_recordset()
+        self.assertEqual(dossier.with_context(lang="en_US").payments_status, "2026-10 : 7 open lines")
+
     def test_a_failed_import_stands_out_in_the_log(self):
         dossier = self._dossier("100200", journal_id=False, journal_code="NOPE")
         wizard = self._run_wizard(dossier, "2026-10")

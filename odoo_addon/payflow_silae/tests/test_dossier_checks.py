@@ -134,15 +134,19 @@ class TestDossierChecks(TransactionCase):
                               "days_left": 20, "notified": ["announced"]}}
         Dossier._payflow_note_status({"instance": "fake", "silae": {"secret_expiry": expiry}})
         english = Settings.with_context(lang="en_US").create({}).payflow_silae_secret_expiry
-        self.assertIn("Silae's primary client secret expires on 2026-12-24 (20 days left)", english)
+        self.assertIn("Silae's primary client secret expires on 12/24/2026 (20 days left)", english)
         french = Settings.with_context(lang="fr_FR").create({}).payflow_silae_secret_expiry
-        self.assertIn("Le secret client principal de Silae expire le 2026-12-24 (encore 20 jours)", french)
+        self.assertIn("Le secret client principal de Silae expire le 24/12/2026 (encore 20 jours)", french)
         self.assertIn("payflow-agent secret set silae_client_secret", french)
         # The agent's "Test" notification says it too.
         text = Settings.with_context(lang="fr_FR")._payflow_status_text(
             {"silae": {"configured": True, "secret_expiry": expiry}}
         )
-        self.assertIn("expire le 2026-12-24", text)
+        self.assertIn("expire le 24/12/2026", text)
+        # One day left is said in the singular.
+        last_day = {"primary": dict(expiry["primary"], days_left=1)}
+        self.assertIn("(encore 1 jour)", Settings.with_context(lang="fr_FR")._payflow_secret_expiry_text(last_day))
+        self.assertIn("(1 day left)", Settings.with_context(lang="en_US")._payflow_secret_expiry_text(last_day))
         # Renewed: the agent's status no longer has it, nor do the settings.
         Dossier._payflow_note_status({"instance": "fake", "silae": {"secret_expiry": {}}})
         self.assertFalse(Settings.create({}).payflow_silae_secret_expiry)

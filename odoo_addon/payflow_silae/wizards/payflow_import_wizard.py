@@ -231,10 +231,29 @@ class PayflowImportWizard(models.TransientModel):
         return run
 
     def action_create_missing_accounts(self):
-        return self._missing_accounts_run().action_payflow_create_missing_accounts()
+        return self.env["payflow.missing.accounts"]._payflow_open(self._missing_accounts_run(), import_wizard=self)
 
     def action_map_missing_accounts(self):
-        return self._missing_accounts_run().action_payflow_map_missing_accounts()
+        return self.env["payflow.missing.accounts"]._payflow_open(
+            self._missing_accounts_run(), mode="map", import_wizard=self
+        )
+
+    def _payflow_preview_again(self):
+        """Once the missing accounts are fixed: this wizard again, on the same periods, as a
+        preview to start (no dead end: the accountant previews, then imports now)."""
+        self.ensure_one()
+        self.write(
+            {
+                "dry_run": True,
+                "state": "draft",
+                "job_id": 0,
+                "done_count": 0,
+                "run_ids": [Command.clear()],
+                "line_ids": [Command.clear()],
+            }
+        )
+        # Run by the web client after a notification: it needs the views spelt out.
+        return dict(self._reopen(), views=[(False, "form")])
 
     def action_open_runs(self):
         self.ensure_one()

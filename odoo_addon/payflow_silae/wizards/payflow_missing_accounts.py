@@ -30,6 +30,10 @@ class PayflowMissingAccounts(models.TransientModel):
         readonly=True,
     )
     line_ids = fields.One2many("payflow.missing.accounts.line", "wizard_id", string="Accounts")
+    # Opened from the import wizard: the accounts done, it comes back to preview again.
+    import_wizard_id = fields.Many2one(
+        "payflow.import.wizard", string="Import a payroll", readonly=True, ondelete="cascade"
+    )
 
     @api.model
     def _payflow_lines(self, run, company):
@@ -76,7 +80,7 @@ class PayflowMissingAccounts(models.TransientModel):
         return [("company_id", "=", company.id)]
 
     @api.model
-    def _payflow_open(self, run, mode="create"):
+    def _payflow_open(self, run, mode="create", import_wizard=None):
         company = run.company_id or run.dossier_id.company_id or self.env.company
         if mode == "map" and not run.dossier_id:
             raise UserError(_("This run's dossier is no longer set up: its account map cannot change."))
@@ -85,6 +89,7 @@ class PayflowMissingAccounts(models.TransientModel):
                 "run_id": run.id,
                 "company_id": company.id,
                 "mode": mode,
+                "import_wizard_id": import_wizard.id if import_wizard else False,
                 "line_ids": self._payflow_lines(run, company),
             }
         )
@@ -100,6 +105,9 @@ class PayflowMissingAccounts(models.TransientModel):
         }
 
     def _payflow_done(self, title, message):
+        then = {"type": "ir.actions.act_window_close"}
+        if self.import_wizard_id:
+            then = self.import_wizard_id._payflow_preview_again()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -108,7 +116,7 @@ class PayflowMissingAccounts(models.TransientModel):
                 "message": message,
                 "type": "success",
                 "sticky": False,
-                "next": {"type": "ir.actions.act_window_close"},
+                "next": then,
             },
         }
 

@@ -178,6 +178,9 @@ enum Operation {
     DossierRecupererPeriodeEnCours,
     ListeDossiers,
     ListeEtablissementsDossierPaie,
+    PaiementSalairesLotsVirement,
+    PaiementSalaires,
+    PaiementAcomptes,
 }
 
 impl Operation {
@@ -202,6 +205,11 @@ impl Operation {
             "/payroll/v1/FicheSociete/ListeEtablissementsDossierPaie" => {
                 Some(Operation::ListeEtablissementsDossierPaie)
             }
+            "/payroll/v1/EcrituresComptables/EcrituresComptablesPaiementSalairesLotsVirement" => {
+                Some(Operation::PaiementSalairesLotsVirement)
+            }
+            "/payroll/v1/EcrituresComptables/EcrituresComptablesPaiementSalaires" => Some(Operation::PaiementSalaires),
+            "/payroll/v1/EcrituresComptables/EcrituresComptablesPaiementAcomptes" => Some(Operation::PaiementAcomptes),
             _ => None,
         }
     }
@@ -407,6 +415,54 @@ async fn operation(
             let set = s.state().etablissements.get(&numero).cloned();
             ok(set.unwrap_or_else(|| Bytes::from(json!({"informationsEtablissements": []}).to_string())))
         }
+        Operation::PaiementSalairesLotsVirement => {
+            let numero = dossier_in_scope(s, &request, headers)?;
+            let debut = date_time(&request, "dateDebut")?
+                .ok_or_else(|| Failure::invalid("ValidationError", "Le champ dateDebut est obligatoire."))?;
+            let fin = date_time(&request, "dateFin")?.unwrap_or_else(|| debut.clone());
+            if fin.1 < debut.1 {
+                return Err(Failure::invalid("ValidationError", "Le champ dateFin ne peut pas précéder dateDebut."));
+            }
+            let lots: Vec<Value> = s
+                .payments_between(&numero, debut.0, fin.0)
+                .iter()
+                .flat_map(|(_, p)| p.batches.iter())
+                .map(|b| json!({"numeroLotVirement": b.numero, "date": b.date}))
+                .collect();
+            Ok((StatusCode::ACCEPTED, Bytes::from(json!({"listeLotsVirement": lots}).to_string())))
+        }
+        Operation::PaiementSalaires => {
+            let numero = dossier_in_scope(s, &request, headers)?;
+            let debut = date_time(&request, "periodeDebut")?
+                .ok_or_else(|| Failure::invalid("ValidationError", "Le champ periodeDebut est obligatoire."))?;
+            let lot = int_field(&request, "numeroLotVirement")?;
+            let payments = s.payments_between(&numero, debut.0, debut.0);
+            let batches: Vec<&super::samples::Batch> = payments
+                .iter()
+                .flat_map(|(_, p)| p.batches.iter())
+                .filter(|b| lot.is_none_or(|n| b.numero == n))
+                .collect();
+            if let (Some(n), true) = (lot, batches.is_empty()) {
+                let message = format!("Le lot de virement {n} n'existe pas pour le dossier {numero} et cette période.");
+                return Err(Failure::invalid("LotVirementInconnu", &message));
+            }
+            let ruptures: Vec<Value> =
+                batches.iter().flat_map(|b| b.ecritures["ruptures"].as_array().cloned().unwrap_or_default()).collect();
+            match (lot, batches.first()) {
+                (Some(_), Some(b)) => ok(Bytes::from(b.ecritures.to_string())),
+                _ => ok(Bytes::from(empty_entries(&numero, debut.0, ruptures).to_string())),
+            }
+        }
+        Operation::PaiementAcomptes => {
+            let numero = dossier_in_scope(s, &request, headers)?;
+            let debut = date_time(&request, "periodeDebut")?
+                .ok_or_else(|| Failure::invalid("ValidationError", "Le champ periodeDebut est obligatoire."))?;
+            let payments = s.payments_between(&numero, debut.0, debut.0);
+            match payments.iter().find_map(|(_, p)| p.acomptes.clone()) {
+                Some(acomptes) => ok(Bytes::from(acomptes.to_string())),
+                None => ok(Bytes::from(empty_entries(&numero, debut.0, Vec::new()).to_string())),
+            }
+        }
         Operation::ListeDossiers => {
             let _type_dossiers = int_field(&request, "typeDossiers")?;
             let etat = int_field(&request, "etatDossier")?;
@@ -508,6 +564,12 @@ async fn payload(s: &Shared, numero: String, month: Month) -> Result<Bytes, Fail
             Ok(Bytes::from(empty.to_string()))
         }
     }
+}
+
+/// An `EcrituresComptablesAvecRuptures` of the month with these ruptures (none: nothing paid).
+fn empty_entries(numero: &str, month: Month, ruptures: Vec<Value>) -> Value {
+    json!({"numeroDossier": numero, "periodeDebut": month.first_day(), "periodeFin": month.last_day(),
+           "ruptures": ruptures})
 }
 
 /// The journal as `avecToutesLesRepartitionsAnalytiques: false` gives it (docs/silae.md): the
@@ -657,6 +719,7 @@ enum Control {
     Periode(String, Month),
     TokenTtl(u64),
     Payload(String, Month, Bytes),
+    PublishLate(String, Month),
 }
 
 /// `POST /_sim/faults` with one object, or an array of them, each one of:
@@ -664,7 +727,8 @@ enum Control {
 /// `{"fault":"slow","millis":500}`, `{"fault":"truncated"}`, `{"fault":"invalid_json"}`,
 /// `{"fault":"unrecoverable"}`, `{"fault":"expire_tokens"}`, `{"fault":"token_error"}`,
 /// `{"periode_en_cours":{"dossier":"100200","period":"2026-10"}}`, `{"token_ttl_secs":60}`,
-/// `{"payload":{"dossier":"100200","period":"2026-10","body":<JSON, or a string sent as is>}}`.
+/// `{"payload":{"dossier":"100200","period":"2026-10","body":<JSON, or a string sent as is>}}`,
+/// `{"publish_late":{"dossier":"100200","period":"2026-10"}}` (the late transfer batches).
 /// Nothing is applied unless all are understood: 204, else 400 with the reason.
 async fn control(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let parsed = serde_json::from_slice::<Value>(&body).map_err(|e| format!("not JSON: {e}")).and_then(|v| match v {
@@ -685,6 +749,9 @@ async fn control(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             Control::Payload(d, m, bytes) => {
                 s.state().payloads.insert((d, m), bytes);
             }
+            Control::PublishLate(d, m) => {
+                s.state().published.insert((d, m));
+            }
         }
     }
     StatusCode::NO_CONTENT.into_response()
@@ -700,6 +767,10 @@ fn parse_control(v: &Value) -> Result<Control, String> {
     if let Some(p) = v.get("periode_en_cours") {
         let (d, m) = dossier_month(p, "periode_en_cours")?;
         return Ok(Control::Periode(d, m));
+    }
+    if let Some(p) = v.get("publish_late") {
+        let (d, m) = dossier_month(p, "publish_late")?;
+        return Ok(Control::PublishLate(d, m));
     }
     if let Some(t) = v.get("token_ttl_secs") {
         return t.as_u64().map(Control::TokenTtl).ok_or("token_ttl_secs needs a number of seconds".into());
@@ -729,7 +800,11 @@ fn parse_control(v: &Value) -> Result<Control, String> {
         Some("expire_tokens") => Fault::ExpireTokens,
         Some("token_error") => Fault::TokenError,
         Some(other) => return Err(format!("unknown fault {other:?}")),
-        None => return Err("expected \"fault\", \"periode_en_cours\", \"token_ttl_secs\" or \"payload\"".into()),
+        None => {
+            return Err(
+                "expected \"fault\", \"periode_en_cours\", \"token_ttl_secs\", \"payload\" or \"publish_late\"".into()
+            )
+        }
     };
     Ok(Control::Fault(fault))
 }

@@ -1,7 +1,9 @@
 //! The Silae simulator: the Azure AD style OAuth2 token endpoint and the payroll API operations
 //! PayFlow uses, shaped as in Silae's OpenAPI spec (`EcrituresComptables4` and its asynchronous
 //! pair `EcrituresComptables4Asynchrone` / `StatutEcrituresComptables4Asynchrone`,
-//! `DossierRecupererPeriodeEnCours`, `ListeDossiers`, `ListeEtablissementsDossierPaie`) behind an API Management style gate
+//! `DossierRecupererPeriodeEnCours`, `ListeDossiers`, `ListeEtablissementsDossierPaie`, and the
+//! salary payments: `EcrituresComptablesPaiementSalairesLotsVirement`,
+//! `EcrituresComptablesPaiementSalaires`, `EcrituresComptablesPaiementAcomptes`) behind an API Management style gate
 //! (subscription key, bearer token, `dossiers` header). It serves the payload files of a samples
 //! folder (see [`SilaeSimConfig::samples_dir`]) and has fault switches for tests and drills.
 //!
@@ -129,6 +131,10 @@ struct State {
     periods: HashMap<String, Month>,
     payloads: HashMap<(String, Month), Bytes>,
     etablissements: HashMap<String, Bytes>,
+    /// Salary payments set by a test, instead of the samples folder's.
+    payments: HashMap<(String, Month), samples::Payments>,
+    /// The (dossier, month) whose late transfer batches are published.
+    published: std::collections::HashSet<(String, Month)>,
     /// Per dossier: how long its synchronous `EcrituresComptables4` takes.
     journal_delays: HashMap<String, Duration>,
     /// Per dossier: how its asynchronous tasks go.
@@ -164,6 +170,25 @@ impl Shared {
             state.requests.pop_front();
         }
         state.requests.push_back(request);
+    }
+
+    /// The salary payments of the dossier for the months `from..=to`, the batches marked late
+    /// left out until published.
+    fn payments_between(&self, numero: &str, from: Month, to: Month) -> Vec<(Month, samples::Payments)> {
+        let state = self.state();
+        let mut out = Vec::new();
+        let set = state.payments.iter().filter(|(k, _)| !self.samples.payments.contains_key(k));
+        for ((d, m), p) in self.samples.payments.iter().map(|(k, p)| (k, state.payments.get(k).unwrap_or(p))).chain(set)
+        {
+            if d != numero || *m < from || *m > to {
+                continue;
+            }
+            let published = state.published.contains(&(d.clone(), *m));
+            let mut p = p.clone();
+            p.batches.retain(|b| !b.late || published);
+            out.push((*m, p));
+        }
+        out
     }
 
     /// The period in progress: as set, else the month after the dossier's latest sample, else
@@ -266,6 +291,29 @@ impl SilaeSim {
     /// (else: no establishments).
     pub fn set_etablissements(&self, dossier: &str, body: Vec<u8>) {
         self.shared.state().etablissements.insert(dossier.to_owned(), Bytes::from(body));
+    }
+
+    /// Serves these salary payments (a `paiements-…` file's JSON, see the samples README) for
+    /// the dossier and month, instead of the samples folder's.
+    ///
+    /// # Panics
+    /// If `yyyy_mm` is not a `YYYY-MM` month or `payments` not such a file's shape.
+    pub fn set_payments(&self, dossier: &str, yyyy_mm: &str, payments: Value) {
+        let month = Month::parse(yyyy_mm).unwrap_or_else(|| panic!("set_payments: {yyyy_mm:?} is not YYYY-MM"));
+        let parsed =
+            samples::parse_payments(payments.to_string().as_bytes()).unwrap_or_else(|e| panic!("set_payments: {e:#}"));
+        self.shared.state().payments.insert((dossier.to_owned(), month), parsed);
+    }
+
+    /// Publishes the transfer batches the samples mark `"late"` for that dossier and month:
+    /// until then they are neither listed nor served, as a batch Silae publishes after the
+    /// payroll.
+    ///
+    /// # Panics
+    /// If `yyyy_mm` is not a `YYYY-MM` month.
+    pub fn publish_late_batches(&self, dossier: &str, yyyy_mm: &str) {
+        let month = Month::parse(yyyy_mm).unwrap_or_else(|| panic!("publish_late_batches: {yyyy_mm:?} is not YYYY-MM"));
+        self.shared.state().published.insert((dossier.to_owned(), month));
     }
 
     /// From now on, the dossier's synchronous `EcrituresComptables4` takes `delay` before it

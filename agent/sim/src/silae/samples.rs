@@ -1,5 +1,6 @@
 //! The samples folder: `dossier-<NUMBER>-<YYYY-MM>[-anything].json` payload files, an optional
-//! `dossiers.json` (a `ListeDossiersResponse`), and the payroll months they are about.
+//! `dossiers.json` (a `ListeDossiersResponse`), `paiements-<NUMBER>-<YYYY-MM>[-anything].json`
+//! files (the transfer batches and advances of a period), and the payroll months they are about.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -107,6 +108,28 @@ pub struct Samples {
     /// `ProprietesDossier` objects: those of `dossiers.json`, then one made up for each dossier
     /// that only a file name tells of.
     pub dossiers: Vec<Value>,
+    /// The salary payments of a dossier and month (`paiements-…` files), read at start.
+    pub payments: BTreeMap<(String, Month), Payments>,
+}
+
+/// A `paiements-<NUMBER>-<YYYY-MM>[-anything].json` file: our own format around the spec's
+/// shapes, `{"lotsVirement": [{"numeroLotVirement": 1, "date": "<date-time>", "late": false,
+/// "ecritures": <EcrituresComptablesAvecRuptures>}, …], "acomptes": <EcrituresComptablesAvecRuptures>}`.
+/// A batch marked `"late": true` is listed and served only once published
+/// ([`super::SilaeSim::publish_late_batches`]): a batch Silae publishes after the payroll.
+#[derive(Debug, Clone, Default)]
+pub struct Payments {
+    pub batches: Vec<Batch>,
+    pub acomptes: Option<Value>,
+}
+
+/// One transfer batch (`LotsVirement`) and its entries.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub numero: i64,
+    pub date: String,
+    pub late: bool,
+    pub ecritures: Value,
 }
 
 impl Samples {
@@ -122,7 +145,17 @@ impl Samples {
         }
         names.sort();
         let mut files = BTreeMap::new();
+        let mut payments = BTreeMap::new();
         for name in &names {
+            if let Some(key) = parse_payments_name(name) {
+                let path = dir.join(name);
+                let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+                let parsed = parse_payments(&bytes).with_context(|| format!("{}", path.display()))?;
+                if payments.insert(key.clone(), parsed).is_some() {
+                    bail!("{}: two paiements files for dossier {} and {}: keep one", dir.display(), key.0, key.1);
+                }
+                continue;
+            }
             let Some(key) = parse_file_name(name) else { continue };
             if let Some(previous) = files.insert(key.clone(), dir.join(name)) {
                 bail!(
@@ -141,9 +174,9 @@ impl Samples {
         };
         let listed: BTreeSet<String> =
             dossiers.iter().filter_map(|d| d["numero"].as_str().map(str::to_owned)).collect();
-        let from_names: BTreeSet<&String> = files.keys().map(|(d, _)| d).collect();
+        let from_names: BTreeSet<&String> = files.keys().chain(payments.keys()).map(|(d, _)| d).collect();
         dossiers.extend(from_names.into_iter().filter(|n| !listed.contains(*n)).map(|n| synthetic_dossier(n)));
-        Ok(Samples { files, dossiers })
+        Ok(Samples { files, dossiers, payments })
     }
 
     pub fn is_known(&self, numero: &str) -> bool {
@@ -167,6 +200,38 @@ pub fn parse_file_name(name: &str) -> Option<(String, Month)> {
     let month = Month::parse(tail.get(..7)?)?;
     let after = &tail[7..];
     (after.is_empty() || after.starts_with('-')).then(|| (number.to_owned(), month))
+}
+
+/// `paiements-<NUMBER>-<YYYY-MM>[-anything].json` → (number, month).
+pub fn parse_payments_name(name: &str) -> Option<(String, Month)> {
+    parse_file_name(&format!("dossier-{}", name.strip_prefix("paiements-")?))
+}
+
+pub fn parse_payments(bytes: &[u8]) -> anyhow::Result<Payments> {
+    let value: Value = serde_json::from_slice(bytes).context("not JSON")?;
+    let mut batches = Vec::new();
+    let none = Vec::new();
+    let listed = match value.get("lotsVirement") {
+        None | Some(Value::Null) => &none,
+        Some(Value::Array(a)) => a,
+        Some(_) => bail!("\"lotsVirement\" must be an array"),
+    };
+    for (i, b) in listed.iter().enumerate() {
+        let numero =
+            b["numeroLotVirement"].as_i64().ok_or_else(|| anyhow!("lotsVirement[{i}] has no numeroLotVirement"))?;
+        if batches.iter().any(|x: &Batch| x.numero == numero) {
+            bail!("the batch {numero} is listed twice");
+        }
+        let date = b["date"].as_str().ok_or_else(|| anyhow!("lotsVirement[{i}] has no \"date\""))?.to_owned();
+        let ecritures = b.get("ecritures").filter(|e| e.is_object()).cloned();
+        let ecritures = ecritures.ok_or_else(|| anyhow!("lotsVirement[{i}] has no \"ecritures\" object"))?;
+        batches.push(Batch { numero, date, late: b["late"].as_bool().unwrap_or(false), ecritures });
+    }
+    let acomptes = value.get("acomptes").filter(|a| !a.is_null()).cloned();
+    if acomptes.as_ref().is_some_and(|a| !a.is_object()) {
+        bail!("\"acomptes\" must be an EcrituresComptablesAvecRuptures object");
+    }
+    Ok(Payments { batches, acomptes })
 }
 
 fn parse_dossiers(bytes: &[u8]) -> anyhow::Result<Vec<Value>> {
@@ -253,9 +318,12 @@ mod tests {
             "dossier-10 200-2026-10.json",
             "dossier-100200-2026-1é.json",
             "dossiers.json",
+            "paiements-100200-2026-10.json",
         ] {
             assert_eq!(parse_file_name(bad), None, "{bad}");
         }
+        assert_eq!(parse_payments_name("paiements-100200-2026-10.json"), Some(("100200".into(), m("2026-10"))));
+        assert_eq!(parse_payments_name("dossier-100200-2026-10.json"), None);
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! Salary payments (docs/payments.md) on the simulators: a period's transfer batches and
+//! advances imported with its payroll through the same write, exactly once; a late batch taken
+//! by the next daily run; the Odoo calls of an import the same whatever the number of lines.
+
+use payflow_agent::import::{run_due, Status};
+use payflow_agent::store::Dossier;
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+/// 100200 with its payments imported into the bank journal BNK1 (Silae's 51200000 is the
+/// demo chart's 512001).
+fn paying(number: &str) -> Dossier {
+    let mut d = dossier(number, 5);
+    d.payments = true;
+    d.payments_journal = Some("BNK1".into());
+    d.account_map.insert("51200000".into(), "512001".into());
+    d
+}
+
+fn keyed<'a>(moves: &'a [Value], key: &str) -> &'a Value {
+    moves.iter().find(|m| m["payflow_import_key"] == key).unwrap_or_else(|| panic!("no move {key}"))
+}
+
+#[tokio::test]
+async fn a_period_s_batches_and_advances_are_imported_with_its_payroll_exactly_once() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &paying("100200"));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let moves = w.odoo().moves();
+    assert_eq!(moves.len(), 3, "the payroll, batch 1, the advances (batch 2 not published yet)");
+    let lot = keyed(&moves, "silae:100200:2026-10:virement-1");
+    assert_eq!(lot["ref"], "VIREMENTS SALAIRES OCTOBRE 2026 - LOT 1");
+    assert_eq!((lot["state"].as_str(), lot["date"].as_str()), (Some("draft"), Some("2026-10-30")));
+    assert_eq!(lot["line_ids"].as_array().map(Vec::len), Some(5));
+    let advances = keyed(&moves, "silae:100200:2026-10:acomptes");
+    assert_eq!(advances["ref"], "ACOMPTES OCTOBRE 2026");
+    let payroll = keyed(&moves, "silae:100200:2026-10:journal-de-paie-octobre-2026");
+    assert_ne!(payroll["journal_id"], lot["journal_id"], "payments go to the payments journal");
+    assert_eq!(lot["journal_id"], advances["journal_id"]);
+    // Each move carries its own Silae answer.
+    let names: Vec<String> =
+        w.odoo().attachments().iter().filter_map(|a| a["name"].as_str().map(str::to_owned)).collect();
+    for name in
+        ["silae-100200-2026-10.json", "silae-100200-2026-10-virement-1.json", "silae-100200-2026-10-acomptes.json"]
+    {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+    // The run's totals name each move (the payments as their batch).
+    let journals: Vec<&str> = r.plans.iter().map(|p| p["journal"].as_str().unwrap()).collect();
+    assert_eq!(journals, ["SAL", "BNK1", "BNK1"], "the preview and the log show each move's journal");
+    let labels: Vec<&str> = r.outcome.totals.as_ref().unwrap().ruptures.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels, ["Journal de paie - Octobre 2026", "Lot de virement 1", "Acomptes"]);
+
+    let net = r.outcome.net_pay.unwrap();
+    assert_eq!((net.due_cents, net.paid_cents, net.difference_cents), (4_609_576, 3_796_031, -813_545));
+    assert!(
+        r.message.ends_with("net pay (421): due 46095.76, paid 37960.31: not matched, difference -8135.45"),
+        "{}",
+        r.message
+    );
+    // Again: nothing more.
+    let again = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    assert_eq!(w.odoo().moves().len(), 3);
+
+    // Silae publishes batch 2: the same import adds it alone.
+    w.silae.publish_late_batches("100200", "2026-10");
+    let late = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(late.status, Status::Imported, "{}", late.message);
+    let moves = w.odoo().moves();
+    assert_eq!(moves.len(), 4);
+    let lot2 = keyed(&moves, "silae:100200:2026-10:virement-2");
+    assert_eq!(
+        (lot2["ref"].as_str(), lot2["date"].as_str()),
+        (Some("VIREMENTS SALAIRES OCTOBRE 2026 - LOT 2"), Some("2026-11-04"))
+    );
+    // The 421 lines of the four moves net to zero, to the cent.
+    assert_eq!(late.plans.len(), 4);
+    let net: i64 = late
+        .plans
+        .iter()
+        .flat_map(|m| m["lines"].as_array().cloned().unwrap_or_default())
+        .filter(|l| l["account"].as_str().is_some_and(|a| a.starts_with("421")))
+        .map(|l| l["debit_cents"].as_i64().unwrap() - l["credit_cents"].as_i64().unwrap())
+        .sum();
+    assert_eq!(net, 0);
+    assert_eq!(late.outcome.net_pay.map(|n| n.difference_cents), Some(0));
+    assert!(late.message.ends_with("matched to the cent"), "{}", late.message);
+}
+
+#[tokio::test]
+async fn a_batch_one_cent_short_is_imported_and_the_difference_named() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &paying("100300"));
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(w.odoo().moves().len(), 3, "two establishments' payroll moves and the batch");
+    let net = r.outcome.net_pay.unwrap();
+    assert_eq!((net.due_cents, net.paid_cents, net.difference_cents), (11_854_378, 11_854_377, -1));
+    assert!(r.outcome.french().contains("non soldé, écart -0,01\u{a0}€"), "{}", r.outcome.french());
+}
+
+#[tokio::test]
+async fn without_the_setting_nothing_of_the_payments_is_asked_or_written() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported);
+    assert_eq!(w.odoo().moves().len(), 1);
+    assert!(w.silae.requests().iter().all(|q| !q.path.contains("Paiement")), "no payment endpoint asked");
+}
+
+#[tokio::test]
+async fn a_late_batch_is_imported_by_the_next_daily_run() {
+    let w = World::start().await;
+    let agent = w.agent();
+    let mut d = paying("100200");
+    d.start_period = Some("2026-10".parse().unwrap());
+    add_dossier(&agent, &d);
+    let day = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+    let r = run_due(&agent, day("2026-11-05"), 4).await;
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [Status::Imported]);
+    assert_eq!(w.odoo().moves().len(), 3);
+    // The next day: looked at again, nothing new.
+    let r = run_due(&agent, day("2026-11-06"), 4).await;
+    assert_eq!(
+        r.iter().map(|r| (r.period.as_str(), r.status)).collect::<Vec<_>>(),
+        [("2026-10", Status::AlreadyImported)]
+    );
+    w.silae.publish_late_batches("100200", "2026-10");
+    let r = run_due(&agent, day("2026-11-07"), 4).await;
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [Status::Imported], "{}", r[0].message);
+    assert_eq!(w.odoo().moves().len(), 4);
+    // Without the setting, a done period is not run again.
+    let mut off = agent.store().dossier("100200").unwrap();
+    off.payments = false;
+    add_dossier(&agent, &off);
+    assert!(run_due(&agent, day("2026-11-08"), 4).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_odoo_calls_of_an_import_do_not_grow_with_the_payment_lines() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &paying("100200"));
+    // Authenticated first: the session is remembered, and counted apart (docs/odoo-protocol.md).
+    agent.odoo().await.ok().unwrap().connect(None).await.unwrap();
+    let mut counts = Vec::new();
+    for (i, employees) in [2usize, 200].into_iter().enumerate() {
+        let period = ["2026-10", "2026-11"][i];
+        w.silae.set_payload("100200", period, payroll_of(period, employees));
+        w.silae.set_payments("100200", period, payments_of(period, employees));
+        w.silae.set_periode_en_cours("100200", "2027-01");
+        w.odoo().reset_calls();
+        let r = import(&agent, "100200", period, false).await;
+        assert_eq!(r.status, Status::Imported, "{}", r.message);
+        counts.push(w.odoo().calls().len());
+    }
+    assert_eq!(counts[0], counts[1], "Odoo calls with 2 and with 200 payment lines per batch: {counts:?}");
+    assert_eq!(counts[0], 6, "5 concurrent reads and 1 write: {counts:?}");
+}
+
+/// A payroll of `n` employees, each paid 1,000.01: one 421 credit line per employee.
+fn payroll_of(period: &str, n: usize) -> Vec<u8> {
+    let (start, end) = bounds(period);
+    let mut lines = vec![line(&end, "64110000", "Salaires", "D", n as i64 * 100_001)];
+    for i in 0..n {
+        lines.push(line(&end, "42100000", &format!("Net à payer {i:03}"), "C", 100_001));
+    }
+    let total = amount(n as i64 * 100_001);
+    json!({"numeroDossier": "100200", "periodeDebut": start, "periodeFin": end,
+           "ruptures": [{"libelle": "Paie", "totalDebit": total, "totalCredit": total, "ecritures": lines}]})
+    .to_string()
+    .into_bytes()
+}
+
+/// Two batches paying half the employees each, one line per employee.
+fn payments_of(period: &str, n: usize) -> Value {
+    let (start, end) = bounds(period);
+    let batch = |number: usize, from: usize, to: usize| {
+        let mut lines: Vec<Value> =
+            (from..to).map(|i| line(&end, "42100000", &format!("Virement {i:03}"), "D", 100_001)).collect();
+        let paid = (to - from) as i64 * 100_001;
+        lines.push(line(&end, "51200000", "Banque", "C", paid));
+        json!({"numeroLotVirement": number, "date": end, "ecritures": {"numeroDossier": "100200",
+               "periodeDebut": start, "periodeFin": end,
+               "ruptures": [{"libelle": "Paie", "totalDebit": amount(paid), "totalCredit": amount(paid), "ecritures": lines}]}})
+    };
+    json!({"lotsVirement": [batch(1, 0, n / 2), batch(2, n / 2, n)]})
+}
+
+fn bounds(period: &str) -> (String, String) {
+    let p: payflow_agent::period::Period = period.parse().unwrap();
+    (format!("{}T00:00:00", p.first_day()), format!("{}T00:00:00", p.last_day()))
+}
+
+fn amount(cents: i64) -> Value {
+    serde_json::from_str(&format!("{}.{:02}", cents / 100, cents % 100)).unwrap()
+}
+
+fn line(end: &str, account: &str, label: &str, sens: &str, cents: i64) -> Value {
+    json!({"codeJournal": "PA", "periode": end, "compte": account, "libelle": label, "sens": sens,
+           "indexRepartition": 0, "valeur": amount(cents), "pctRepartition": 100.0})
+}
