@@ -82,6 +82,80 @@ pub struct MissingAccount {
     pub tried: Vec<String>,
 }
 
+/// Every problem of a plan, found at once (by the addon's `payflow_import_plan`, or by the
+/// agent's own reads where the addon is missing): both paths give the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems {
+    /// The period falls on or before a lock date (one text per move date).
+    pub locked: Vec<String>,
+    pub journal: Option<String>,
+    pub accounts: Vec<MissingAccount>,
+    pub analytic: Vec<String>,
+}
+
+impl Problems {
+    pub fn is_empty(&self) -> bool {
+        self.locked.is_empty() && self.journal.is_none() && self.accounts.is_empty() && self.analytic.is_empty()
+    }
+
+    /// The error telling every problem: its kind is the lock date's, else the journal's, else
+    /// the accounts' (with the missing accounts typed); its text names all of them.
+    pub fn into_result(self, company: &str) -> Result<(), ResolveError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let mut parts: Vec<String> = self.locked.clone();
+        parts.extend(self.journal.clone());
+        if !self.accounts.is_empty() || !self.analytic.is_empty() {
+            parts.push(describe_missing(&self.accounts, &self.analytic, company));
+        }
+        let text = parts.join("\n");
+        Err(if !self.locked.is_empty() {
+            ResolveError::Locked(text)
+        } else if self.journal.is_some() {
+            ResolveError::Journal(text)
+        } else {
+            ResolveError::Accounts(text, self.accounts)
+        })
+    }
+}
+
+/// The lock date's text; Odoo names the lock (`fiscalyear_lock_date`, `hard_lock_date`) on 18+
+/// and says `user` on 17, so the text gives the date only.
+fn locked_text(period: &crate::period::Period, date: jiff::civil::Date, company: &str, lock: &str) -> String {
+    format!(
+        "the period {period} (moves dated {date}) is locked in Odoo for {company} until {lock}. \
+         Nothing was written; an adviser must move the lock date (Accounting > Configuration > Settings or Lock Dates) to import it"
+    )
+}
+
+/// What `payflow_import_plan` answered, read into the agent's types.
+#[derive(Debug, Clone)]
+pub struct PlanAnswer {
+    /// Company, journal, accounts, analytic accounts, and the moves already there (from the
+    /// answer's rows that name an existing move).
+    pub resolved: Resolved,
+    /// What was done with each move (written) or would be (preview): `created`, `replaced`,
+    /// `unchanged`, `posted`.
+    pub moves: Vec<WriteResult>,
+    pub written: bool,
+}
+
+/// Why `payflow_import_plan` gave no plan answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// The database's addon has no `payflow_import_plan` (absent, or older): the agent resolves
+    /// with its own reads.
+    #[error("payflow_import_plan is not available: {0}")]
+    NotAvailable(String),
+    /// Nothing written: these problems (all of them) stand in the way.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The call failed or its answer cannot be read (written or not is unknown).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
 /// Why a plan cannot be written, found before anything is written.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
@@ -528,16 +602,17 @@ impl OdooClient {
                     .join(", "),
             })?;
         let company_name = company["name"].as_str().unwrap_or_default().to_owned();
-        let date = plan.period.last_day();
-        for field in &lock_fields[2..] {
-            if let Some(lock) = company[*field].as_str().and_then(|d| d.parse::<jiff::civil::Date>().ok()) {
-                if date <= lock {
-                    return Err(ResolveError::Locked(format!(
-                        "the period {} (moves dated {date}) is locked in Odoo for {company_name}: {field} is {lock}. \
-                         Nothing was written; an adviser must move the lock date (Accounting > Configuration > Settings or Lock Dates) to import it",
-                        plan.period
-                    )));
-                }
+        let mut problems = Problems::default();
+        let dates: BTreeSet<jiff::civil::Date> = plan.moves.iter().map(|m| m.date).collect();
+        for date in dates {
+            // The latest lock date the moves' date violates, as Odoo lists them (sorted).
+            let violated = lock_fields[2..]
+                .iter()
+                .filter_map(|f| Some((company[*f].as_str()?.parse::<jiff::civil::Date>().ok()?, *f)))
+                .filter(|(lock, _)| date <= *lock)
+                .max();
+            if let Some((lock, _)) = violated {
+                problems.locked.push(locked_text(&plan.period, date, &company_name, &lock.to_string()));
             }
         }
         let (existing, addon_missing) = match existing {
@@ -548,7 +623,9 @@ impl OdooClient {
             other => (other?, None),
         };
         let journals = journals?;
-        let journal_id = pick_journal(&journals, target.journal_code, &company_name)?;
+        let journal_id = pick_journal(&journals, target.journal_code, &company_name)
+            .map_err(|e| problems.journal = Some(e.to_string()))
+            .unwrap_or_default();
         let accounts = accounts?;
         let analytic = analytic?;
         let mut found: HashMap<&str, (i64, String)> = HashMap::new();
@@ -599,9 +676,9 @@ impl OdooClient {
                 }
             }
         }
-        if !missing.is_empty() || !missing_analytic.is_empty() {
-            return Err(ResolveError::Accounts(describe_missing(&missing, &missing_analytic, &company_name), missing));
-        }
+        problems.accounts = missing;
+        problems.analytic = missing_analytic;
+        problems.into_result(&company_name)?;
         let existing = existing_by_key(&existing);
         Ok(Resolved {
             company_name,
@@ -610,6 +687,74 @@ impl OdooClient {
             analytic: analytic_ids,
             existing,
             addon_missing,
+        })
+    }
+
+    /// The whole import in one call to the addon's `payflow_import_plan` (one transaction):
+    /// Odoo resolves the accounts, the analytic accounts and the journal, checks its lock dates,
+    /// finds the keys already there, and writes, or writes nothing and answers every problem.
+    /// `messages` holds each move's chatter message (in the plan's order); with `dry_run`
+    /// nothing is written and the answer says what would be done.
+    pub async fn import_plan(
+        &self,
+        target: &Target<'_>,
+        plan: &ImportPlan,
+        dry_run: bool,
+        attachment: Option<Value>,
+        messages: &[String],
+    ) -> Result<PlanAnswer, PlanError> {
+        let moves: Vec<Value> = plan
+            .moves
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let lines: Vec<Value> = m
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "account": l.account,
+                            "name": l.label,
+                            "debit": l.debit.to_json_number(),
+                            "credit": l.credit.to_json_number(),
+                            "analytic": l.repartition.map(|r| r.index.to_string()),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "import_key": m.import_key,
+                    "payload_hash": m.payload_hash,
+                    "date": m.date.to_string(),
+                    "ref": m.reference,
+                    "lines": lines,
+                    "message": messages.get(i),
+                })
+            })
+            .collect();
+        let mut kwargs = params(json!({
+            "company_id": target.company_id,
+            "journal_code": target.journal_code,
+            "moves": moves,
+            "account_map": target.account_map,
+            "analytic_map": target.analytic,
+            "dry_run": dry_run,
+        }));
+        if let Some(a) = attachment {
+            kwargs.insert("attachment".into(), a);
+        }
+        let answer = match self.call("account.move", "payflow_import_plan", None, kwargs, dry_run).await {
+            Ok(a) => a,
+            Err(OdooError::Rejected { message, .. })
+                if message.contains("payflow_import_plan") && message.contains("does not exist") =>
+            {
+                return Err(PlanError::NotAvailable(message))
+            }
+            Err(e) => return Err(WriteError::Odoo(e).into()),
+        };
+        let keys: Vec<String> = plan.moves.iter().map(|m| m.import_key.clone()).collect();
+        parse_plan_answer(&answer, plan, &keys, &self.config.login).map_err(|e| match e {
+            PlanError::Write(WriteError::Malformed(why)) if !dry_run => WriteError::Malformed(why).into(),
+            other => other,
         })
     }
 
@@ -637,6 +782,153 @@ impl OdooClient {
         )
         .await
     }
+}
+
+/// Reads `payflow_import_plan`'s answer (docs/odoo-protocol.md) into the agent's types: the
+/// problems into the same [`Problems`] the agent's own resolution gives.
+pub fn parse_plan_answer(
+    answer: &Value,
+    plan: &ImportPlan,
+    sent: &[String],
+    login: &str,
+) -> Result<PlanAnswer, PlanError> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        company: Value,
+        journal: Value,
+        #[serde(default)]
+        accounts: HashMap<String, WireAccount>,
+        #[serde(default)]
+        analytic: HashMap<String, i64>,
+        #[serde(default)]
+        problems: Vec<WireProblem>,
+        #[serde(default)]
+        moves: Vec<Value>,
+        #[serde(default)]
+        written: bool,
+    }
+    #[derive(serde::Deserialize)]
+    struct WireAccount {
+        id: i64,
+        code: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum WireProblem {
+        Company {
+            asked: i64,
+            #[serde(default)]
+            available: Vec<(i64, Value)>,
+        },
+        Journal {
+            code: String,
+            #[serde(default)]
+            journals: Vec<(Value, Value, Value, bool)>,
+        },
+        Account {
+            silae_code: String,
+            tried: Vec<String>,
+        },
+        Analytic {
+            index: String,
+            name: Value,
+        },
+        Locked {
+            date: String,
+            lock_date: String,
+        },
+    }
+    let malformed = |why: String| PlanError::Write(WriteError::Malformed(why));
+    let wire: Wire = serde_json::from_value(answer.clone()).map_err(|e| {
+        let mut shown = answer.to_string();
+        if shown.chars().count() > 200 {
+            shown = format!("{}…", shown.chars().take(200).collect::<String>());
+        }
+        malformed(format!("expected payflow_import_plan's answer: {e}; got {shown}"))
+    })?;
+    let company_name = wire.company.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let mut problems = Problems::default();
+    for p in wire.problems {
+        match p {
+            WireProblem::Company { asked, available } => {
+                return Err(ResolveError::Company {
+                    asked,
+                    login: login.to_owned(),
+                    available: available
+                        .iter()
+                        .map(|(id, name)| format!("{id} ({})", name.as_str().unwrap_or("?")))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+                .into())
+            }
+            WireProblem::Journal { code, journals } => {
+                let rows: Vec<Value> = journals
+                    .into_iter()
+                    .map(|(c, n, t, active)| json!({"code": c, "name": n, "type": t, "active": active}))
+                    .collect();
+                if let Err(e) = pick_journal(&rows, &code, &company_name) {
+                    problems.journal = Some(e.to_string());
+                }
+            }
+            WireProblem::Account { silae_code, tried } => problems.accounts.push(MissingAccount { silae_code, tried }),
+            WireProblem::Analytic { index, name } => problems.analytic.push(match name.as_str() {
+                Some(name) => format!("repartition {index}: no analytic account with code or name {name:?}"),
+                None => format!("repartition {index}: no analytic account mapped (add `--analytic {index}=ACCOUNT`)"),
+            }),
+            WireProblem::Locked { date, lock_date } => {
+                let date = date.parse().map_err(|e| malformed(format!("the date {date:?}: {e}")))?;
+                problems.locked.push(locked_text(&plan.period, date, &company_name, &lock_date));
+            }
+        }
+    }
+    problems.into_result(&company_name)?;
+    let journal_id = wire
+        .journal
+        .get("id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| malformed(format!("no journal in an answer without problems: {}", wire.journal)))?;
+    let moves: Vec<Value> = wire.moves;
+    let mut existing = HashMap::new();
+    let mut results = Vec::new();
+    if wire.written {
+        results = parse_write_answer(&Value::Array(moves), sent).map_err(malformed)?;
+        for r in &results {
+            if r.result == "unchanged" || r.result == "posted" {
+                let hash = plan.moves.iter().find(|m| m.import_key == r.import_key).map(|m| m.payload_hash.clone());
+                existing.insert(
+                    r.import_key.clone(),
+                    Existing { id: r.id, name: r.name.clone(), state: r.state.clone(), payload_hash: hash },
+                );
+            }
+        }
+    } else {
+        // A preview: the rows of the moves already there carry their id; the others `false`.
+        for row in &moves {
+            let (Some(key), Some(result)) = (row["import_key"].as_str(), row["result"].as_str()) else {
+                return Err(malformed(format!("a preview row without import_key or result: {row}")));
+            };
+            let Some(id) = row["id"].as_i64().filter(|id| *id > 0) else { continue };
+            let plan_hash = plan.moves.iter().find(|m| m.import_key == key).map(|m| m.payload_hash.clone());
+            existing.insert(
+                key.to_owned(),
+                Existing {
+                    id,
+                    name: row["name"].as_str().filter(|n| !n.is_empty() && *n != "/").map(str::to_owned),
+                    state: row["state"].as_str().unwrap_or_default().to_owned(),
+                    // Only "unchanged" says the fingerprint is the plan's.
+                    payload_hash: if result == "unchanged" { plan_hash } else { None },
+                },
+            );
+        }
+    }
+    let accounts = wire.accounts.into_iter().map(|(k, a)| (k, (a.id, a.code))).collect();
+    let analytic = wire.analytic.into_iter().filter_map(|(k, id)| Some((k.parse().ok()?, id))).collect();
+    Ok(PlanAnswer {
+        resolved: Resolved { company_name, journal_id, accounts, analytic, existing, addon_missing: None },
+        moves: results,
+        written: wire.written,
+    })
 }
 
 fn existing_by_key(rows: &[Value]) -> HashMap<String, Existing> {

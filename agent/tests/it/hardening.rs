@@ -33,8 +33,8 @@ fn database(w: &World) -> PathBuf {
     w.config().database_path()
 }
 
-fn payflow_import_calls(w: &World) -> usize {
-    w.odoo().calls().iter().filter(|(model, method)| model == "account.move" && method == "payflow_import").count()
+fn payflow_import_plan_calls(w: &World) -> usize {
+    w.odoo().calls().iter().filter(|(model, method)| model == "account.move" && method == "payflow_import_plan").count()
 }
 
 /// A second connection holding SQLite's write lock, as `sqlite3 db 'BEGIN IMMEDIATE'` does.
@@ -242,7 +242,7 @@ async fn reading_the_config_never_reloads_it_and_a_deleted_database_is_an_error(
     let health = s.http.get(format!("{}healthz", s.url)).send().await.unwrap();
     assert_eq!(health.status(), 503);
     assert!(!db.exists(), "the deleted database was recreated");
-    assert_eq!(payflow_import_calls(&w), 0, "an import ran without its record");
+    assert_eq!(payflow_import_plan_calls(&w), 0, "an import ran without its record");
     println!(
         "reliability: config watcher: 2,000 reads of the config with serve running: 0 reloads; one edit: 1 reload (not set off again); a deleted state database: /healthz degraded, no empty database recreated"
     );
@@ -448,7 +448,7 @@ async fn an_endless_silae_answer_stops_at_the_cap_and_a_huge_expires_in_does_not
     let r = import(&agent, "100200", "2026-10", false).await;
     assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::SilaeBadResponse)), "{}", r.message);
     assert!(r.message.contains("64 MiB"), "{}", r.message);
-    assert!(w.odoo().calls().iter().all(|(_, m)| m != "payflow_import"));
+    assert!(w.odoo().calls().iter().all(|(_, m)| m != "payflow_import_plan"));
     let run = agent.store().run(r.run_id.unwrap()).unwrap();
     assert_eq!(run.error_kind.as_deref(), Some("silae_bad_response"));
     println!(
@@ -697,7 +697,7 @@ async fn a_malformed_write_answer_fails_and_the_period_is_imported_later() {
     ];
     for answer in answers {
         let fault = payflow_sim::odoo::OdooFault::Answer(answer.into());
-        w.odoo().push_fault_on("account.move", "payflow_import", fault);
+        w.odoo().push_fault_on("account.move", "payflow_import_plan", fault);
         let r = import(&agent, "100200", "2026-10", false).await;
         assert_eq!(
             (r.status, r.error_kind),

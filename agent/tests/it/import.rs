@@ -85,20 +85,43 @@ async fn imports_each_rupture_once_balanced_to_the_cent() {
 }
 
 #[tokio::test]
-async fn an_import_costs_at_most_six_calls_after_the_remembered_authentication() {
+async fn an_import_is_one_odoo_call_after_the_remembered_session_and_a_preview_one() {
     let w = World::start().await;
     let agent = w.agent();
     add_dossier(&agent, &dossier("100200", 5));
     add_dossier(&agent, &dossier("100300", 5));
-    // Authentication happens once and is remembered in the store.
-    assert_eq!(import(&agent, "100200", "2026-10", false).await.status, Status::Imported);
+    // The first time: the version, the authentication, then the one import call.
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let first: Vec<String> = w.odoo().calls().iter().map(|(m, f)| format!("{m}.{f}")).collect();
+    assert_eq!(first, ["common.version", "common.authenticate", "account.move.payflow_import_plan"]);
+    // A new process (a new agent on the same store): the remembered session (series, protocol,
+    // uid) is used as is, no version call, no authentication: one call per import, one per
+    // preview.
+    for dry_run in [true, false] {
+        let fresh = w.agent();
+        w.odoo().reset_calls();
+        let r = import(&fresh, "100300", "2026-10", dry_run).await;
+        let expected = if dry_run { Status::Previewed } else { Status::Imported };
+        assert_eq!(r.status, expected, "{}", r.message);
+        let calls = w.odoo().calls();
+        assert_eq!(calls, [("account.move".to_owned(), "payflow_import_plan".to_owned())], "dry_run {dry_run}");
+    }
+    assert_eq!(w.odoo().moves().len(), 3);
+    // An older addon (no payflow_import_plan): the agent's own reads, then payflow_import.
+    let w = World::start().await;
+    w.odoo().set_addon_plan(false);
+    add_dossier(&w.agent(), &dossier("100200", 5));
+    add_dossier(&w.agent(), &dossier("100300", 5));
+    assert_eq!(import(&w.agent(), "100300", "2026-10", false).await.status, Status::Imported);
     let fresh = w.agent();
     w.odoo().reset_calls();
-    let r = import(&fresh, "100300", "2026-10", false).await;
+    let r = import(&fresh, "100200", "2026-10", false).await;
     assert_eq!(r.status, Status::Imported, "{}", r.message);
     let calls = w.odoo().calls();
     assert!(calls.len() <= 6, "{} calls: {calls:?}", calls.len());
-    assert!(!calls.iter().any(|(_, m)| m == "authenticate"), "no fresh authentication: {calls:?}");
+    assert_eq!(calls.last().map(|(_, f)| f.as_str()), Some("payflow_import"), "{calls:?}");
+    assert!(!calls.iter().any(|(_, m)| m == "authenticate" || m == "version"), "{calls:?}");
 }
 
 #[tokio::test]
@@ -352,14 +375,101 @@ async fn a_wrong_odoo_secret_is_odoo_auth_and_never_shown() {
 
 #[tokio::test]
 async fn odoo_down_during_the_write_leaves_nothing_and_a_retry_imports_once() {
-    let w = World::start().await;
-    let agent = w.agent();
-    add_dossier(&agent, &dossier("100200", 5));
-    w.odoo().push_fault_on("account.move", "payflow_import", payflow_sim::odoo::OdooFault::Status(502));
-    let r = import(&agent, "100200", "2026-10", false).await;
-    assert_eq!(r.error_kind, Some(ErrorKind::OdooUnavailable), "{}", r.message);
-    assert!(w.odoo().moves().is_empty());
-    let r = import(&agent, "100200", "2026-10", false).await;
-    assert_eq!(r.status, Status::Imported, "{}", r.message);
-    assert_eq!(w.odoo().moves().len(), 1);
+    // With the addon's one-call method, and with an older addon (the agent's reads, then
+    // payflow_import).
+    for (plan, write) in [(true, "payflow_import_plan"), (false, "payflow_import")] {
+        let w = World::start().await;
+        w.odoo().set_addon_plan(plan);
+        let agent = w.agent();
+        add_dossier(&agent, &dossier("100200", 5));
+        w.odoo().push_fault_on("account.move", write, payflow_sim::odoo::OdooFault::Status(502));
+        let r = import(&agent, "100200", "2026-10", false).await;
+        assert_eq!(r.error_kind, Some(ErrorKind::OdooUnavailable), "{write}: {}", r.message);
+        assert!(w.odoo().moves().is_empty());
+        let r = import(&agent, "100200", "2026-10", false).await;
+        assert_eq!(r.status, Status::Imported, "{write}: {}", r.message);
+        assert_eq!(w.odoo().moves().len(), 1);
+    }
+}
+
+/// The addon's one call (`payflow_import_plan`) and the agent's own reads (databases without
+/// it) resolve the same accounts and report the same problems, case by case, on Odoo 17 and 18.
+#[tokio::test]
+async fn the_addon_and_the_agent_resolve_the_same_accounts_and_problems() {
+    use payflow_agent::odoo::{ResolveError, Target};
+    use std::collections::BTreeMap;
+    type Case = (&'static str, fn(&payflow_sim::odoo::OdooSim, &mut payflow_agent::store::Dossier));
+    let cases: [Case; 6] = [
+        ("everything found", |_, _| {}),
+        ("missing accounts", |_, d| d.account_map.clear()),
+        ("a mapped account missing", |_, d| {
+            d.account_map.insert("64110000".into(), "999999".into());
+        }),
+        ("missing journal", |_, d| d.journal_code = "PAIE9".into()),
+        ("locked", |o, _| o.set_lock_date(1, "fiscalyear_lock_date", Some("2026-10-31"))),
+        ("everything wrong at once", |o, d| {
+            d.account_map.clear();
+            d.journal_code = "PAIE9".into();
+            o.set_lock_date(1, "fiscalyear_lock_date", Some("2026-12-31"));
+        }),
+    ];
+    for version in [17, 18] {
+        for (case, setup) in cases {
+            let w = World::start_with(OdooSimConfig::demo(version)).await;
+            let agent = w.agent();
+            let mut d = dossier("100300", 5);
+            setup(w.odoo(), &mut d);
+            let period: payflow_agent::period::Period = "2026-10".parse().unwrap();
+            let (payload, _) = agent.silae().await.unwrap().ecritures("100300", period).await.unwrap();
+            let plan = payflow_agent::journal::plan("100300", period, &payload, &d.account_map).unwrap();
+            let odoo = agent.odoo().await.unwrap();
+            let target = Target {
+                company_id: 1,
+                journal_code: &d.journal_code,
+                account_map: &d.account_map,
+                analytic: &d.analytic,
+            };
+            let own = odoo.resolve(&target, &plan).await;
+            let addon =
+                odoo.import_plan(&target, &plan, true, None, &[]).await.map(|a| a.resolved).map_err(|e| match e {
+                    payflow_agent::odoo::PlanError::Resolve(e) => e,
+                    other => panic!("{case}: {other}"),
+                });
+            let label = format!("Odoo {version}, {case}");
+            match (own, addon) {
+                (Ok(own), Ok(addon)) => {
+                    let sorted = |r: &payflow_agent::odoo::Resolved| {
+                        r.accounts.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
+                    };
+                    assert_eq!(sorted(&own), sorted(&addon), "{label}");
+                    assert!(!own.accounts.is_empty(), "{label}");
+                    assert_eq!(
+                        (own.journal_id, &own.company_name, own.existing.len()),
+                        (addon.journal_id, &addon.company_name, addon.existing.len()),
+                        "{label}"
+                    );
+                    assert_eq!(case, "everything found");
+                }
+                (Err(own), Err(addon)) => {
+                    let kind = |e: &ResolveError| std::mem::discriminant(e);
+                    assert_eq!(kind(&own), kind(&addon), "{label}: {own:?} / {addon:?}");
+                    assert_eq!(own.to_string(), addon.to_string(), "{label}");
+                    if let (ResolveError::Accounts(_, a), ResolveError::Accounts(_, b)) = (&own, &addon) {
+                        assert_eq!(a, b, "{label}");
+                        assert!(!a.is_empty(), "{label}");
+                    }
+                    if case == "everything wrong at once" {
+                        let text = addon.to_string();
+                        for part in
+                            ["is locked in Odoo", "no journal with code \"PAIE9\"", "tried 43730000, 4373000, 437300"]
+                        {
+                            assert!(text.contains(part), "{label}: {part} in {text}");
+                        }
+                    }
+                }
+                (own, addon) => panic!("{label}: the agent says {own:?}, the addon {addon:?}"),
+            }
+            assert!(w.odoo().moves().is_empty(), "{label}: nothing written");
+        }
+    }
 }

@@ -786,6 +786,12 @@ pub fn button_draft(db: &mut Db, env: &Env, ids: &[i64]) -> OdooResult<()> {
 /// `account.move.payflow_import(moves)`, as odoo_addon/payflow_silae implements it: for each
 /// entry, in order, `posted`, `unchanged`, `replaced` or `created`; any error undoes the call.
 pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value> {
+    write_entries(db, env, moves, true)
+}
+
+/// The entries of `payflow_import` written in order; `check_locks` is the addon's own lock check
+/// (`payflow_import_plan` has checked Odoo's rules before).
+fn write_entries(db: &mut Db, env: &Env, moves: &Value, check_locks: bool) -> OdooResult<Value> {
     let Value::Array(entries) = moves else {
         return Err(not_iterable(moves));
     };
@@ -806,7 +812,7 @@ pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value
         let company = vals.get("company_id").and_then(as_id).unwrap_or(env.company());
         // The addon refuses a payroll dated inside the company's lock dates (Odoo itself would
         // take the draft and re-date it when posted).
-        if let Some(date) = vals.get("date").and_then(Value::as_str) {
+        if let Some(date) = vals.get("date").and_then(Value::as_str).filter(|_| check_locks) {
             let record = db.get("res.company", company);
             let lock = ["fiscalyear_lock_date", "hard_lock_date", "period_lock_date"]
                 .iter()
@@ -878,6 +884,240 @@ pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value
         results.push(json!({"import_key": key, "id": id, "name": name, "result": result, "state": "draft"}));
     }
     Ok(Value::Array(results))
+}
+
+/// The account codes to try for a Silae code, as the addon (and the agent's
+/// `journal::account_candidates`) does: the map's entry alone, else the code then without its
+/// trailing zeros down to six digits.
+fn account_candidates(code: &str, map: &Map<String, Value>) -> Vec<String> {
+    if let Some(mapped) = map.get(code).and_then(Value::as_str) {
+        return vec![mapped.to_owned()];
+    }
+    let mut out = vec![code.to_owned()];
+    let mut c = code;
+    while c.len() > 6 && c.ends_with('0') {
+        c = &c[..c.len() - 1];
+        out.push(c.to_owned());
+    }
+    out
+}
+
+/// `account.move.payflow_import_plan(company_id, journal_code, moves, account_map, analytic_map,
+/// dry_run, attachment)`, as odoo_addon/payflow_silae implements it: everything read and checked in the
+/// call, every problem answered at once with nothing written, else the moves written as
+/// `payflow_import` does (never with `dry_run`).
+pub fn payflow_import_plan(db: &mut Db, env: &Env, args: &[Option<&Value>]) -> OdooResult<Value> {
+    let company_id = args[0].and_then(as_id).unwrap_or(0);
+    let journal_code = args[1].and_then(Value::as_str).unwrap_or("").to_owned();
+    let Some(Value::Array(moves)) = args[2] else {
+        return Err(not_iterable(args[2].unwrap_or(&Value::Null)));
+    };
+    let empty = Map::new();
+    let account_map = args[3].and_then(Value::as_object).unwrap_or(&empty).clone();
+    let analytic_map = args[4].and_then(Value::as_object).unwrap_or(&empty).clone();
+    let dry_run = args[5].is_some_and(truthy);
+    let attachment = args[6].cloned().unwrap_or(Value::Null);
+    let mut problems: Vec<Value> = Vec::new();
+    let mut answer = json!({
+        "series": db.version, "company": false, "journal": false, "accounts": {}, "analytic": {},
+        "problems": [], "moves": [], "written": false,
+    });
+    let allowed = db.user_companies(env.uid);
+    let company = db.get("res.company", company_id).filter(|_| allowed.contains(&company_id)).cloned();
+    let Some(company) = company else {
+        let available: Vec<Value> =
+            allowed.iter().filter_map(|c| db.get("res.company", *c).map(|r| json!([c, r.get("name")]))).collect();
+        answer["problems"] = json!([{"kind": "company", "asked": company_id, "available": available}]);
+        return Ok(answer);
+    };
+    answer["company"] = json!({"id": company_id, "name": company.get("name")});
+    // The journal: by code (exact, else ignoring case), active, general.
+    let journals: Vec<&Record> =
+        db.all("account.journal").filter(|j| j.get("company_id").and_then(as_id) == Some(company_id)).collect();
+    let text = |r: &Record, f: &str| r.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
+    let listing: Vec<Value> = journals
+        .iter()
+        .map(|j| json!([text(j, "code"), text(j, "name"), text(j, "type"), j.get("active") != Some(&json!(false))]))
+        .collect();
+    let hit = journals
+        .iter()
+        .find(|j| text(j, "code") == journal_code)
+        .or_else(|| journals.iter().find(|j| text(j, "code").eq_ignore_ascii_case(&journal_code)));
+    let journal = match hit {
+        None => {
+            problems.push(json!({"kind": "journal", "code": journal_code, "reason": "missing", "journals": listing}));
+            None
+        }
+        Some(j) if j.get("active") == Some(&json!(false)) => {
+            problems.push(json!({"kind": "journal", "code": journal_code, "reason": "archived", "journals": listing}));
+            None
+        }
+        Some(j) if text(j, "type") != "general" => {
+            problems
+                .push(json!({"kind": "journal", "code": journal_code, "reason": text(j, "type"), "journals": listing}));
+            None
+        }
+        Some(j) => Some((j["id"].as_i64().unwrap_or(0), text(j, "type"))),
+    };
+    if let Some((id, _)) = &journal {
+        answer["journal"] = json!({"id": id, "code": journal_code});
+    }
+    // Every account in one search.
+    let mut silae_codes: Vec<String> = Vec::new();
+    for m in moves {
+        for l in m.get("lines").and_then(Value::as_array).into_iter().flatten() {
+            let code = l.get("account").and_then(Value::as_str).unwrap_or("").to_owned();
+            if !silae_codes.contains(&code) {
+                silae_codes.push(code);
+            }
+        }
+    }
+    let mut accounts: Map<String, Value> = Map::new();
+    let mut account_ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for code in &silae_codes {
+        let tried = account_candidates(code, &account_map);
+        let hit = tried.iter().find_map(|c| {
+            db.all("account.account").find(|a| {
+                text(a, "code") == *c
+                    && account_companies(a).contains(&company_id)
+                    && a.get("deprecated") != Some(&json!(true))
+                    && a.get("active") != Some(&json!(false))
+            })
+        });
+        match hit {
+            Some(a) => {
+                let id = a["id"].as_i64().unwrap_or(0);
+                account_ids.insert(code.clone(), id);
+                accounts.insert(code.clone(), json!({"id": id, "code": text(a, "code")}));
+            }
+            None => problems.push(json!({"kind": "account", "silae_code": code, "tried": tried})),
+        }
+    }
+    answer["accounts"] = Value::Object(accounts);
+    // The analytic accounts of the repartitions used.
+    let mut used: Vec<String> = moves
+        .iter()
+        .flat_map(|m| m.get("lines").and_then(Value::as_array).into_iter().flatten())
+        .filter_map(|l| match l.get("analytic") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    used.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    used.dedup();
+    let mut analytic: Map<String, Value> = Map::new();
+    if !analytic_map.is_empty() {
+        for index in &used {
+            let Some(name) = analytic_map.get(index).and_then(Value::as_str) else {
+                problems.push(json!({"kind": "analytic", "index": index, "name": false}));
+                continue;
+            };
+            let rows = || db.all("account.analytic.account");
+            match rows().find(|a| text(a, "code") == name).or_else(|| rows().find(|a| text(a, "name") == name)) {
+                Some(a) => {
+                    analytic.insert(index.clone(), a["id"].clone());
+                }
+                None => problems.push(json!({"kind": "analytic", "index": index, "name": name})),
+            }
+        }
+    }
+    answer["analytic"] = Value::Object(analytic.clone());
+    // Odoo's own lock date rules, once per date.
+    let mut dates: Vec<String> =
+        moves.iter().filter_map(|m| m.get("date").and_then(Value::as_str).map(str::to_owned)).collect();
+    dates.sort();
+    dates.dedup();
+    let journal_type = journal.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+    for date in dates {
+        let Some(d) = date.parse_date() else { continue };
+        let violated = violated_locks(db, company_id, &journal_type, d);
+        if let Some((last, _)) = violated.last() {
+            // `_get_violated_lock_dates` names the field on 18+, and says `user` on 17.
+            let name = |f: &str| if db.version >= 18 { f.to_owned() } else { "user".to_owned() };
+            let locks: Vec<Value> = violated.iter().map(|(d, f)| json!([d.to_string(), name(f)])).collect();
+            problems.push(json!({"kind": "locked", "date": date, "lock_date": last.to_string(), "locks": locks}));
+        }
+    }
+    if !problems.is_empty() {
+        answer["problems"] = Value::Array(problems);
+        return Ok(answer);
+    }
+    let existing = |db: &Db, key: &Value| {
+        db.all("account.move")
+            .filter(|m| {
+                m.get("payflow_import_key") == Some(key) && m.get("company_id").and_then(as_id) == Some(company_id)
+            })
+            .min_by(|a, b| move_order(a, b))
+            .cloned()
+    };
+    if dry_run {
+        let mut out = Vec::new();
+        for m in moves {
+            let key = m.get("import_key").cloned().unwrap_or(Value::Null);
+            let row = match existing(db, &key) {
+                None => json!({"import_key": key, "id": false, "name": false, "result": "created", "state": false}),
+                Some(x) => {
+                    let state = x.get("state").cloned().unwrap_or(json!("draft"));
+                    let hash = m.get("payload_hash").cloned().unwrap_or(Value::Null);
+                    let result = if state != "draft" {
+                        "posted"
+                    } else if x.get("payflow_payload_hash").cloned().unwrap_or(json!(false)) == hash {
+                        "unchanged"
+                    } else {
+                        "replaced"
+                    };
+                    json!({"import_key": key, "id": x["id"], "name": x.get("name"), "result": result, "state": state})
+                }
+            };
+            out.push(row);
+        }
+        answer["moves"] = Value::Array(out);
+        return Ok(answer);
+    }
+    let journal_id = journal.map(|(id, _)| id).unwrap_or(0);
+    let entries: Vec<Value> = moves
+        .iter()
+        .map(|m| {
+            let lines: Vec<Value> = m
+                .get("lines")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|l| {
+                    let code = l.get("account").and_then(Value::as_str).unwrap_or("");
+                    let mut vals = json!({
+                        "account_id": account_ids.get(code).copied().unwrap_or(0),
+                        "name": l.get("name").cloned().unwrap_or(Value::Null),
+                        "debit": l.get("debit").cloned().unwrap_or(json!(0.0)),
+                        "credit": l.get("credit").cloned().unwrap_or(json!(0.0)),
+                    });
+                    let index = match l.get("analytic") {
+                        Some(Value::String(s)) => Some(s.clone()),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    };
+                    if let Some(id) = index.and_then(|i| analytic.get(&i)) {
+                        vals["analytic_distribution"] = json!({ id.to_string(): 100.0 });
+                    }
+                    json!([0, 0, vals])
+                })
+                .collect();
+            json!({
+                "import_key": m.get("import_key"),
+                "payload_hash": m.get("payload_hash"),
+                "vals": {
+                    "move_type": "entry", "journal_id": journal_id, "company_id": company_id,
+                    "date": m.get("date"), "ref": m.get("ref"), "line_ids": lines,
+                },
+                "attachment": attachment,
+                "message": m.get("message"),
+            })
+        })
+        .collect();
+    answer["moves"] = write_entries(db, env, &Value::Array(entries), false)?;
+    answer["written"] = json!(true);
+    Ok(answer)
 }
 
 /// account.move's `_order` (`date desc, name desc, id desc`), for `search(..., limit=1)`.

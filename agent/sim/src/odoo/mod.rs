@@ -273,6 +273,11 @@ impl OdooSim {
         self.shared.method_faults.lock().unwrap().entry((model.into(), method.into())).or_default().push_back(f);
     }
 
+    /// An older payflow_silae addon: `payflow_import` without `payflow_import_plan` (`false`).
+    pub fn set_addon_plan(&self, yes: bool) {
+        self.shared.db.lock().unwrap().addon_plan = yes;
+    }
+
     /// Installs or uninstalls the payflow_silae addon.
     pub fn set_addon_installed(&self, yes: bool) {
         self.shared.cfg.lock().unwrap().addon_installed = yes;
