@@ -673,23 +673,62 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         account_map: &dossier.account_map,
         analytic: &dossier.analytic,
     };
-    let resolved = odoo.resolve(&target, &plan).await;
+    let messages: Vec<String> =
+        plan.moves.iter().map(|m| chatter_message(&dossier.name, dossier_number, period, m)).collect();
+    let attachment = (!opts.dry_run).then(|| {
+        serde_json::json!({
+            "name": format!("silae-{dossier_number}-{period}.json"),
+            "datas": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &raw),
+            "mimetype": "application/json",
+        })
+    });
+    // With the addon, the whole import (or preview) is one call: docs/odoo-protocol.md.
+    let one_call = odoo.import_plan(&target, &plan, opts.dry_run, attachment.clone(), &messages).await;
     if let Some(s) = odoo.current_session().await {
         agent.remember(s);
     }
-    let resolved = match resolved {
-        Ok(r) => r,
-        Err(e) => {
-            let mut failure = Failure::from(e);
-            if let Some(facts) = failure.facts.as_mut() {
-                label_missing(facts, &plan);
+    let with_labels = |e: ResolveError| {
+        let mut failure = Failure::from(e);
+        if let Some(facts) = failure.facts.as_mut() {
+            label_missing(facts, &plan);
+        }
+        failure
+    };
+    // Set when Odoo was asked to write and wrote nothing: only a rename refusal explains that.
+    let mut refused = false;
+    let resolved = match one_call {
+        Ok(answer) if answer.written => {
+            // The moves Odoo holds under their legacy key keep it (its rows name that key).
+            plan.adopt_legacy_keys(&|k| answer.moves.iter().any(|r| r.import_key == k));
+            let company_id = dossier.company_id;
+            return written(odoo, company_id, Ok(answer.moves), plan, journal_code, Some(answer.resolved)).await;
+        }
+        Ok(answer) => {
+            refused = !opts.dry_run || answer.renamed;
+            answer.resolved
+        }
+        Err(odoo::PlanError::Resolve(e)) => return Err(with_labels(e)),
+        Err(odoo::PlanError::Write(e)) if opts.dry_run => return Err(write_failure(e)),
+        Err(odoo::PlanError::Write(e)) => {
+            return written(odoo, dossier.company_id, Err(e), plan, journal_code, None).await;
+        }
+        // No payflow_import_plan in this database (no addon, or an older one): the agent's own
+        // reads, then payflow_import.
+        Err(odoo::PlanError::NotAvailable(why)) => {
+            tracing::debug!("resolving with the agent's own reads: {why}");
+            match odoo.resolve(&target, &plan).await {
+                Ok(r) => r,
+                Err(e) => return Err(with_labels(e)),
             }
-            return Err(failure);
         }
     };
     plan.adopt_legacy_keys(&|k| resolved.existing.contains_key(k));
     if let Some(why) = plan.renamed(&resolved.period_keys) {
         return Err(Failure::new(ErrorKind::SilaeBadResponse, why));
+    }
+    if refused {
+        let why = "payflow_import_plan wrote nothing and named no problem the agent knows (a rename it does not see)";
+        return Err(write_failure(odoo::WriteError::Malformed(why.to_owned())));
     }
     if let Some(missing) = &resolved.addon_missing {
         if !opts.dry_run {
@@ -740,39 +779,56 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             resolved: Some(resolved),
         });
     }
-    let attachment = serde_json::json!({
-        "name": format!("silae-{dossier_number}-{period}.json"),
-        "datas": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &raw),
-        "mimetype": "application/json",
-    });
-    let entries: Vec<Value> = pending
+    let attachment = attachment.unwrap_or(Value::Null);
+    let entries: Vec<Value> = plan
+        .moves
         .iter()
-        .map(|m| {
-            odoo::move_entry(
-                m,
-                &resolved,
-                dossier.company_id,
-                &attachment,
-                &chatter_message(&dossier.name, dossier_number, period, m),
-            )
-        })
+        .zip(&messages)
+        .filter(|(m, _)| pending.iter().any(|p| p.import_key == m.import_key))
+        .map(|(m, message)| odoo::move_entry(m, &resolved, dossier.company_id, &attachment, message))
         .collect();
-    let results = match odoo.write(entries).await {
+    let results = odoo.write(entries).await;
+    written(odoo, dossier.company_id, results, plan, journal_code, Some(resolved)).await
+}
+
+/// A write's answer that cannot be read: failed, never "already imported"; the next run reads
+/// Odoo again and finds what is there.
+fn write_failure(e: odoo::WriteError) -> Failure {
+    match e {
+        odoo::WriteError::Malformed(_) => Failure::new(ErrorKind::OdooRejected, e.to_string()),
+        odoo::WriteError::Odoo(e) => e.into(),
+    }
+}
+
+/// The run after a write (`payflow_import_plan` or `payflow_import`): the moves written, or,
+/// when the write failed, what Odoo holds now.
+async fn written(
+    odoo: &OdooClient,
+    company_id: i64,
+    results: Result<Vec<odoo::WriteResult>, odoo::WriteError>,
+    plan: ImportPlan,
+    journal_code: Option<crate::store::Dossier>,
+    resolved: Option<Resolved>,
+) -> Result<Done, Failure> {
+    let results = match results {
         Ok(r) => r,
-        // Odoo answered something that is not payflow_import's answer: failed, never "already
-        // imported"; the next run reads Odoo again and finds what is there.
-        Err(odoo::WriteError::Malformed(why)) => {
-            return Err(Failure::new(ErrorKind::OdooRejected, odoo::WriteError::Malformed(why).to_string()))
-        }
+        Err(e @ odoo::WriteError::Malformed(_)) => return Err(write_failure(e)),
         Err(odoo::WriteError::Odoo(e)) => {
             // Refused or cut off: look again. Another run may have written the same period at
             // the same moment (the unique key refused ours), or our write may have committed
             // before the connection broke.
-            let keys: Vec<&str> = plan.moves.iter().map(|m| m.import_key.as_str()).collect();
-            let now = match odoo.existing(dossier.company_id, &keys).await {
+            // (Under their legacy key too: the one call keeps it for moves Odoo holds so.)
+            let keys: Vec<&str> = plan
+                .moves
+                .iter()
+                .flat_map(|m| std::iter::once(m.import_key.as_str()).chain(m.legacy_key.as_deref()))
+                .collect();
+            let now = match odoo.existing(company_id, &keys).await {
                 Ok(now) => now,
                 Err(_) => return Err(e.into()),
             };
+            let mut plan = plan;
+            plan.adopt_legacy_keys(&|k| now.contains_key(k));
             let complete = plan.moves.iter().all(|m| {
                 now.get(&m.import_key)
                     .is_some_and(|x| x.state != "draft" || x.payload_hash.as_deref() == Some(m.payload_hash.as_str()))
@@ -794,31 +850,30 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
                 moves,
                 plan: Some(plan),
                 journal: journal_code,
-                resolved: Some(resolved),
+                resolved,
             });
         }
     };
     // Each rupture's move, in the plan's order: the one just written, else the one already there.
     let written: std::collections::HashMap<&str, MoveRef> =
         results.iter().map(|r| (r.import_key.as_str(), move_ref(r.id, r.name.as_deref()))).collect();
-    let moves: Vec<MoveRef> = plan
-        .moves
-        .iter()
-        .filter_map(|m| {
-            written
-                .get(m.import_key.as_str())
-                .cloned()
-                .or_else(|| resolved.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref())))
-        })
-        .filter(|m| m.id > 0)
-        .collect();
+    let moves: Vec<MoveRef> =
+        plan.moves
+            .iter()
+            .filter_map(|m| {
+                written.get(m.import_key.as_str()).cloned().or_else(|| {
+                    resolved.as_ref()?.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref()))
+                })
+            })
+            .filter(|m| m.id > 0)
+            .collect();
     let created = results.iter().filter(|r| r.result == "created").count();
     let replaced = results.iter().filter(|r| r.result == "replaced").count();
     let status = if created + replaced == 0 { Status::AlreadyImported } else { Status::Imported };
     Ok(Done {
         status,
         facts: Facts::Imported {
-            company: resolved.company_name.clone(),
+            company: resolved.as_ref().map(|r| r.company_name.clone()).unwrap_or_default(),
             created: created as i64,
             replaced: replaced as i64,
             already: (plan.moves.len() - created - replaced) as i64,
@@ -826,7 +881,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         moves,
         plan: Some(plan),
         journal: journal_code,
-        resolved: Some(resolved),
+        resolved,
     })
 }
 
