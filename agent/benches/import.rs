@@ -191,6 +191,7 @@ async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agen
                 start_period: None,
                 wait_closed: true,
                 journal_map: Default::default(),
+                large: false,
             },
             "t",
         )

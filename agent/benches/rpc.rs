@@ -53,6 +53,7 @@ async fn main() {
             start_period: None,
             wait_closed: true,
             journal_map: Default::default(),
+            large: false,
         };
         store.upsert_dossier(&dossier, "2026-11-01T06:00:00+01:00").unwrap();
     }

@@ -73,6 +73,7 @@ async fn main() {
                     start_period: Some("2026-10".parse().unwrap()),
                     wait_closed: true,
                     journal_map: Default::default(),
+                    large: false,
                 },
                 "t",
             )

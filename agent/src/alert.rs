@@ -1,6 +1,7 @@
 //! Alert e-mails, in French (accountants read them): one when a dossier's imports start
 //! failing, a reminder after `smtp.reminder_days`, one when they work again — never one per
-//! run. Sent with lettre over SMTP (STARTTLS, TLS or plain, per the config); a failing SMTP
+//! run. And, for the whole instance, one when Silae first announces that a client secret
+//! expires and one a week before the date (`key_notices_due`; each recorded once sent). Sent with lettre over SMTP (STARTTLS, TLS or plain, per the config); a failing SMTP
 //! server never changes an import's result: it is logged and noted on the run.
 
 use std::time::Duration;
@@ -11,8 +12,9 @@ use lettre::transport::smtp::client::Tls;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
+use crate::agent::Agent;
 use crate::config::{SmtpConfig, SmtpSecurity};
-use crate::import::{Agent, ErrorKind, RunReport, Status};
+use crate::run::{ErrorKind, RunReport, Status};
 use crate::secrets::SecretName;
 use crate::store::{AlertState, Dossier};
 
@@ -50,8 +52,10 @@ pub fn decide(state: Option<&AlertState>, status: Status, now: jiff::Timestamp, 
     }
 }
 
-/// Called after every non-preview run: decides, sends, records. Never fails the run.
+/// Called after every run: the secret-expiry notices due (previews too: they read Silae's
+/// answer as well), then, for a non-preview run, decides, sends, records. Never fails the run.
 pub async fn after_run(agent: &Agent, dossier: &Dossier, report: &RunReport) {
+    key_expiry_notices(agent).await;
     if report.dry_run {
         return;
     }
@@ -104,6 +108,183 @@ pub async fn after_run(agent: &Agent, dossier: &Dossier, report: &RunReport) {
     if let Err(e) = recorded {
         tracing::warn!("cannot record the alert state: {e}");
     }
+}
+
+/// The e-mails about an expiring Silae client secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyNotice {
+    /// Silae announced the date (its last 31 days).
+    Announced,
+    /// Seven days or fewer are left.
+    WeekBefore,
+}
+
+impl KeyNotice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyNotice::Announced => "announced",
+            KeyNotice::WeekBefore => "week_before",
+        }
+    }
+}
+
+/// One e-mail to send about a secret: which, its expiry as Silae gave it, the days left when
+/// it is a date, the notice, and every notice it stands for (a date first seen within a week
+/// gets one e-mail, the week-before one, standing for both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyNoticeDue {
+    pub which: String,
+    pub expires: String,
+    pub days_left: Option<i64>,
+    pub notice: KeyNotice,
+    pub covers: Vec<KeyNotice>,
+}
+
+/// The days from `today` to an expiry given as a date (`None` for a text without one).
+pub fn days_left(expires: &str, today: jiff::civil::Date) -> Option<i64> {
+    let date = crate::silae::wire::date_part(expires)?;
+    today.until(date).ok().map(|span| i64::from(span.get_days()))
+}
+
+/// The notices due (pure): for each announced expiry (which, expires), `Announced` unless sent,
+/// and `WeekBefore` once seven days or fewer are left, unless sent; `sent` holds (which,
+/// expires, notice) of what was sent.
+pub fn key_notices_due(
+    announced: &[(String, String)],
+    sent: &[(String, String, String)],
+    today: jiff::civil::Date,
+) -> Vec<KeyNoticeDue> {
+    let was_sent = |which: &str, expires: &str, n: KeyNotice| {
+        sent.iter().any(|(w, e, s)| w == which && e == expires && s == n.as_str())
+    };
+    let mut due = Vec::new();
+    for (which, expires) in announced {
+        let days = days_left(expires, today);
+        let mut covers: Vec<KeyNotice> = [KeyNotice::Announced, KeyNotice::WeekBefore]
+            .into_iter()
+            .filter(|n| *n == KeyNotice::Announced || days.is_some_and(|d| d <= 7))
+            .filter(|n| !was_sent(which, expires, *n))
+            .collect();
+        let Some(notice) = covers.last().copied() else { continue };
+        if notice == KeyNotice::WeekBefore && !covers.contains(&KeyNotice::Announced) {
+            covers = vec![KeyNotice::WeekBefore];
+        }
+        due.push(KeyNoticeDue { which: which.clone(), expires: expires.clone(), days_left: days, notice, covers });
+    }
+    due
+}
+
+/// The instance's alert addresses: every enabled dossier's, once each, in order.
+fn instance_addresses(dossiers: &[Dossier]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for address in dossiers.iter().filter(|d| d.enabled).flat_map(|d| &d.alert_emails) {
+        if !all.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+            all.push(address.clone());
+        }
+    }
+    all
+}
+
+/// Sends the secret-expiry notices due and records each sent one, so that later runs and
+/// restarts never send it again. A notice is claimed in the store before it is sent (two runs
+/// at once send it once) and released if it could not be sent (tried again next run).
+async fn key_expiry_notices(agent: &Agent) {
+    let tz = agent.config.time_zone();
+    let today = jiff::Timestamp::now().to_zoned(tz).date();
+    let read = agent
+        .db(|s| {
+            let announced: Vec<(String, String)> = s.key_expiry()?.into_iter().map(|(w, e, _)| (w, e)).collect();
+            let sent = s.key_notices()?.into_iter().map(|(w, e, n, _)| (w, e, n)).collect::<Vec<_>>();
+            Ok((announced, sent, s.dossiers()?))
+        })
+        .await;
+    let (announced, sent, dossiers) = match read {
+        Ok(r) => r,
+        Err(e) => return tracing::warn!("cannot read the Silae secrets' expiry notices: {e}"),
+    };
+    let due = key_notices_due(&announced, &sent, today);
+    if due.is_empty() {
+        return;
+    }
+    let to = instance_addresses(&dossiers);
+    for notice in due {
+        let now = agent.now();
+        let (claim, stamp, dest) = (notice.clone(), now.clone(), to.join(", "));
+        let claimed = agent
+            .db(move |s| {
+                let mut all = true;
+                for n in &claim.covers {
+                    all &= s.record_key_notice(&claim.which, &claim.expires, n.as_str(), &stamp, &dest)?;
+                }
+                Ok(all)
+            })
+            .await;
+        match claimed {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!("cannot record the Silae secret expiry notice: {e}");
+                continue;
+            }
+        }
+        let (subject, body) = compose_key_notice(agent, &notice);
+        match send(agent, &to, &subject, &body).await {
+            Ok(to) => {
+                tracing::info!(which = notice.which, expires = notice.expires, "secret expiry notice sent to {to}")
+            }
+            Err(why) => {
+                tracing::warn!(which = notice.which, "the Silae secret expiry notice was not sent: {why}");
+                let release = notice.clone();
+                let released = agent
+                    .db(move |s| {
+                        for n in &release.covers {
+                            s.forget_key_notice(&release.which, &release.expires, n.as_str())?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = released {
+                    tracing::warn!("cannot release the Silae secret expiry notice: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// `24 décembre 2026` from a date, else the text as Silae gave it.
+fn date_fr(expires: &str) -> String {
+    match crate::silae::wire::date_part(expires) {
+        Some(d) => format!("{} {}", d.day(), mois(&format!("{:04}-{:02}", d.year(), d.month()))),
+        None => expires.to_owned(),
+    }
+}
+
+/// The subject and text of a secret-expiry notice, in French.
+pub fn compose_key_notice(agent: &Agent, n: &KeyNoticeDue) -> (String, String) {
+    let which = if n.which == "primary" { "principal" } else { "secondaire" };
+    let date = date_fr(&n.expires);
+    let left = match n.days_left {
+        Some(d) if d < 0 => "la date est passée".to_owned(),
+        Some(0) => "c'est aujourd'hui".to_owned(),
+        Some(1) => "il reste 1 jour".to_owned(),
+        Some(d) => format!("il reste {d} jours"),
+        None => "date non précisée par Silae".to_owned(),
+    };
+    let instance = &agent.config.instance;
+    let subject = match n.notice {
+        KeyNotice::Announced => format!("[PayFlow] Le secret client Silae expire le {date} — instance « {instance} »"),
+        KeyNotice::WeekBefore => {
+            format!("[PayFlow] Rappel : le secret client Silae expire le {date} ({left}) — instance « {instance} »")
+        }
+    };
+    let body = format!(
+        "Bonjour,\n\nSilae annonce que le secret client {which} utilisé par PayFlow (instance « {instance} ») expire le {date} ({left}).\n\nCe jour-là, les imports de paie de tous les dossiers de cette instance échoueront.\n\nQue faire : renouvelez le secret dans le portail API de Silae, puis transmettez le nouveau à l'administrateur de PayFlow, qui l'enregistre (payflow-agent secret set silae_client_secret) avant le {date}.\n\n{}\n\n— PayFlow\n",
+        match n.notice {
+            KeyNotice::Announced => "Un rappel vous sera envoyé une semaine avant cette date.",
+            KeyNotice::WeekBefore => "Ceci est le dernier rappel avant l'expiration.",
+        }
+    );
+    (subject, body)
 }
 
 /// Connects to the SMTP server (and authenticates) without sending anything: for `check`.
@@ -278,6 +459,37 @@ mod tests {
         assert_eq!(decide(Some(&sent), Status::NoData, day(1), 3), Decision::Recovered);
         // A first alert that could not be sent is tried again.
         assert_eq!(decide(Some(&state(None)), Status::Failed, day(1), 3), Decision::Failure { reminder: false });
+    }
+
+    #[test]
+    fn one_notice_when_announced_and_one_a_week_before() {
+        let today: jiff::civil::Date = "2026-12-01".parse().unwrap();
+        let announced = |e: &str| vec![("primary".to_owned(), e.to_owned())];
+        let sent = |notices: &[&str], e: &str| -> Vec<(String, String, String)> {
+            notices.iter().map(|n| ("primary".to_owned(), e.to_owned(), n.to_string())).collect()
+        };
+        let due = |a: &[(String, String)], s: &[(String, String, String)]| {
+            key_notices_due(a, s, today).into_iter().map(|d| (d.notice, d.covers, d.days_left)).collect::<Vec<_>>()
+        };
+        let far = "2026-12-24T00:00:00Z";
+        // First seen 23 days before: the announcement; then nothing until 7 days are left.
+        assert_eq!(due(&announced(far), &[]), [(KeyNotice::Announced, vec![KeyNotice::Announced], Some(23))]);
+        assert!(due(&announced(far), &sent(&["announced"], far)).is_empty());
+        let week = |d: &str| key_notices_due(&announced(far), &sent(&["announced"], far), d.parse().unwrap());
+        assert!(week("2026-12-16").is_empty(), "8 days left");
+        let at_7 = week("2026-12-17");
+        assert_eq!((at_7[0].notice, at_7[0].days_left), (KeyNotice::WeekBefore, Some(7)));
+        assert!(due(&announced(far), &sent(&["announced", "week_before"], far)).is_empty());
+        // First seen 6 days before: one e-mail, the week-before one, standing for both.
+        let near = "2026-12-07";
+        assert_eq!(
+            due(&announced(near), &[]),
+            [(KeyNotice::WeekBefore, vec![KeyNotice::Announced, KeyNotice::WeekBefore], Some(6))]
+        );
+        // A new date (a renewed secret announced again) is a new announcement.
+        assert_eq!(due(&announced(far), &sent(&["announced", "week_before"], near))[0].0, KeyNotice::Announced);
+        // A text without a date: the announcement only.
+        assert_eq!(due(&announced("bientôt"), &[]), [(KeyNotice::Announced, vec![KeyNotice::Announced], None)]);
     }
 
     #[test]

@@ -70,6 +70,14 @@ pub struct SilaeConfig {
     /// The first backoff delay, doubled at each retry (with jitter, at most 30 s).
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
+    /// The first wait between two polls of an asynchronous journal, doubled at each poll
+    /// (with jitter, at most 30 s).
+    #[serde(default = "default_async_poll_ms")]
+    pub async_poll_ms: u64,
+    /// The longest an asynchronous journal is waited for before the run fails (the next run
+    /// asks again).
+    #[serde(default = "default_async_wait_secs")]
+    pub async_wait_secs: u64,
     /// A CA to trust for Silae besides the system's store and the bundled roots (PEM).
     #[serde(default)]
     pub ca_file: Option<CaFile>,
@@ -84,6 +92,8 @@ impl Default for SilaeConfig {
             timeout_secs: default_silae_timeout(),
             max_retries: default_retries(),
             retry_base_ms: default_retry_base_ms(),
+            async_poll_ms: default_async_poll_ms(),
+            async_wait_secs: default_async_wait_secs(),
             ca_file: None,
         }
     }
@@ -219,6 +229,12 @@ fn default_retries() -> u32 {
 fn default_retry_base_ms() -> u64 {
     500
 }
+fn default_async_poll_ms() -> u64 {
+    2000
+}
+fn default_async_wait_secs() -> u64 {
+    1800
+}
 fn default_odoo_timeout() -> u64 {
     120
 }
@@ -344,6 +360,13 @@ impl Config {
         }
         if self.silae.retry_base_ms > 60_000 {
             return invalid("silae.retry_base_ms", "at most 60000 ms", &self.silae.retry_base_ms.to_string());
+        }
+        if !(1..=60_000).contains(&self.silae.async_poll_ms) {
+            return invalid("silae.async_poll_ms", "between 1 and 60000 ms", &self.silae.async_poll_ms.to_string());
+        }
+        if !(1..=86_400).contains(&self.silae.async_wait_secs) {
+            let got = self.silae.async_wait_secs.to_string();
+            return invalid("silae.async_wait_secs", "seconds between 1 and 86400 (a day)", &got);
         }
         if self.odoo.database.trim().is_empty() {
             return invalid("odoo.database", "the Odoo database name", "");

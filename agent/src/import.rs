@@ -1,323 +1,23 @@
 //! The one import path shared by the CLI, the daily timer and the RPC service:
-//! fetch from Silae -> journal (plan and checks) -> (Odoo: resolve, write) -> record the run.
+//! fetch from Silae -> journal (plan and checks) -> (Odoo: resolve) -> `decide` (pure) ->
+//! its effects (write, chatter, attachment) -> record the run.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::config::Config;
-use crate::journal::{self, ImportPlan, MovePlan, Problems};
-use crate::odoo::{self, OdooClient, OdooError, Protocol, ResolveError, Resolved, Session, Target};
-use crate::outcome::{Facts, MissingAccount, MoveRef, OdooCheck, Outcome, RuptureTotal, Totals};
+use crate::agent::interrupt_stale_runs;
+use crate::journal::{self, ImportPlan, MovePlan};
+use crate::odoo::{self, Existing, OdooClient, ResolveError, Resolved, Target, WriteResult};
+use crate::outcome::{Facts, MoveRef, OdooCheck, Outcome, RuptureTotal, Totals};
 use crate::period::Period;
-use crate::secrets::{SecretError, SecretName, Secrets};
-use crate::silae::{SilaeClient, SilaeCredentials, SilaeError};
-use crate::store::{RunOutcome, Store, StoreError, Trigger};
+use crate::secrets::SecretName;
+use crate::store::{RunOutcome, StoreError, Trigger};
 
-pub use crate::outcome::{ErrorKind, Status};
-
-/// A failure of an import, with its contract kind and a message that says what to fix.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub kind: ErrorKind,
-    pub message: String,
-    /// The facts, when the error has more than its text (missing accounts).
-    pub facts: Option<Facts>,
-}
-
-impl Failure {
-    pub fn new(kind: ErrorKind, message: String) -> Failure {
-        Failure { kind, message, facts: None }
-    }
-}
-
-impl From<SilaeError> for Failure {
-    fn from(e: SilaeError) -> Failure {
-        let kind = match &e {
-            SilaeError::Auth(_) | SilaeError::Blocked(_) => ErrorKind::SilaeAuth,
-            SilaeError::Unavailable(_) => ErrorKind::SilaeUnavailable,
-            SilaeError::BadResponse(_) => ErrorKind::SilaeBadResponse,
-        };
-        Failure::new(kind, e.to_string())
-    }
-}
-
-impl From<Problems> for Failure {
-    fn from(p: Problems) -> Failure {
-        let kind = if p.is_balance_only() { ErrorKind::Unbalanced } else { ErrorKind::SilaeBadResponse };
-        Failure::new(kind, p.to_string())
-    }
-}
-
-impl From<OdooError> for Failure {
-    fn from(e: OdooError) -> Failure {
-        let kind = match &e {
-            OdooError::Auth(_) => ErrorKind::OdooAuth,
-            OdooError::Unavailable(_) => ErrorKind::OdooUnavailable,
-            OdooError::Rejected { .. } => ErrorKind::OdooRejected,
-        };
-        Failure::new(kind, e.to_string())
-    }
-}
-
-impl From<ResolveError> for Failure {
-    fn from(e: ResolveError) -> Failure {
-        if let ResolveError::Accounts(detail, missing) = &e {
-            let accounts = missing
-                .iter()
-                .map(|m| MissingAccount { code: m.silae_code.clone(), tried: m.tried.clone(), label: None })
-                .collect();
-            let facts = Facts::MissingAccounts { accounts, analytic: Vec::new(), detail: detail.clone() };
-            return Failure { kind: ErrorKind::MissingAccounts, message: detail.clone(), facts: Some(facts) };
-        }
-        let kind = match &e {
-            ResolveError::Odoo(o) => return o.clone().into(),
-            ResolveError::Company { .. } | ResolveError::AddonMissing { .. } => ErrorKind::Config,
-            ResolveError::Journal(_) => ErrorKind::MissingJournal,
-            ResolveError::Accounts(..) => ErrorKind::MissingAccounts,
-            ResolveError::Locked(_) => ErrorKind::OdooRejected,
-        };
-        Failure::new(kind, e.to_string())
-    }
-}
-
-impl From<SecretError> for Failure {
-    fn from(e: SecretError) -> Failure {
-        Failure::new(ErrorKind::Config, e.to_string())
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        let kind = if e.is_about_input() { ErrorKind::Config } else { ErrorKind::State };
-        Failure::new(kind, e.to_string())
-    }
-}
-
-/// What a run gives: what `--json` prints, what the RPC answers.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub run_id: Option<i64>,
-    pub dossier: String,
-    pub period: String,
-    pub status: Status,
-    pub error_kind: Option<ErrorKind>,
-    /// The outcome in English (the contract's field; `outcome` is the typed one).
-    pub message: String,
-    pub moves: Vec<i64>,
-    pub dry_run: bool,
-    /// The move plans, one per Silae rupture (what is, or would be, written).
-    pub plans: Vec<Value>,
-    pub outcome: Outcome,
-}
-
-/// How an import was asked for.
-#[derive(Debug, Clone)]
-pub struct ImportOptions {
-    pub dry_run: bool,
-    pub trigger: Trigger,
-    pub triggered_by: Option<String>,
-}
-
-/// One agent instance: its config, state and clients. Built once per process (or per config
-/// reload); a run reads the config once, at its start.
-pub struct Agent {
-    pub config: Config,
-    pub store: Arc<Store>,
-    pub secrets: Secrets,
-    silae: tokio::sync::OnceCell<SilaeClient>,
-    odoo: tokio::sync::OnceCell<OdooClient>,
-}
-
-impl Agent {
-    pub fn open(config: Config) -> Result<Agent, StoreError> {
-        let store = Store::open(&config.database_path())?;
-        let secrets = Secrets::for_config(&config);
-        Ok(Agent::with(config, store, secrets))
-    }
-
-    pub fn with(config: Config, store: Store, secrets: Secrets) -> Agent {
-        Agent::sharing(config, Arc::new(store), secrets)
-    }
-
-    /// An agent on a store already open (a config reload keeps the database it had).
-    pub fn sharing(config: Config, store: Arc<Store>, secrets: Secrets) -> Agent {
-        Agent { config, store, secrets, silae: tokio::sync::OnceCell::new(), odoo: tokio::sync::OnceCell::new() }
-    }
-
-    /// Runs SQLite work on the blocking pool: a database locked by another process (busy
-    /// timeout) never holds up the async tasks (the service's `/healthz`, other requests).
-    pub async fn db<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || work(&store)).await {
-            Ok(r) => r,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::Unavailable(e.to_string())),
-        }
-    }
-
-    /// The current time in the configured zone, RFC 3339 with its offset.
-    pub fn now(&self) -> String {
-        now_in(&self.config.time_zone())
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// The Silae client, built on first use from the secrets.
-    pub async fn silae(&self) -> Result<&SilaeClient, Failure> {
-        self.silae
-            .get_or_try_init(|| async {
-                let credentials = SilaeCredentials {
-                    client_id: self.secrets.require(SecretName::SilaeClientId)?,
-                    client_secret: self.secrets.require(SecretName::SilaeClientSecret)?,
-                    subscription_key: self.secrets.require(SecretName::SilaeSubscriptionKey)?,
-                };
-                Ok::<_, Failure>(SilaeClient::new(self.config.silae.clone(), credentials)?)
-            })
-            .await
-    }
-}
-
-/// An exclusive lock on a dossier for this process: an OS file lock, released by the kernel if
-/// the process dies.
-pub struct DossierLock(#[allow(dead_code)] std::fs::File);
-
-/// Why a dossier's lock was not taken.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LockError {
-    /// Another process held it for the whole wait.
-    #[error("another PayFlow run has been working on dossier {dossier} for more than {waited} s (lock {path}): this period was not imported; it will be on the next run, or import it when that run has finished")]
-    Busy { dossier: String, path: String, waited: u64 },
-    /// The lock file cannot be made or locked: not contention, a problem to fix.
-    #[error("cannot lock dossier {dossier}: {path}: {error}. The data folder must be writable by the user PayFlow runs as (check data_dir and the service's ReadWritePaths/StateDirectory)")]
-    Io { dossier: String, path: String, error: String },
-}
-
-impl From<LockError> for Failure {
-    fn from(e: LockError) -> Failure {
-        Failure::new(ErrorKind::State, e.to_string())
-    }
-}
-
-impl Agent {
-    /// Locks a dossier, waiting at most `wait` for another process to release it. Contention
-    /// ("would block") and real I/O errors on the lock file are told apart.
-    pub async fn lock_dossier(&self, dossier: &str, wait: Duration) -> Result<DossierLock, LockError> {
-        let dir = self.config.data_dir.join("locks");
-        let path = dir.join(format!("{}.lock", dossier.replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
-        let io = |error: std::io::Error, at: &std::path::Path| LockError::Io {
-            dossier: dossier.to_owned(),
-            path: at.display().to_string(),
-            error: error.to_string(),
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io(e, &path))?;
-        let started = std::time::Instant::now();
-        let mut told = false;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(DossierLock(file)),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
-                    if !told && !wait.is_zero() {
-                        told = true;
-                        tracing::info!(
-                            dossier,
-                            "another run is working on this dossier: waiting for it (at most {} s)",
-                            wait.as_secs()
-                        );
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(LockError::Busy {
-                        dossier: dossier.to_owned(),
-                        path: path.display().to_string(),
-                        waited: wait.as_secs(),
-                    })
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(e, &path)),
-            }
-        }
-    }
-
-    /// Marks `interrupted` the runs left `running` on the dossiers no process works on (their
-    /// process died, was killed or stopped): what `serve` does at start-up and a stopped
-    /// import does before it exits. Returns how many runs were marked.
-    pub async fn interrupt_orphaned_runs(&self) -> usize {
-        let dossiers = match self.db(|s| s.dossiers_with_running_runs()).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!("cannot look for interrupted runs: {e}");
-                return 0;
-            }
-        };
-        let mut marked = 0;
-        for dossier in dossiers {
-            // Held by a live process: its run is really running.
-            let Ok(lock) = self.lock_dossier(&dossier, Duration::ZERO).await else { continue };
-            marked += interrupt_stale_runs(self, &dossier).await.unwrap_or(0);
-            drop(lock);
-        }
-        marked
-    }
-
-    /// The Odoo client, built on first use, connected with the session remembered in the
-    /// store (so an import does not authenticate again).
-    pub async fn odoo(&self) -> Result<&OdooClient, Failure> {
-        let client = self
-            .odoo
-            .get_or_try_init(|| async {
-                let secret = self.secrets.require(SecretName::OdooSecret)?;
-                Ok::<_, Failure>(OdooClient::new(&self.config.odoo, secret)?)
-            })
-            .await?;
-        let o = &self.config.odoo;
-        let remembered = self.store().odoo_session(&o.url, &o.database, &o.login)?.and_then(|s| {
-            let protocol = match s.protocol.as_str() {
-                "json2" => Protocol::Json2,
-                "jsonrpc" => Protocol::JsonRpc,
-                // "xmlrpc", remembered by an older agent: authenticate again.
-                _ => return None,
-            };
-            Some(Session { protocol, major: u32::try_from(s.major).ok()?, uid: s.uid })
-        });
-        let session = client.connect(remembered).await?;
-        if remembered != Some(session) {
-            self.remember(session);
-        }
-        Ok(client)
-    }
-
-    /// The clients already built, for the metrics (none is built for that).
-    pub fn built_clients(&self) -> (Option<&SilaeClient>, Option<&OdooClient>) {
-        (self.silae.get(), self.odoo.get())
-    }
-
-    /// Keeps the session for the next process.
-    pub fn remember(&self, s: Session) {
-        let o = &self.config.odoo;
-        let row = crate::store::OdooSession { protocol: s.protocol.as_str().into(), major: s.major.into(), uid: s.uid };
-        if let Err(e) = self.store().save_odoo_session(&o.url, &o.database, &o.login, Some(&row), &self.now()) {
-            tracing::warn!("cannot remember the Odoo session: {e}");
-        }
-    }
-}
-
-pub fn now_in(tz: &jiff::tz::TimeZone) -> String {
-    jiff::Timestamp::now().to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
-}
+// The run's types and the agent live in their own modules; their old paths still work.
+pub use crate::agent::{now_in, Agent, DossierLock, LockError};
+pub use crate::run::{ErrorKind, Failure, ImportOptions, RunReport, Status};
 
 /// Imports (or previews) one period of one dossier, and records the run. Waits (a bounded
 /// time) while another process works on the same dossier.
@@ -332,19 +32,6 @@ pub async fn run_period(agent: &Agent, dossier: &str, period: Period, opts: &Imp
     };
     drop(lock);
     report
-}
-
-/// With the dossier's lock held, no other process works on it: a run still `running` is one
-/// whose process died (a crash, `kill -9`, a power cut). It is marked `interrupted`.
-async fn interrupt_stale_runs(agent: &Agent, dossier: &str) -> Result<usize, StoreError> {
-    let (number, now) = (dossier.to_owned(), agent.now());
-    let marked = agent.db(move |s| s.interrupt_stale_runs(&number, &now)).await;
-    match &marked {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(dossier, "{n} run(s) cut by a stopped process marked interrupted"),
-        Err(e) => tracing::warn!(dossier, "cannot mark interrupted runs: {e}"),
-    }
-    marked
 }
 
 /// The failure of a run the state database does not take (locked past its busy timeout, disk
@@ -601,35 +288,139 @@ struct Done {
     resolved: Option<Resolved>,
 }
 
+impl Done {
+    /// A run that ends before any plan (waiting for Silae, no data).
+    fn bare(status: Status, facts: Facts) -> Done {
+        Done { status, facts, moves: Vec::new(), plan: None, journal: None, resolved: None }
+    }
+}
+
 fn move_ref(id: i64, name: Option<&str>) -> MoveRef {
     MoveRef { id, name: name.map(str::to_owned), rupture_label: None }
 }
 
+/// What an import does with a plan, given what Odoo holds: the pure part of `attempt`.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// Nothing is written: the plan cannot be (a renamed rupture, the addon missing).
+    Refuse(Failure),
+    /// Every rupture's move is in Odoo already (posted, or a draft of the same payload).
+    AlreadyImported { moves: Vec<MoveRef> },
+    /// A preview: what an import would do.
+    Preview(OdooCheck),
+    /// Write these moves of the plan (indexes, in its order): new ones, and untouched drafts
+    /// of another payload (replaced). Posted moves are never touched.
+    Write { pending: Vec<usize> },
+}
+
+/// Decides over the plan (legacy keys already adopted) and what Odoo holds for it. No I/O.
+pub fn decide(plan: &ImportPlan, held: &Resolved, dry_run: bool) -> Decision {
+    if let Some(why) = plan.renamed(&held.period_keys) {
+        return Decision::Refuse(Failure::new(ErrorKind::SilaeBadResponse, why));
+    }
+    if let Some(missing) = &held.addon_missing {
+        if !dry_run {
+            return Decision::Refuse(missing.clone().into());
+        }
+    }
+    // A draft of the same payload is already there; posted moves are never touched.
+    let pending: Vec<usize> = (0..plan.moves.len())
+        .filter(|&i| {
+            let m = &plan.moves[i];
+            match held.existing.get(&m.import_key) {
+                None => true,
+                Some(e) => e.state == "draft" && e.payload_hash.as_deref() != Some(m.payload_hash.as_str()),
+            }
+        })
+        .collect();
+    if pending.is_empty() {
+        let moves = plan
+            .moves
+            .iter()
+            .filter_map(|m| held.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref())))
+            .collect();
+        return Decision::AlreadyImported { moves };
+    }
+    if dry_run {
+        let replace = pending.iter().filter(|&&i| held.existing.contains_key(&plan.moves[i].import_key)).count();
+        return Decision::Preview(OdooCheck {
+            company: held.company_name.clone(),
+            create: (pending.len() - replace) as i64,
+            replace: replace as i64,
+            already: (plan.moves.len() - pending.len()) as i64,
+            addon_missing: held.addon_missing.as_ref().map(|e| e.to_string()),
+        });
+    }
+    Decision::Write { pending }
+}
+
+/// After a refused or cut-off write, what Odoo holds now: every rupture's move, when all are
+/// there (posted, or a draft of our payload: another run wrote them, or our write committed).
+fn found_after_write_error(plan: &ImportPlan, now: &HashMap<String, Existing>) -> Option<Vec<MoveRef>> {
+    plan.moves
+        .iter()
+        .map(|m| {
+            now.get(&m.import_key)
+                .filter(|x| x.state != "draft" || x.payload_hash.as_deref() == Some(m.payload_hash.as_str()))
+                .map(|x| move_ref(x.id, x.name.as_deref()))
+        })
+        .collect()
+}
+
+/// What a write gives: its status, facts and each rupture's move in the plan's order (the one
+/// just written, else the one already there).
+fn after_write(plan: &ImportPlan, held: &Resolved, results: &[WriteResult]) -> (Status, Facts, Vec<MoveRef>) {
+    let written: HashMap<&str, MoveRef> =
+        results.iter().map(|r| (r.import_key.as_str(), move_ref(r.id, r.name.as_deref()))).collect();
+    let moves: Vec<MoveRef> = plan
+        .moves
+        .iter()
+        .filter_map(|m| {
+            written
+                .get(m.import_key.as_str())
+                .cloned()
+                .or_else(|| held.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref())))
+        })
+        .filter(|m| m.id > 0)
+        .collect();
+    let created = results.iter().filter(|r| r.result == "created").count();
+    let replaced = results.iter().filter(|r| r.result == "replaced").count();
+    let status = if created + replaced == 0 { Status::AlreadyImported } else { Status::Imported };
+    let facts = Facts::Imported {
+        company: held.company_name.clone(),
+        created: created as i64,
+        replaced: replaced as i64,
+        already: (plan.moves.len() - created - replaced) as i64,
+    };
+    (status, facts, moves)
+}
+
+/// A period before the dossier's start is refused before anything is asked of Silae.
+fn before_start(dossier: &crate::store::Dossier, period: Period) -> Option<Failure> {
+    let start = dossier.start_period.filter(|s| period < *s)?;
+    let message = format!(
+        "dossier {} starts at {start}: the period {period} is before it (change start_period to import it)",
+        dossier.silae_number
+    );
+    Some(Failure { kind: ErrorKind::Config, message, facts: Some(Facts::BeforeStart { start: start.to_string() }) })
+}
+
+/// One import's effects around `decide`: Silae's reads, Odoo's reads, then the decision's write
+/// (moves, chatter, attachment).
 async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &ImportOptions) -> Result<Done, Failure> {
     let number = dossier_number.to_owned();
     let dossier = agent.db(move |s| s.dossier(&number)).await?;
-    if let Some(start) = dossier.start_period.filter(|s| period < *s) {
-        let facts = Facts::BeforeStart { start: start.to_string() };
-        let message = format!(
-            "dossier {dossier_number} starts at {start}: the period {period} is before it (change start_period to import it)"
-        );
-        return Err(Failure { kind: ErrorKind::Config, message, facts: Some(facts) });
+    if let Some(refused) = before_start(&dossier, period) {
+        return Err(refused);
     }
     let silae = agent.silae().await?;
     if dossier.wait_closed {
         let open = silae.periode_en_cours(dossier_number).await?;
         if period >= open {
-            return Ok(Done {
-                status: Status::Waiting,
-                facts: Facts::Waiting { in_progress: open.to_string() },
-                moves: Vec::new(),
-                plan: None,
-                journal: None,
-                resolved: None,
-            });
+            return Ok(Done::bare(Status::Waiting, Facts::Waiting { in_progress: open.to_string() }));
         }
     }
-    let (payload, raw) = silae.ecritures(dossier_number, period).await?;
+    let (payload, raw) = silae.ecritures_for(dossier_number, period, dossier.large).await?;
     remember_key_expiry(agent, silae.key_expiry()).await;
     let mut plan = journal::plan(dossier_number, period, &payload, &dossier.account_map)?;
     if !plan.moves.is_empty() {
@@ -643,14 +434,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
     }
     if plan.moves.is_empty() {
-        return Ok(Done {
-            status: Status::NoData,
-            facts: Facts::NoData,
-            moves: Vec::new(),
-            plan: None,
-            journal: None,
-            resolved: None,
-        });
+        return Ok(Done::bare(Status::NoData, Facts::NoData));
     }
     let journal_code = Some(dossier.clone());
     // A preview checks Odoo too when it can (accounts, journal, lock dates, existing moves),
@@ -723,69 +507,33 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
     };
     plan.adopt_legacy_keys(&|k| resolved.existing.contains_key(k));
-    if let Some(why) = plan.renamed(&resolved.period_keys) {
-        return Err(Failure::new(ErrorKind::SilaeBadResponse, why));
-    }
-    if refused {
+    let decision = decide(&plan, &resolved, opts.dry_run);
+    if refused && !matches!(decision, Decision::Refuse(_)) {
         let why = "payflow_import_plan wrote nothing and named no problem the agent knows (a rename it does not see)";
         return Err(write_failure(odoo::WriteError::Malformed(why.to_owned())));
     }
-    if let Some(missing) = &resolved.addon_missing {
-        if !opts.dry_run {
-            return Err(missing.clone().into());
+    let done = |status, facts, moves, plan| Done {
+        status,
+        facts,
+        moves,
+        plan: Some(plan),
+        journal: journal_code.clone(),
+        resolved: Some(resolved.clone()),
+    };
+    let pending = match decision {
+        Decision::Refuse(failure) => return Err(failure),
+        Decision::AlreadyImported { moves } => {
+            return Ok(done(Status::AlreadyImported, Facts::AlreadyImported, moves, plan))
         }
-    }
-    // Posted moves are never touched; a draft of the same payload is already there.
-    let pending: Vec<&MovePlan> = plan
-        .moves
-        .iter()
-        .filter(|m| match resolved.existing.get(&m.import_key) {
-            None => true,
-            Some(e) => e.state == "draft" && e.payload_hash.as_deref() != Some(m.payload_hash.as_str()),
-        })
-        .collect();
-    let replaced = pending.iter().filter(|m| resolved.existing.contains_key(&m.import_key)).count();
-    let present: Vec<MoveRef> = plan
-        .moves
-        .iter()
-        .filter_map(|m| resolved.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref())))
-        .collect();
-    if pending.is_empty() {
-        let done = Done {
-            status: Status::AlreadyImported,
-            facts: Facts::AlreadyImported,
-            moves: present,
-            plan: Some(plan),
-            journal: journal_code,
-            resolved: Some(resolved),
-        };
-        return Ok(done);
-    }
-    if opts.dry_run {
-        return Ok(Done {
-            status: Status::Previewed,
-            facts: Facts::Previewed {
-                odoo: Some(OdooCheck {
-                    company: resolved.company_name.clone(),
-                    create: (pending.len() - replaced) as i64,
-                    replace: replaced as i64,
-                    already: (plan.moves.len() - pending.len()) as i64,
-                    addon_missing: resolved.addon_missing.as_ref().map(|e| e.to_string()),
-                }),
-            },
-            moves: Vec::new(),
-            plan: Some(plan),
-            journal: journal_code,
-            resolved: Some(resolved),
-        });
-    }
+        Decision::Preview(check) => {
+            return Ok(done(Status::Previewed, Facts::Previewed { odoo: Some(check) }, Vec::new(), plan))
+        }
+        Decision::Write { pending } => pending,
+    };
     let attachment = attachment.unwrap_or(Value::Null);
-    let entries: Vec<Value> = plan
-        .moves
+    let entries: Vec<Value> = pending
         .iter()
-        .zip(&messages)
-        .filter(|(m, _)| pending.iter().any(|p| p.import_key == m.import_key))
-        .map(|(m, message)| odoo::move_entry(m, &resolved, dossier.company_id, &attachment, message))
+        .map(|&i| odoo::move_entry(&plan.moves[i], &resolved, dossier.company_id, &attachment, &messages[i]))
         .collect();
     let results = odoo.write(entries).await;
     written(odoo, dossier.company_id, results, plan, journal_code, Some(resolved)).await
@@ -823,27 +571,10 @@ async fn written(
                 .iter()
                 .flat_map(|m| std::iter::once(m.import_key.as_str()).chain(m.legacy_key.as_deref()))
                 .collect();
-            let now = match odoo.existing(company_id, &keys).await {
-                Ok(now) => now,
-                Err(_) => return Err(e.into()),
-            };
+            let Ok(now) = odoo.existing(company_id, &keys).await else { return Err(e.into()) };
             let mut plan = plan;
             plan.adopt_legacy_keys(&|k| now.contains_key(k));
-            let complete = plan.moves.iter().all(|m| {
-                now.get(&m.import_key)
-                    .is_some_and(|x| x.state != "draft" || x.payload_hash.as_deref() == Some(m.payload_hash.as_str()))
-            });
-            if !complete {
-                return Err(e.into());
-            }
-            let moves: Vec<MoveRef> = plan
-                .moves
-                .iter()
-                .map(|m| {
-                    let x = &now[&m.import_key];
-                    move_ref(x.id, x.name.as_deref())
-                })
-                .collect();
+            let Some(moves) = found_after_write_error(&plan, &now) else { return Err(e.into()) };
             return Ok(Done {
                 status: Status::AlreadyImported,
                 facts: Facts::FoundAfterWriteError { error: e.to_string() },
@@ -854,35 +585,18 @@ async fn written(
             });
         }
     };
-    // Each rupture's move, in the plan's order: the one just written, else the one already there.
-    let written: std::collections::HashMap<&str, MoveRef> =
-        results.iter().map(|r| (r.import_key.as_str(), move_ref(r.id, r.name.as_deref()))).collect();
-    let moves: Vec<MoveRef> =
-        plan.moves
-            .iter()
-            .filter_map(|m| {
-                written.get(m.import_key.as_str()).cloned().or_else(|| {
-                    resolved.as_ref()?.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref()))
-                })
-            })
-            .filter(|m| m.id > 0)
-            .collect();
-    let created = results.iter().filter(|r| r.result == "created").count();
-    let replaced = results.iter().filter(|r| r.result == "replaced").count();
-    let status = if created + replaced == 0 { Status::AlreadyImported } else { Status::Imported };
-    Ok(Done {
-        status,
-        facts: Facts::Imported {
-            company: resolved.as_ref().map(|r| r.company_name.clone()).unwrap_or_default(),
-            created: created as i64,
-            replaced: replaced as i64,
-            already: (plan.moves.len() - created - replaced) as i64,
-        },
-        moves,
-        plan: Some(plan),
-        journal: journal_code,
-        resolved,
-    })
+    let held = resolved.clone().unwrap_or_else(|| Resolved {
+        company_name: String::new(),
+        journal_id: 0,
+        journal_of: Default::default(),
+        accounts: Default::default(),
+        analytic: Default::default(),
+        existing: Default::default(),
+        period_keys: Vec::new(),
+        addon_missing: None,
+    });
+    let (status, facts, moves) = after_write(&plan, &held, &results);
+    Ok(Done { status, facts, moves, plan: Some(plan), journal: journal_code, resolved })
 }
 
 /// Records the client secrets' expiry Silae announced (shown by `status` and `check`); a store
@@ -958,4 +672,181 @@ pub fn plan_json(m: &MovePlan, dossier: Option<&crate::store::Dossier>, resolved
         "odoo_move": resolved.and_then(|r| r.existing.get(&m.import_key)).map(|e| json!({"id": e.id, "state": e.state})),
         "lines": lines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::*;
+
+    /// The two-establishment sample: two moves.
+    fn plan() -> ImportPlan {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sim/samples/dossier-100300-2026-10-two-establishments.json");
+        let payload = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let p = journal::plan("100300", "2026-10".parse().unwrap(), &payload, &BTreeMap::new()).unwrap();
+        assert_eq!(p.moves.len(), 2);
+        p
+    }
+
+    /// What Odoo holds: (move index, id, state, same payload?) per move.
+    type Holds<'a> = &'a [(usize, i64, &'a str, bool)];
+
+    fn held(plan: &ImportPlan, moves: Holds) -> Resolved {
+        let existing: HashMap<String, Existing> = moves
+            .iter()
+            .map(|&(i, id, state, same)| {
+                let m = &plan.moves[i];
+                let hash = if same { m.payload_hash.clone() } else { "other".into() };
+                let e = Existing {
+                    id,
+                    name: Some(format!("SAL/2026/10/{id:04}")),
+                    state: state.into(),
+                    payload_hash: Some(hash),
+                };
+                (m.import_key.clone(), e)
+            })
+            .collect();
+        Resolved {
+            company_name: "My Company".into(),
+            journal_id: 7,
+            journal_of: HashMap::new(),
+            accounts: HashMap::new(),
+            analytic: HashMap::new(),
+            period_keys: existing.keys().cloned().collect(),
+            existing,
+            addon_missing: None,
+        }
+    }
+
+    fn ids(moves: &[MoveRef]) -> Vec<(i64, Option<&str>)> {
+        moves.iter().map(|m| (m.id, m.name.as_deref())).collect()
+    }
+
+    #[test]
+    fn writes_what_odoo_lacks_and_replaces_only_drafts_of_another_payload() {
+        let p = plan();
+        // (what Odoo holds, the moves written)
+        let cases: &[(Holds, &[usize])] = &[
+            (&[], &[0, 1]),
+            (&[(0, 11, "posted", true)], &[1]),
+            (&[(0, 11, "draft", false)], &[0, 1]),
+            (&[(0, 11, "draft", false), (1, 12, "draft", true)], &[0]),
+        ];
+        for (odoo, expected) in cases {
+            match decide(&p, &held(&p, odoo), false) {
+                Decision::Write { pending } => assert_eq!(&pending, expected, "{odoo:?}"),
+                other => panic!("{odoo:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn already_imported_when_each_move_is_posted_or_a_draft_of_the_same_payload() {
+        let p = plan();
+        let cases: &[Holds] = &[
+            &[(0, 11, "posted", true), (1, 12, "posted", true)],
+            // A posted move is never touched, even of another payload.
+            &[(0, 11, "posted", false), (1, 12, "draft", true)],
+            &[(0, 11, "cancel", false), (1, 12, "posted", false)],
+        ];
+        for odoo in cases {
+            for dry_run in [false, true] {
+                match decide(&p, &held(&p, odoo), dry_run) {
+                    Decision::AlreadyImported { moves } => {
+                        assert_eq!(ids(&moves), [(11, Some("SAL/2026/10/0011")), (12, Some("SAL/2026/10/0012"))])
+                    }
+                    other => panic!("{odoo:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_preview_counts_what_an_import_would_do_and_writes_nothing() {
+        let p = plan();
+        let cases: &[(Holds, (i64, i64, i64))] = &[
+            (&[], (2, 0, 0)),
+            (&[(0, 11, "posted", true)], (1, 0, 1)),
+            (&[(0, 11, "draft", false), (1, 12, "posted", true)], (0, 1, 1)),
+        ];
+        for (odoo, (create, replace, already)) in cases {
+            let check = OdooCheck {
+                company: "My Company".into(),
+                create: *create,
+                replace: *replace,
+                already: *already,
+                addon_missing: None,
+            };
+            match decide(&p, &held(&p, odoo), true) {
+                Decision::Preview(found) => assert_eq!(found, check, "{odoo:?}"),
+                other => panic!("{odoo:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn without_the_addon_a_preview_goes_on_and_an_import_is_refused() {
+        let p = plan();
+        let mut odoo = held(&p, &[]);
+        odoo.addon_missing =
+            Some(odoo::ResolveError::AddonMissing { database: "payflow".into(), detail: "no payflow_import".into() });
+        match decide(&p, &odoo, false) {
+            Decision::Refuse(f) => assert_eq!(f.kind, ErrorKind::Config, "{}", f.message),
+            other => panic!("{other:?}"),
+        }
+        match decide(&p, &odoo, true) {
+            Decision::Preview(check) => {
+                assert_eq!((check.create, check.replace, check.already), (2, 0, 0));
+                assert!(check.addon_missing.is_some_and(|m| m.contains("payflow")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_rupture_that_looks_renamed_is_refused_even_in_a_preview() {
+        let p = plan();
+        let mut odoo = held(&p, &[(0, 11, "posted", true)]);
+        odoo.period_keys.push("silae:100300:2026-10:old-name".into());
+        for dry_run in [false, true] {
+            match decide(&p, &odoo, dry_run) {
+                Decision::Refuse(f) => {
+                    assert_eq!(f.kind, ErrorKind::SilaeBadResponse);
+                    assert!(f.message.contains("old-name"), "{}", f.message);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn after_a_write_error_the_period_is_found_only_when_every_move_is_there() {
+        let p = plan();
+        let all = held(&p, &[(0, 11, "posted", false), (1, 12, "draft", true)]).existing;
+        assert_eq!(ids(&found_after_write_error(&p, &all).unwrap()).len(), 2);
+        let part = held(&p, &[(0, 11, "posted", true)]).existing;
+        assert!(found_after_write_error(&p, &part).is_none());
+        let other_draft = held(&p, &[(0, 11, "posted", true), (1, 12, "draft", false)]).existing;
+        assert!(found_after_write_error(&p, &other_draft).is_none());
+    }
+
+    #[test]
+    fn a_write_gives_each_rupture_its_move_in_the_plans_order() {
+        let p = plan();
+        let odoo = held(&p, &[(0, 11, "posted", true)]);
+        let result = |i: usize, id, result: &str| WriteResult {
+            import_key: p.moves[i].import_key.clone(),
+            id,
+            name: Some(format!("SAL/{id}")),
+            result: result.into(),
+            state: "posted".into(),
+        };
+        let (status, facts, moves) = after_write(&p, &odoo, &[result(1, 12, "created")]);
+        assert_eq!(status, Status::Imported);
+        assert_eq!(facts, Facts::Imported { company: "My Company".into(), created: 1, replaced: 0, already: 1 });
+        assert_eq!(ids(&moves), [(11, Some("SAL/2026/10/0011")), (12, Some("SAL/12"))]);
+        let (status, _, _) = after_write(&p, &odoo, &[result(1, 12, "already_imported")]);
+        assert_eq!(status, Status::AlreadyImported);
+    }
 }

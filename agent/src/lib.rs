@@ -1,6 +1,7 @@
 //! PayFlow's agent: moves Silae payroll journals into Odoo, exactly once. See ARCHITECTURE.md.
 
 pub mod accounts;
+pub mod agent;
 pub mod alert;
 pub mod cli;
 pub mod config;
@@ -10,9 +11,12 @@ pub mod money;
 pub mod odoo;
 pub mod outcome;
 pub mod period;
+pub mod retry;
 pub mod rpc;
+pub mod run;
 pub mod schedule;
 pub mod secrets;
 pub mod silae;
 pub mod store;
 pub mod tls;
+pub mod winservice;

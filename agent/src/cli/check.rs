@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::out::{out, outln};
+use crate::agent::Agent;
 use crate::config::Config;
-use crate::import::Agent;
 use crate::secrets::{SecretName, Source};
 
 #[derive(Debug, Args)]
@@ -22,15 +23,15 @@ struct Report {
 
 impl Report {
     fn ok(&mut self, what: &str, detail: impl std::fmt::Display) {
-        println!("ok    {what}: {detail}");
+        outln!("ok    {what}: {detail}");
     }
     /// Works today, needs someone before a date: not a failure (warning priority in the journal).
     fn warn(&mut self, what: &str, detail: impl std::fmt::Display) {
-        print!("{}", super::systemd::prefixed(&format!("WARN  {what}: {detail}\n"), 4, self.journal));
+        out!("{}", super::systemd::prefixed(&format!("WARN  {what}: {detail}\n"), 4, self.journal));
     }
     fn fail(&mut self, what: &str, detail: impl std::fmt::Display) {
         self.failures += 1;
-        print!("{}", super::systemd::prefixed(&format!("FAIL  {what}: {detail}\n"), 3, self.journal));
+        out!("{}", super::systemd::prefixed(&format!("FAIL  {what}: {detail}\n"), 3, self.journal));
     }
 }
 
@@ -130,10 +131,10 @@ impl Cmd {
             }
         }
         if r.failures == 0 {
-            println!("all checks passed");
+            outln!("all checks passed");
             Ok(ExitCode::SUCCESS)
         } else {
-            println!("{} check(s) failed", r.failures);
+            outln!("{} check(s) failed", r.failures);
             Ok(if setup_failures > 0 { config_error } else { ExitCode::FAILURE })
         }
     }

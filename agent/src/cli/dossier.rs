@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::import::Agent;
+use super::out::outln;
+use crate::agent::Agent;
 use crate::outcome::Facts;
 use crate::period::Period;
 use crate::store::Dossier;
@@ -63,6 +64,10 @@ pub struct Add {
     /// The first period to import (YYYY-MM); nothing earlier is caught up.
     #[arg(long, value_name = "YYYY-MM")]
     start_period: Option<Period>,
+    /// A big dossier: always ask Silae for its journal asynchronously
+    /// (`EcrituresComptables4Asynchrone`), as is done anyway when the synchronous call times out.
+    #[arg(long)]
+    large: bool,
     /// Import a period even if Silae has not closed it.
     #[arg(long)]
     no_wait_closed: bool,
@@ -114,26 +119,36 @@ impl Cmd {
                     start_period: a.start_period,
                     wait_closed: !a.no_wait_closed,
                     journal_map: a.journal_map.into_iter().collect::<BTreeMap<_, _>>(),
+                    large: a.large,
                 };
                 let saved = store.upsert_dossier(&d, &agent.now())?;
-                println!(
+                outln!(
                     "dossier {} saved: {} (company {}, journal {}, day {})",
-                    saved.silae_number, saved.name, saved.company_id, saved.journal_code, saved.transfer_day
+                    saved.silae_number,
+                    saved.name,
+                    saved.company_id,
+                    saved.journal_code,
+                    saved.transfer_day
                 );
             }
             Cmd::List { json } => {
                 let all = store.dossiers()?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&all)?);
+                    outln!("{}", serde_json::to_string_pretty(&all)?);
                 } else if all.is_empty() {
-                    println!("no dossier: add one with `payflow-agent dossier add`");
+                    outln!("no dossier: add one with `payflow-agent dossier add`");
                 } else {
-                    println!(
+                    outln!(
                         "{:<10} {:<30} {:>7} {:<8} {:>3} {:<8} ALERTS",
-                        "SILAE", "NAME", "COMPANY", "JOURNAL", "DAY", "ENABLED"
+                        "SILAE",
+                        "NAME",
+                        "COMPANY",
+                        "JOURNAL",
+                        "DAY",
+                        "ENABLED"
                     );
                     for d in all {
-                        println!(
+                        outln!(
                             "{:<10} {:<30} {:>7} {:<8} {:>3} {:<8} {}",
                             d.silae_number,
                             d.name,
@@ -148,7 +163,7 @@ impl Cmd {
             }
             Cmd::Remove { silae } => {
                 if store.remove_dossier(&silae)? {
-                    println!("dossier {silae} removed (its runs stay in the log)");
+                    outln!("dossier {silae} removed (its runs stay in the log)");
                 } else {
                     anyhow::bail!("no dossier {silae} to remove (see `payflow-agent dossier list`)");
                 }
@@ -164,9 +179,9 @@ async fn accounts(agent: &Agent, a: Accounts) -> anyhow::Result<ExitCode> {
         dossier.account_map.extend(a.map);
         let saved = agent.store().upsert_dossier(&dossier, &agent.now())?;
         for (silae, odoo) in &saved.account_map {
-            println!("{silae} -> {odoo}");
+            outln!("{silae} -> {odoo}");
         }
-        println!("dossier {}: account map saved; the next import uses it", saved.silae_number);
+        outln!("dossier {}: account map saved; the next import uses it", saved.silae_number);
         return Ok(ExitCode::SUCCESS);
     }
     if !a.create_missing {
@@ -185,9 +200,9 @@ async fn accounts(agent: &Agent, a: Accounts) -> anyhow::Result<ExitCode> {
     let odoo = agent.odoo().await.map_err(|f| anyhow::anyhow!("{} [{}]", f.message, f.kind))?;
     let chart = odoo.chart(dossier.company_id).await?;
     let planned = crate::accounts::plan(&missing, &chart);
-    println!("{:<10} {:<8} {:<40} {:<20} {:<9} LIKE", "SILAE", "CODE", "NAME", "TYPE", "RECONCILE");
+    outln!("{:<10} {:<8} {:<40} {:<20} {:<9} LIKE", "SILAE", "CODE", "NAME", "TYPE", "RECONCILE");
     for n in &planned {
-        println!(
+        outln!(
             "{:<10} {:<8} {:<40} {:<20} {:<9} {}",
             n.silae_code,
             n.code,
@@ -198,7 +213,7 @@ async fn accounts(agent: &Agent, a: Accounts) -> anyhow::Result<ExitCode> {
         );
     }
     if !a.yes {
-        println!(
+        outln!(
             "nothing created: add --yes to create these {} account(s) in company {}",
             planned.len(),
             dossier.company_id
@@ -207,8 +222,8 @@ async fn accounts(agent: &Agent, a: Accounts) -> anyhow::Result<ExitCode> {
     }
     for n in &planned {
         let id = odoo.create_account(dossier.company_id, n).await?;
-        println!("created {} {} (id {id})", n.code, n.name);
+        outln!("created {} {} (id {id})", n.code, n.name);
     }
-    println!("{} account(s) created; import the period again", planned.len());
+    outln!("{} account(s) created; import the period again", planned.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -2,8 +2,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::import::{run_period, Agent, ImportOptions, RunReport};
+use super::out::outln;
+use crate::agent::Agent;
+use crate::import::run_period;
 use crate::period::Period;
+use crate::run::{ImportOptions, RunReport};
 use crate::store::Trigger;
 
 #[derive(Debug, Args)]
@@ -27,7 +30,7 @@ impl Cmd {
         let opts = ImportOptions { dry_run: self.dry_run, trigger: Trigger::Cli, triggered_by: super::os_user() };
         let report = run_period(agent, &self.dossier, self.period, &opts).await;
         if self.json {
-            println!("{}", serde_json::to_string(&report)?);
+            outln!("{}", serde_json::to_string(&report)?);
         } else {
             print_report(&report);
         }
@@ -37,11 +40,11 @@ impl Cmd {
 
 pub fn print_report(r: &RunReport) {
     let kind = r.error_kind.map(|k| format!(" [{k}]")).unwrap_or_default();
-    println!("dossier {}, period {}: {}{kind}", r.dossier, r.period, r.status.as_str());
-    println!("{}", r.message);
+    outln!("dossier {}, period {}: {}{kind}", r.dossier, r.period, r.status.as_str());
+    outln!("{}", r.message);
     for (i, p) in r.plans.iter().enumerate() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "move {}/{}: {}  date {}  journal {}{}",
             i + 1,
             r.plans.len(),
@@ -50,8 +53,8 @@ pub fn print_report(r: &RunReport) {
             p["journal"].as_str().unwrap_or("-"),
             p["code_journal"].as_str().map(|c| format!(" (Silae journal code {c})")).unwrap_or_default()
         );
-        println!("  import key {}", p["import_key"].as_str().unwrap_or(""));
-        println!("  {:<10} {:<8} {:<48} {:>14} {:>14}  ANALYTIC", "ACCOUNT", "ODOO", "LABEL", "DEBIT", "CREDIT");
+        outln!("  import key {}", p["import_key"].as_str().unwrap_or(""));
+        outln!("  {:<10} {:<8} {:<48} {:>14} {:>14}  ANALYTIC", "ACCOUNT", "ODOO", "LABEL", "DEBIT", "CREDIT");
         for l in p["lines"].as_array().into_iter().flatten() {
             let cents = |k: &str| {
                 l[k].as_i64().map(|c| crate::money::Cents(c).to_string()).filter(|s| s != "0.00").unwrap_or_default()
@@ -60,7 +63,7 @@ pub fn print_report(r: &RunReport) {
                 serde_json::Value::Object(a) => format!("#{} {}%", a["index"], a["pct"]),
                 _ => String::new(),
             };
-            println!(
+            outln!(
                 "  {:<10} {:<8} {:<48} {:>14} {:>14}  {}",
                 l["account"].as_str().unwrap_or(""),
                 l["odoo_account"].as_str().or(l["mapped_account"].as_str()).unwrap_or(""),
@@ -71,7 +74,7 @@ pub fn print_report(r: &RunReport) {
             );
         }
         let total = |k: &str| crate::money::Cents(p[k].as_i64().unwrap_or(0)).to_string();
-        println!(
+        outln!(
             "  {:<10} {:<8} {:<48} {:>14} {:>14}",
             "TOTAL",
             "",
@@ -82,7 +85,7 @@ pub fn print_report(r: &RunReport) {
     }
     if !r.outcome.moves.is_empty() {
         let moves: Vec<String> = r.outcome.moves.iter().map(|m| format!("{} (id {})", m.label(), m.id)).collect();
-        println!("Odoo moves: {}", moves.join(", "));
+        outln!("Odoo moves: {}", moves.join(", "));
     }
 }
 

@@ -1,14 +1,15 @@
 //! The command line: one file per subcommand, each a clap `Args` with `run()`. Thin: the work
 //! lives in the domain modules.
 
-mod check;
+pub(crate) mod check;
 mod dossier;
 mod import;
 mod odoo;
+pub(crate) mod out;
 mod run_due;
 mod runs;
 mod secret;
-mod serve;
+pub(crate) mod serve;
 mod service;
 mod stop;
 pub mod systemd;
@@ -19,8 +20,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::agent::Agent;
 use crate::config::Config;
-use crate::import::Agent;
 
 #[derive(Debug, Parser)]
 #[command(name = "payflow-agent", version, about = "Moves Silae payroll journals into Odoo, exactly once")]
@@ -61,12 +62,12 @@ enum Command {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     #[cfg(unix)]
-    // SAFETY: umask and signal only change this process's file mask and SIGPIPE disposition.
+    // SAFETY: umask only changes this process's file mask.
     unsafe {
         libc::umask(0o077);
-        // Like other Unix tools: end quietly when the reader of stdout goes (`| head`).
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // SIGPIPE stays ignored (a closed socket or log pipe must never kill `serve`): a closed
+    // standard output ends a command quietly through `out::outln!` instead.
     let cli = Cli::parse();
     if !matches!(&cli.command, Command::Service(cmd) if cmd.logs_to_file()) {
         init_logging(std::io::stderr, std::io::IsTerminal::is_terminal(&std::io::stderr()));

@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::import::Agent;
+use super::out::outln;
+use crate::agent::Agent;
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
@@ -20,13 +21,13 @@ impl Cmd {
         let odoo = agent.odoo().await.map_err(|f| anyhow::anyhow!("{} [{}]", f.message, f.kind))?;
         let companies = odoo.companies().await?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&companies)?);
+            outln!("{}", serde_json::to_string_pretty(&companies)?);
             return Ok(ExitCode::SUCCESS);
         }
         for c in companies.as_array().into_iter().flatten() {
-            println!("company {}: {}", c["id"], c["name"].as_str().unwrap_or("?"));
+            outln!("company {}: {}", c["id"], c["name"].as_str().unwrap_or("?"));
             for j in c["journals"].as_array().into_iter().flatten() {
-                println!(
+                outln!(
                     "    {:<8} {:<40} {}",
                     j["code"].as_str().unwrap_or("?"),
                     j["name"].as_str().unwrap_or("?"),

@@ -3,7 +3,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::import::{run_due, Agent, Status};
+use super::out::outln;
+use crate::agent::Agent;
+use crate::import::run_due;
+use crate::run::Status;
 
 #[derive(Debug, Args)]
 pub struct Cmd {
@@ -27,10 +30,10 @@ impl Cmd {
         let reports = run_due(agent, today, self.concurrency.into()).await;
         for r in &reports {
             if self.json {
-                println!("{}", serde_json::to_string(r).context("JSON")?);
+                outln!("{}", serde_json::to_string(r).context("JSON")?);
             } else {
                 let kind = r.error_kind.map(|k| format!(" [{k}]")).unwrap_or_default();
-                println!(
+                outln!(
                     "dossier {} period {}: {}{kind} — {}",
                     r.dossier,
                     r.period,
@@ -40,7 +43,7 @@ impl Cmd {
             }
         }
         if reports.is_empty() && !self.json {
-            println!("nothing due on {today}");
+            outln!("nothing due on {today}");
         }
         let failed = reports.iter().filter(|r| r.status == Status::Failed).count();
         Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })

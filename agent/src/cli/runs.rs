@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::import::Agent;
+use super::out::outln;
+use crate::agent::Agent;
 use crate::period::Period;
 use crate::store::RunFilter;
 
@@ -36,24 +37,29 @@ impl Cmd {
         };
         let runs = agent.store().runs(&filter)?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&runs)?);
+            outln!("{}", serde_json::to_string_pretty(&runs)?);
             return Ok(ExitCode::SUCCESS);
         }
         if runs.is_empty() {
-            println!("no run yet");
+            outln!("no run yet");
         }
         for r in runs {
             let kind = r.error_kind.as_deref().map(|k| format!(" [{k}]")).unwrap_or_default();
             let dry = if r.dry_run { " (dry run)" } else { "" };
-            println!(
+            outln!(
                 "#{} {} dossier {} period {}: {}{kind}{dry} ({})",
-                r.id, r.started_at, r.dossier, r.period, r.status, r.trigger
+                r.id,
+                r.started_at,
+                r.dossier,
+                r.period,
+                r.status,
+                r.trigger
             );
             for line in r.message.lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
             if !r.moves.is_empty() {
-                println!("    moves: {:?}", r.moves);
+                outln!("    moves: {:?}", r.moves);
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use secrecy::SecretString;
 
+use super::out::outln;
 use crate::config::Config;
 use crate::secrets::{SecretName, Secrets};
 
@@ -30,19 +31,19 @@ impl Cmd {
                 let mut value = String::new();
                 std::io::stdin().read_to_string(&mut value).context("cannot read the value from standard input")?;
                 secrets.set(name, &SecretString::from(value))?;
-                println!("{name} stored in {}", secrets.store_path().display());
+                outln!("{name} stored in {}", secrets.store_path().display());
             }
             Cmd::List => {
                 for name in SecretName::ALL {
-                    println!("{:<24} {}", name.as_str(), secrets.source(name)?);
+                    outln!("{:<24} {}", name.as_str(), secrets.source(name)?);
                 }
             }
             Cmd::Delete { name } => {
                 let name: SecretName = name.parse()?;
                 if secrets.delete(name)? {
-                    println!("{name} deleted from the encrypted store");
+                    outln!("{name} deleted from the encrypted store");
                 } else {
-                    println!("{name} was not in the encrypted store");
+                    outln!("{name} was not in the encrypted store");
                 }
             }
         }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::agent::Agent;
 use crate::config::Config;
-use crate::import::Agent;
 use crate::rpc::{serve, watch_config, Service};
 
 pub async fn run(config_path: &Path, config: Config) -> anyhow::Result<ExitCode> {

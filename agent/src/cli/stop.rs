@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use crate::import::Agent;
+use crate::agent::Agent;
 
 /// The exit code after a stop request: 128 + SIGTERM, as a shell reports it. The run-due unit
 /// counts it as a clean stop (`SuccessExitStatus=143`).

@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::config::{OdooConfig, OdooProtocol};
 use crate::journal::{account_candidates, ImportPlan, MovePlan};
+use crate::retry::Step;
 pub use transport::Protocol;
 use transport::Transport;
 
@@ -260,6 +261,7 @@ fn parse_rows(answer: &Value, known: &[String]) -> Result<Vec<WriteResult>, Stri
     Ok(out)
 }
 
+/// Attempts of a read (a write is never retried: it may have been applied).
 const READ_ATTEMPTS: u32 = 3;
 
 impl OdooClient {
@@ -431,28 +433,44 @@ impl OdooClient {
         kwargs: Map<String, Value>,
         retry: bool,
     ) -> Result<Value, OdooError> {
-        let mut attempt = 0;
-        let mut reauthenticated = false;
-        loop {
-            let session = self.connect(None).await?;
-            let result = self
-                .transport
-                .execute(session.protocol, session.uid, &self.secret, model, method, ids.clone(), kwargs.clone())
-                .await;
-            match result {
-                Err(OdooError::Auth(_)) if !reauthenticated => {
-                    reauthenticated = true;
-                    let fresh = self.authenticate().await?;
-                    *self.session.lock().await = Some(fresh);
+        let reauthenticated = std::sync::atomic::AtomicBool::new(false);
+        let policy = crate::retry::Policy {
+            base: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+            max_attempts: if retry { READ_ATTEMPTS } else { 1 },
+            deadline: None,
+            max_retry_after: Duration::ZERO,
+        };
+        crate::retry::run(
+            &policy,
+            |_| async {
+                let session = match self.connect(None).await {
+                    Ok(s) => s,
+                    Err(e) => return Step::Fail(e),
+                };
+                let result = self
+                    .transport
+                    .execute(session.protocol, session.uid, &self.secret, model, method, ids.clone(), kwargs.clone())
+                    .await;
+                match result {
+                    Ok(v) => Step::Done(v),
+                    Err(OdooError::Auth(_)) if !reauthenticated.swap(true, std::sync::atomic::Ordering::Relaxed) => {
+                        match self.authenticate().await {
+                            Ok(fresh) => {
+                                *self.session.lock().await = Some(fresh);
+                                Step::Again
+                            }
+                            Err(e) => Step::Fail(e),
+                        }
+                    }
+                    Err(e @ OdooError::Unavailable(_)) => Step::Retry { error: e, after: None },
+                    Err(e) => Step::Fail(e),
                 }
-                Err(OdooError::Unavailable(why)) if retry && attempt + 1 < READ_ATTEMPTS => {
-                    attempt += 1;
-                    tracing::warn!(model, method, attempt, "Odoo call failed, retrying: {why}");
-                    tokio::time::sleep(Duration::from_millis(200 * 4u64.pow(attempt - 1))).await;
-                }
-                other => return other,
-            }
-        }
+            },
+            |why, attempt, _| tracing::warn!(model, method, attempt, "Odoo call failed, retrying: {why}"),
+        )
+        .await
+        .map_err(crate::retry::GaveUp::into_error)
     }
 
     async fn search_read(

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::Service;
-use crate::import::{run_period, ImportOptions};
+use crate::import::run_period;
 use crate::period::Period;
+use crate::run::ImportOptions;
 use crate::store::{limits, Dossier, RunFilter, Trigger};
 
 /// Application errors (JSON-RPC reserves -32768..-32000 for itself; -32000..-32099 are free).

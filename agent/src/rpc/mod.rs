@@ -22,9 +22,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::agent::Agent;
 use crate::config::Config;
-use crate::import::{Agent, Status};
 use crate::period::Period;
+use crate::run::Status;
 use crate::secrets::SecretName;
 
 /// The largest request body accepted.
@@ -238,11 +239,23 @@ impl Service {
                 })
                 .min()
                 .map(|d| d.to_string());
+            // Each announced expiry, the days left when it is a date, and the e-mails sent of it.
+            let notices = store.key_notices().unwrap_or_default();
             let key_expiry: serde_json::Map<String, Value> = store
                 .key_expiry()
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(which, expires, seen_at)| (which, json!({"expires": expires, "announced_at": seen_at})))
+                .map(|(which, expires, seen_at)| {
+                    let sent: Vec<&str> = notices
+                        .iter()
+                        .filter(|(w, e, _, _)| *w == which && *e == expires)
+                        .map(|(_, _, n, _)| n.as_str())
+                        .collect();
+                    let days_left = crate::alert::days_left(&expires, today);
+                    let entry =
+                        json!({"expires": expires, "announced_at": seen_at, "days_left": days_left, "notified": sent});
+                    (which, entry)
+                })
                 .collect();
             (silae_configured, last_run, next_due, key_expiry)
         })

@@ -1,13 +1,13 @@
-//! The Silae client: OAuth2 client credentials, the payroll journal of a period, the period in
-//! progress and the readable dossiers. Retries 429 (honouring `Retry-After`), 5xx and timeouts
-//! with bounded exponential backoff and jitter; everything else is a clear typed error.
+//! The Silae client: OAuth2 client credentials, the payroll journal of a period (synchronous,
+//! or asynchronous for big dossiers), the period in progress and the readable dossiers. Retries
+//! 429 (honouring `Retry-After`), 5xx and timeouts through `crate::retry`; everything else is a
+//! clear typed error.
 
 pub mod wire;
 
 use std::time::{Duration, Instant};
 
-use rand::Rng;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 
 use crate::config::SilaeConfig;
 use crate::period::Period;
+use crate::retry::{self, GaveUp, Policy, Step};
 use wire::{
     ApiErrors, DossierRecupererPeriodeEnCoursResponse, DossierRequest, EcrituresComptables4Request,
     EcrituresComptablesAvecRuptures, ListeDossiersRequest, ListeDossiersResponse, ProprietesDossier,
@@ -54,11 +55,50 @@ struct CachedToken {
     valid_until: Instant,
 }
 
-/// What one attempt gave: done, or retry (after at least this delay), or stop.
-enum Attempt<T> {
-    Done(T),
-    Retry { why: String, after: Option<Duration> },
-    Fail(SilaeError),
+/// Why a call stopped, before it becomes a [`SilaeError`].
+#[derive(Debug)]
+enum CallError {
+    /// A clear refusal or an unusable answer: not retried.
+    Silae(SilaeError),
+    /// Worth another attempt (429, 5xx, a transport failure): the reason.
+    Transient(String),
+    /// The request itself timed out and the caller asked to be told ([`OnTimeout::Stop`]).
+    TimedOut(String),
+}
+
+impl CallError {
+    fn why(&self) -> String {
+        match self {
+            CallError::Silae(e) => e.to_string(),
+            CallError::Transient(why) | CallError::TimedOut(why) => why.clone(),
+        }
+    }
+}
+
+impl From<GaveUp<CallError>> for SilaeError {
+    fn from(gave_up: GaveUp<CallError>) -> SilaeError {
+        match gave_up {
+            GaveUp::Failed(CallError::Silae(e)) => e,
+            GaveUp::Failed(e) => SilaeError::Unavailable(e.why()),
+            GaveUp::Exhausted { error: CallError::Silae(e), .. } => e,
+            GaveUp::Exhausted { error, attempts } => {
+                SilaeError::Unavailable(format!("{} (after {attempts} attempts)", error.why()))
+            }
+            GaveUp::WaitTooLong { error, wait } => SilaeError::Unavailable(format!(
+                "{}; Silae asks to wait {} s, longer than PayFlow waits: the period will be tried again on the next run",
+                error.why(),
+                wait.as_secs()
+            )),
+        }
+    }
+}
+
+/// What a call does when its own request times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnTimeout {
+    Retry,
+    /// Stop and say so: the synchronous journal then asks for the asynchronous one.
+    Stop,
 }
 
 pub struct SilaeClient {
@@ -183,12 +223,24 @@ impl SilaeClient {
         })
     }
 
-    /// The payroll journal of one dossier and period (`EcrituresComptables4`), with every
-    /// analytic repartition.
+    /// The payroll journal of one dossier and period, asked synchronously (and asynchronously
+    /// when that times out): [`SilaeClient::ecritures_for`] of a dossier not marked large.
     pub async fn ecritures(
         &self,
         dossier: &str,
         period: Period,
+    ) -> Result<(EcrituresComptablesAvecRuptures, Vec<u8>), SilaeError> {
+        self.ecritures_for(dossier, period, false).await
+    }
+
+    /// The payroll journal of one dossier and period (`EcrituresComptables4`), with every
+    /// analytic repartition. A dossier marked `large` asks for it asynchronously at once; the
+    /// others ask synchronously and, when that call times out, asynchronously (docs/silae.md).
+    pub async fn ecritures_for(
+        &self,
+        dossier: &str,
+        period: Period,
+        large: bool,
     ) -> Result<(EcrituresComptablesAvecRuptures, Vec<u8>), SilaeError> {
         let body = EcrituresComptables4Request {
             numero_dossier: dossier.to_owned(),
@@ -196,9 +248,80 @@ impl SilaeClient {
             periode_fin: format!("{}T00:00:00", period.last_day()),
             avec_toutes_les_repartitions_analytiques: true,
         };
-        let path = "v1/EcrituresComptables/EcrituresComptables4";
-        let bytes = self.post_raw(path, Some(dossier), &body).await?;
-        Ok((parse(path, &bytes)?, bytes))
+        if !large {
+            let path = "v1/EcrituresComptables/EcrituresComptables4";
+            match self.call(Method::POST, path, None, Some(dossier), Some(&body), OnTimeout::Stop).await {
+                Ok((_, bytes)) => return Ok((parse(path, &bytes)?, bytes)),
+                Err(GaveUp::Failed(CallError::TimedOut(why))) => tracing::warn!(
+                    dossier,
+                    "the synchronous journal did not come in time ({why}): asking for it asynchronously"
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.ecritures_asynchrone(dossier, &body).await
+    }
+
+    /// `EcrituresComptables4Asynchrone` once, then `StatutEcrituresComptables4Asynchrone` with
+    /// its task id until the journal is ready, the task fails, or `async_wait_secs` pass. The
+    /// generation is asked for once per call: a failed poll is retried with the same task id.
+    async fn ecritures_asynchrone(
+        &self,
+        dossier: &str,
+        body: &EcrituresComptables4Request,
+    ) -> Result<(EcrituresComptablesAvecRuptures, Vec<u8>), SilaeError> {
+        let start = "v1/EcrituresComptables/EcrituresComptables4Asynchrone";
+        let (_, bytes) = self.call(Method::POST, start, None, Some(dossier), Some(body), OnTimeout::Retry).await?;
+        let task: wire::TraitementAsynchroneResponse = parse(start, &bytes)?;
+        let guid = task
+            .guid_tache
+            .map(|g| g.trim().to_owned())
+            .filter(|g| !g.is_empty() && g.len() <= 200)
+            .ok_or_else(|| SilaeError::BadResponse(format!("{start}: the answer has no task id (`guidTache`)")))?;
+        tracing::info!(dossier, task = guid, "Silae is generating the journal asynchronously");
+        let status = "v1/EcrituresComptables/StatutEcrituresComptables4Asynchrone";
+        let policy = Policy {
+            base: Duration::from_millis(self.config.async_poll_ms),
+            max_delay: MAX_BACKOFF,
+            max_attempts: u32::MAX,
+            deadline: Some(Duration::from_secs(self.config.async_wait_secs)),
+            max_retry_after: MAX_RETRY_AFTER,
+        };
+        let query = [("guidTache", guid.as_str())];
+        let polled = retry::run(
+            &policy,
+            |_| async {
+                let answer = self.call(Method::GET, status, Some(&query), Some(dossier), None::<&()>, OnTimeout::Retry);
+                let (http, bytes) = match answer.await {
+                    Ok(a) => a,
+                    Err(e) => return Step::Fail(SilaeError::from(e)),
+                };
+                match parse::<wire::StatutEcrituresComptables4AsynchroneResponse>(status, &bytes) {
+                    Err(e) => Step::Fail(e),
+                    Ok(answer) => match task_state(http, &answer) {
+                        TaskState::Ready(raw) => Step::Done(raw.get().as_bytes().to_vec()),
+                        TaskState::Running(what) => Step::Retry { error: SilaeError::Unavailable(what), after: None },
+                        TaskState::Failed(why) => Step::Fail(SilaeError::BadResponse(format!(
+                            "Silae's asynchronous generation of the journal failed (task {guid}): {why}; nothing was written, the next run asks again"
+                        ))),
+                    },
+                }
+            },
+            |why, polls, delay| tracing::debug!(dossier, task = guid, polls, delay_ms = delay.as_millis() as u64, "{why}"),
+        )
+        .await;
+        let bytes = match polled {
+            Ok(bytes) => bytes,
+            Err(GaveUp::Failed(e)) => return Err(e),
+            Err(GaveUp::Exhausted { error, attempts }) => {
+                return Err(SilaeError::Unavailable(format!(
+                    "Silae's asynchronous journal (task {guid}) was not ready after {attempts} polls in {} s at most ({error}); the next run asks again (silae.async_wait_secs)",
+                    self.config.async_wait_secs
+                )))
+            }
+            Err(GaveUp::WaitTooLong { error, .. }) => return Err(error),
+        };
+        Ok((parse(status, &bytes)?, bytes))
     }
 
     /// The payroll period in progress in Silae; the periods before it are closed.
@@ -240,79 +363,103 @@ impl SilaeClient {
         dossier: Option<&str>,
         body: &B,
     ) -> Result<T, SilaeError> {
-        let bytes = self.post_raw(path, dossier, body).await?;
+        let (_, bytes) = self.call(Method::POST, path, None, dossier, Some(body), OnTimeout::Retry).await?;
         parse(path, &bytes)
     }
 
-    async fn post_raw<B: Serialize>(&self, path: &str, dossier: Option<&str>, body: &B) -> Result<Vec<u8>, SilaeError> {
+    /// One API call, retried per the config (`crate::retry`): the status and the body of the
+    /// successful answer.
+    async fn call<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&[(&str, &str)]>,
+        dossier: Option<&str>,
+        body: Option<&B>,
+        on_timeout: OnTimeout,
+    ) -> Result<(StatusCode, Vec<u8>), GaveUp<CallError>> {
         let url = format!("{}/{path}", self.config.api_url.trim_end_matches('/'));
-        let mut refreshed = false;
-        let mut attempt = 0u32;
-        loop {
-            let pause = self
-                .paused_until
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .and_then(|t| t.checked_duration_since(Instant::now()));
-            if let Some(wait) = pause {
-                tokio::time::sleep(wait).await;
+        let refreshed = std::sync::atomic::AtomicBool::new(false);
+        let transport = |e: &reqwest::Error| {
+            let why = describe_transport(e, &url);
+            if e.is_timeout() && on_timeout == OnTimeout::Stop {
+                Step::Fail(CallError::TimedOut(why))
+            } else {
+                Step::Retry { error: CallError::Transient(why), after: None }
             }
-            let token = self.token().await?;
-            let mut request = self
-                .http
-                .post(&url)
-                .bearer_auth(token.expose_secret())
-                .header("Ocp-Apim-Subscription-Key", self.credentials.subscription_key.expose_secret())
-                .json(body);
-            if let Some(d) = dossier {
-                request = request.header("dossiers", d);
-            }
-            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let outcome = match request.send().await {
-                Err(e) => Attempt::Retry { why: describe_transport(&e, &url), after: None },
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = parse_retry_after(response.headers());
-                    if status.is_success() {
-                        *self.key_expiry.lock().unwrap_or_else(|e| e.into_inner()) =
-                            KeyExpiry::read(response.headers());
-                    }
-                    match read_capped(response, MAX_ANSWER).await {
-                        Err(BodyError::Transport(e)) => {
-                            Attempt::Retry { why: describe_transport(&e, &url), after: None }
+        };
+        retry::run(
+            &self.policy(),
+            |_| async {
+                let pause = self
+                    .paused_until
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .and_then(|t| t.checked_duration_since(Instant::now()));
+                if let Some(wait) = pause {
+                    tokio::time::sleep(wait).await;
+                }
+                let token = match self.token().await {
+                    Ok(t) => t,
+                    Err(e) => return Step::Fail(CallError::Silae(e)),
+                };
+                let mut request = self
+                    .http
+                    .request(method.clone(), &url)
+                    .bearer_auth(token.expose_secret())
+                    .header("Ocp-Apim-Subscription-Key", self.credentials.subscription_key.expose_secret());
+                if let Some(q) = query {
+                    request = request.query(q);
+                }
+                if let Some(b) = body {
+                    request = request.json(b);
+                }
+                if let Some(d) = dossier {
+                    request = request.header("dossiers", d);
+                }
+                self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let step = match request.send().await {
+                    Err(e) => transport(&e),
+                    Ok(response) => {
+                        let status = response.status();
+                        let retry_after = parse_retry_after(response.headers());
+                        if status.is_success() {
+                            *self.key_expiry.lock().unwrap_or_else(|e| e.into_inner()) =
+                                KeyExpiry::read(response.headers());
                         }
-                        Err(BodyError::TooLarge(n)) => Attempt::Fail(too_large(path, n, MAX_ANSWER)),
-                        Ok(bytes) => self.judge(status, retry_after, &bytes, path, &mut refreshed).await,
+                        match read_capped(response, MAX_ANSWER).await {
+                            Err(BodyError::Transport(e)) => transport(&e),
+                            Err(BodyError::TooLarge(n)) => Step::Fail(CallError::Silae(too_large(path, n, MAX_ANSWER))),
+                            Ok(bytes) => self.judge(status, retry_after, bytes, path, &refreshed).await,
+                        }
                     }
+                };
+                if !matches!(step, Step::Done(_)) {
+                    self.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-            };
-            if !matches!(outcome, Attempt::Done(_)) {
-                self.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            match outcome {
-                Attempt::Done(bytes) => return Ok(bytes),
-                Attempt::Fail(e) => return Err(e),
-                Attempt::Retry { why, after } => {
-                    if after.is_some_and(|d| d > MAX_RETRY_AFTER) {
-                        return Err(SilaeError::Unavailable(format!(
-                            "{why}; Silae asks to wait {} s, longer than PayFlow waits: the period will be tried again on the next run",
-                            after.unwrap_or_default().as_secs()
-                        )));
-                    }
-                    if attempt >= self.config.max_retries {
-                        return Err(SilaeError::Unavailable(format!("{why} (after {} attempts)", attempt + 1)));
-                    }
-                    let delay = self.backoff(attempt).max(after.unwrap_or_default());
-                    tracing::warn!(
-                        path,
-                        attempt = attempt + 1,
-                        delay_ms = delay.as_millis() as u64,
-                        "Silae call failed, retrying: {why}"
-                    );
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-            }
+                step
+            },
+            |why, attempt, delay| {
+                tracing::warn!(
+                    path,
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    "Silae call failed, retrying: {}",
+                    why.why()
+                )
+            },
+        )
+        .await
+    }
+
+    /// The retry policy of one call, from the config.
+    fn policy(&self) -> Policy {
+        Policy {
+            base: Duration::from_millis(self.config.retry_base_ms),
+            max_delay: MAX_BACKOFF,
+            max_attempts: self.config.max_retries + 1,
+            deadline: None,
+            max_retry_after: MAX_RETRY_AFTER,
         }
     }
 
@@ -321,42 +468,41 @@ impl SilaeClient {
         &self,
         status: StatusCode,
         retry_after: Option<Duration>,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         path: &str,
-        refreshed: &mut bool,
-    ) -> Attempt<Vec<u8>> {
+        refreshed: &std::sync::atomic::AtomicBool,
+    ) -> Step<(StatusCode, Vec<u8>), CallError> {
         if status.is_success() {
-            return Attempt::Done(bytes.to_vec());
+            return Step::Done((status, bytes));
         }
-        let errors: Option<ApiErrors> = serde_json::from_slice(bytes).ok();
-        let detail = describe_error_body(status, errors.as_ref(), bytes);
+        let errors: Option<ApiErrors> = serde_json::from_slice(&bytes).ok();
+        let detail = describe_error_body(status, errors.as_ref(), &bytes);
         if errors.as_ref().and_then(|e| e.recoverable) == Some(false) {
-            return Attempt::Fail(SilaeError::Blocked(detail));
+            return Step::Fail(CallError::Silae(SilaeError::Blocked(detail)));
         }
         match status {
             StatusCode::TOO_MANY_REQUESTS => {
-                Attempt::Retry { why: format!("{path}: {detail}"), after: retry_after.or(Some(Duration::ZERO)) }
+                // Silae's limit is shared by every dossier this process works on.
+                let wait = retry_after.unwrap_or_default();
+                if wait <= MAX_RETRY_AFTER {
+                    *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now().checked_add(wait);
+                }
+                Step::Retry { error: CallError::Transient(format!("{path}: {detail}")), after: Some(wait) }
             }
-            s if s.is_server_error() => Attempt::Retry { why: format!("{path}: {detail}"), after: retry_after },
-            StatusCode::UNAUTHORIZED if !*refreshed => {
+            s if s.is_server_error() => {
+                Step::Retry { error: CallError::Transient(format!("{path}: {detail}")), after: retry_after }
+            }
+            StatusCode::UNAUTHORIZED if !refreshed.swap(true, std::sync::atomic::Ordering::Relaxed) => {
                 // The token may have expired early or been revoked: one fresh token, once.
-                *refreshed = true;
+                tracing::info!(path, "{detail}; renewing the token");
                 *self.token.lock().await = None;
-                Attempt::Retry { why: format!("{path}: {detail}; renewing the token"), after: Some(Duration::ZERO) }
+                Step::Again
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                Attempt::Fail(SilaeError::Auth(format!("{path}: {detail}")))
+                Step::Fail(CallError::Silae(SilaeError::Auth(format!("{path}: {detail}"))))
             }
-            _ => Attempt::Fail(SilaeError::BadResponse(format!("{path}: {detail}"))),
+            _ => Step::Fail(CallError::Silae(SilaeError::BadResponse(format!("{path}: {detail}")))),
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = Duration::from_millis(self.config.retry_base_ms);
-        let exp = base.saturating_mul(2u32.saturating_pow(attempt)).min(MAX_BACKOFF);
-        // Full jitter over the upper half: between exp/2 and exp.
-        let half = exp / 2;
-        half + Duration::from_millis(rand::thread_rng().gen_range(0..=half.as_millis() as u64))
     }
 
     /// A valid access token, from the cache or a new one.
@@ -373,11 +519,6 @@ impl SilaeClient {
 
     async fn fetch_token(&self) -> Result<CachedToken, SilaeError> {
         #[derive(serde::Deserialize)]
-        struct TokenAnswer {
-            access_token: Option<String>,
-            expires_in: Option<serde_json::Value>,
-        }
-        #[derive(serde::Deserialize)]
         struct TokenError {
             error: Option<String>,
             error_description: Option<String>,
@@ -388,66 +529,118 @@ impl SilaeClient {
             ("client_secret", self.credentials.client_secret.expose_secret()),
             ("scope", self.config.scope.as_str()),
         ];
-        let mut attempt = 0;
-        loop {
-            let result = self.http.post(&self.config.token_url).form(&form).send().await;
-            let why = match result {
-                Ok(r) if r.status().is_success() => {
-                    let started = Instant::now();
-                    let bytes = match read_capped(r, MAX_TOKEN_ANSWER).await {
-                        Ok(b) => b,
-                        Err(BodyError::TooLarge(n)) => {
-                            return Err(too_large("the token endpoint", n, MAX_TOKEN_ANSWER))
-                        }
-                        Err(BodyError::Transport(e)) => {
-                            return Err(SilaeError::Unavailable(describe_transport(&e, &self.config.token_url)))
-                        }
-                    };
-                    let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|e| {
-                        SilaeError::BadResponse(format!("the token endpoint's answer is not valid JSON: {e}"))
-                    })?;
-                    let value = answer
-                        .access_token
-                        .filter(|t| !t.is_empty())
-                        .ok_or_else(|| SilaeError::BadResponse("the token endpoint gave no access_token".into()))?;
-                    let secs = match answer.expires_in {
-                        Some(serde_json::Value::Number(n)) => n.as_u64(),
-                        Some(serde_json::Value::String(s)) => s.parse().ok(),
-                        _ => None,
+        let url = &self.config.token_url;
+        let fetched = retry::run(
+            &self.policy(),
+            |_| async {
+                let started = Instant::now();
+                let r = match self.http.post(url).form(&form).send().await {
+                    Ok(r) => r,
+                    Err(e) => return Step::Retry { error: describe_transport(&e, url), after: None },
+                };
+                let status = r.status();
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    let why = format!("the token endpoint answered HTTP {}", status.as_u16());
+                    return Step::Retry { error: why, after: parse_retry_after(r.headers()) };
+                }
+                let bytes = match read_capped(r, MAX_TOKEN_ANSWER).await {
+                    Ok(b) => b,
+                    Err(BodyError::TooLarge(n)) => {
+                        return Step::Done(Err(too_large("the token endpoint", n, MAX_TOKEN_ANSWER)))
                     }
-                    .unwrap_or(300);
-                    // Clamped: a huge `expires_in` keeps the token a day, never overflows.
-                    let secs = secs.min(MAX_TOKEN_LIFETIME.as_secs());
-                    let lifetime =
-                        Duration::from_secs(secs).saturating_sub(TOKEN_MARGIN).max(Duration::from_secs(secs / 2));
-                    let valid_until = started.checked_add(lifetime).unwrap_or(started);
-                    return Ok(CachedToken { value: SecretString::from(value), valid_until });
-                }
-                Ok(r) if r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    format!("the token endpoint answered HTTP {}", r.status().as_u16())
-                }
-                Ok(r) => {
-                    let status = r.status();
-                    let body = read_capped(r, MAX_TOKEN_ANSWER).await.unwrap_or_default();
-                    let detail = match serde_json::from_slice::<TokenError>(&body) {
+                    Err(BodyError::Transport(e)) if status.is_success() => {
+                        return Step::Done(Err(SilaeError::Unavailable(describe_transport(&e, url))))
+                    }
+                    Err(BodyError::Transport(_)) => Vec::new(),
+                };
+                if !status.is_success() {
+                    let detail = match serde_json::from_slice::<TokenError>(&bytes) {
                         Ok(TokenError { error: Some(e), error_description: d }) => {
                             format!("{e}{}", d.map(|d| format!(" ({})", first_line(&d))).unwrap_or_default())
                         }
                         _ => "no detail".into(),
                     };
-                    return Err(SilaeError::Auth(format!(
-                        "the token endpoint answered HTTP {}: {detail}",
-                        status.as_u16()
-                    )));
+                    let why = format!("the token endpoint answered HTTP {}: {detail}", status.as_u16());
+                    return Step::Done(Err(SilaeError::Auth(why)));
                 }
-                Err(e) => describe_transport(&e, &self.config.token_url),
-            };
-            if attempt >= self.config.max_retries {
-                return Err(SilaeError::Unavailable(format!("{why} (after {} attempts)", attempt + 1)));
+                Step::Done(token_from(&bytes, started))
+            },
+            |why, attempt, delay| {
+                tracing::warn!(
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    "Silae token request failed, retrying: {why}"
+                )
+            },
+        )
+        .await;
+        match fetched {
+            Ok(token) => token,
+            Err(GaveUp::Exhausted { error, attempts }) => {
+                Err(SilaeError::Unavailable(format!("{error} (after {attempts} attempts)")))
             }
-            tokio::time::sleep(self.backoff(attempt)).await;
-            attempt += 1;
+            Err(gave_up) => Err(SilaeError::Unavailable(gave_up.into_error())),
         }
+    }
+}
+
+/// The token in a successful answer of the token endpoint, valid from `started`.
+fn token_from(bytes: &[u8], started: Instant) -> Result<CachedToken, SilaeError> {
+    #[derive(serde::Deserialize)]
+    struct TokenAnswer {
+        access_token: Option<String>,
+        expires_in: Option<serde_json::Value>,
+    }
+    let answer: TokenAnswer = serde_json::from_slice(bytes)
+        .map_err(|e| SilaeError::BadResponse(format!("the token endpoint's answer is not valid JSON: {e}")))?;
+    let value = answer
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| SilaeError::BadResponse("the token endpoint gave no access_token".into()))?;
+    let secs = match answer.expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .unwrap_or(300);
+    // Clamped: a huge `expires_in` keeps the token a day, never overflows.
+    let secs = secs.min(MAX_TOKEN_LIFETIME.as_secs());
+    let lifetime = Duration::from_secs(secs).saturating_sub(TOKEN_MARGIN).max(Duration::from_secs(secs / 2));
+    let valid_until = started.checked_add(lifetime).unwrap_or(started);
+    Ok(CachedToken { value: SecretString::from(value), valid_until })
+}
+
+/// Where an asynchronous task stands.
+#[derive(Debug)]
+enum TaskState<'a> {
+    Ready(&'a serde_json::value::RawValue),
+    /// Still running: what to log.
+    Running(String),
+    /// The task failed: Silae's message.
+    Failed(String),
+}
+
+/// Reads a `StatutEcrituresComptables4Asynchrone` answer (pure). The spec gives `statut` as a
+/// bare string: an answer with `messageErreur`, or a `statut` saying an error, a failure or a
+/// cancellation, is a failed task; one with `ecrituresComptables` and HTTP 200 is ready;
+/// anything else (HTTP 202 first) is taken as still running (docs/silae.md).
+fn task_state(http: StatusCode, answer: &wire::StatutEcrituresComptables4AsynchroneResponse) -> TaskState<'_> {
+    let statut = answer.statut.as_deref().map(str::trim).unwrap_or_default();
+    let lower = statut.to_lowercase();
+    let failed_word =
+        ["erreur", "echec", "échec", "error", "fail", "annul", "cancel"].iter().any(|w| lower.contains(w));
+    if let Some(m) = answer.message_erreur.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        return TaskState::Failed(format!("{m} (status {statut:?})").chars().take(500).collect());
+    }
+    if failed_word {
+        return TaskState::Failed(format!("status {statut:?}, no message"));
+    }
+    match &answer.ecritures_comptables {
+        Some(raw) if http != StatusCode::ACCEPTED && raw.get() != "null" => TaskState::Ready(raw),
+        _ => TaskState::Running(format!(
+            "the journal is not ready yet (status {statut:?}{})",
+            answer.progression.map(|p| format!(", {p:.0} %")).unwrap_or_default()
+        )),
     }
 }
 
@@ -496,4 +689,57 @@ fn describe_error_body(status: StatusCode, errors: Option<&ApiErrors>, bytes: &[
 
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(http: u16, answer: &str) -> String {
+        let answer: wire::StatutEcrituresComptables4AsynchroneResponse = serde_json::from_str(answer).unwrap();
+        match task_state(StatusCode::from_u16(http).unwrap(), &answer) {
+            TaskState::Ready(raw) => format!("ready {}", raw.get()),
+            TaskState::Running(what) => format!("running: {what}"),
+            TaskState::Failed(why) => format!("failed: {why}"),
+        }
+    }
+
+    #[test]
+    fn reads_an_asynchronous_task_s_status() {
+        let cases = [
+            (
+                202,
+                r#"{"statut": "EnCours", "progression": 40.0}"#,
+                r#"running: the journal is not ready yet (status "EnCours", 40 %)"#,
+            ),
+            (202, r#"{}"#, r#"running: the journal is not ready yet (status "")"#),
+            // A 202 is running even if it carries a journal; a 200 without one is too.
+            (
+                202,
+                r#"{"ecrituresComptables": {"ruptures": []}}"#,
+                r#"running: the journal is not ready yet (status "")"#,
+            ),
+            (
+                200,
+                r#"{"statut": "EnAttente", "ecrituresComptables": null}"#,
+                r#"running: the journal is not ready yet (status "EnAttente")"#,
+            ),
+            (200, r#"{"statut": "Termine", "ecrituresComptables": {"ruptures": []}}"#, r#"ready {"ruptures": []}"#),
+            (200, r#"{"ecrituresComptables": {"ruptures": []}}"#, r#"ready {"ruptures": []}"#),
+            (
+                200,
+                r#"{"statut": "Erreur", "messageErreur": "Calcul interrompu"}"#,
+                r#"failed: Calcul interrompu (status "Erreur")"#,
+            ),
+            (200, r#"{"statut": "Echec"}"#, r#"failed: status "Echec", no message"#),
+            (
+                200,
+                r#"{"statut": "Annulee", "ecrituresComptables": {"ruptures": []}}"#,
+                r#"failed: status "Annulee", no message"#,
+            ),
+        ];
+        for (http, answer, expected) in cases {
+            assert_eq!(state(http, answer), expected, "{http} {answer}");
+        }
+    }
 }

@@ -73,6 +73,27 @@ pub struct EcrituresComptables4Request {
     pub avec_toutes_les_repartitions_analytiques: bool,
 }
 
+/// `TraitementAsynchroneResponse`: the task an asynchronous operation started.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraitementAsynchroneResponse {
+    pub guid_tache: Option<String>,
+}
+
+/// `StatutEcrituresComptables4AsynchroneResponse`: where the task stands, and the journal once
+/// it is ready (kept as its JSON text: it is parsed, recorded and hashed as the synchronous
+/// answer is).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatutEcrituresComptables4AsynchroneResponse {
+    pub ecritures_comptables: Option<Box<RawValue>>,
+    pub statut: Option<String>,
+    pub message_erreur: Option<String>,
+    /// A percentage, for the logs only.
+    pub progression: Option<f64>,
+    pub duree_execution: Option<String>,
+}
+
 /// `DossierRequest`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

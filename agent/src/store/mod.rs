@@ -21,6 +21,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0005_run_outcome.sql")),
         M::up(include_str!("migrations/0006_journal_map.sql")),
         M::up(include_str!("migrations/0007_silae_key_expiry.sql")),
+        M::up(include_str!("migrations/0008_large_dossiers_key_notices.sql")),
     ])
 });
 
@@ -80,6 +81,9 @@ pub struct Dossier {
     /// has no entry go to `journal_code`.
     #[serde(default)]
     pub journal_map: BTreeMap<String, String>,
+    /// A big dossier: its journal is always asked for asynchronously (docs/silae.md).
+    #[serde(default)]
+    pub large: bool,
 }
 
 impl Dossier {
@@ -377,13 +381,14 @@ impl Store {
         let conn = self.write();
         conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-                                   account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)
+                                   account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map, large)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)
              ON CONFLICT (silae_number) DO UPDATE SET
                 name = excluded.name, company_id = excluded.company_id, journal_code = excluded.journal_code,
                 transfer_day = excluded.transfer_day, alert_emails = excluded.alert_emails, enabled = excluded.enabled,
                 account_map = excluded.account_map, analytic = excluded.analytic, start_period = excluded.start_period,
-                wait_closed = excluded.wait_closed, updated_at = excluded.updated_at, journal_map = excluded.journal_map",
+                wait_closed = excluded.wait_closed, updated_at = excluded.updated_at, journal_map = excluded.journal_map,
+                large = excluded.large",
             params![
                 d.silae_number,
                 d.name,
@@ -398,6 +403,7 @@ impl Store {
                 d.wait_closed,
                 now,
                 serde_json::to_string(&d.journal_map).expect("json"),
+                d.large,
             ],
         )?;
         self.dossier(&d.silae_number)
@@ -578,6 +584,41 @@ impl Store {
             None => conn.execute("DELETE FROM silae_key_expiry WHERE which = ?1", [which])?,
         };
         Ok(())
+    }
+
+    /// Records a notice sent; `false` when it already was (another process sent it first).
+    pub fn record_key_notice(
+        &self,
+        which: &str,
+        expires: &str,
+        notice: &str,
+        sent_at: &str,
+        sent_to: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self.write().execute(
+            "INSERT INTO silae_key_notices (which, expires, notice, sent_at, sent_to) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO NOTHING",
+            params![which, expires, notice, sent_at, sent_to],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Forgets a notice claimed but not sent (it is tried again on the next run).
+    pub fn forget_key_notice(&self, which: &str, expires: &str, notice: &str) -> Result<(), StoreError> {
+        self.write().execute(
+            "DELETE FROM silae_key_notices WHERE which = ?1 AND expires = ?2 AND notice = ?3",
+            params![which, expires, notice],
+        )?;
+        Ok(())
+    }
+
+    /// The notices sent: (which, expires, notice, sent at).
+    pub fn key_notices(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare("SELECT which, expires, notice, sent_at FROM silae_key_notices ORDER BY which, expires, notice")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The announced expiries: (which, expires, first seen at), primary first.
@@ -798,7 +839,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 const DOSSIER_SELECT: &str = "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-    account_map, analytic, start_period, wait_closed, journal_map FROM dossiers";
+    account_map, analytic, start_period, wait_closed, journal_map, large FROM dossiers";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
@@ -821,6 +862,7 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
         start_period: start.and_then(|s| s.parse().ok()),
         wait_closed: row.get(10)?,
         journal_map: json_col(row, 11)?,
+        large: row.get(12)?,
     })
 }
 
@@ -885,6 +927,7 @@ mod tests {
             start_period: Some("2026-01".parse().unwrap()),
             wait_closed: true,
             journal_map: BTreeMap::new(),
+            large: false,
         }
     }
 

@@ -201,3 +201,83 @@ async fn smtp_credentials_come_from_the_secrets_and_never_appear_in_the_e_mail()
     let plain = base64::engine::general_purpose::STANDARD.decode(&auth[0]).unwrap();
     assert!(String::from_utf8_lossy(&plain).ends_with("planted-smtp-pa55"));
 }
+
+/// `YYYY-MM-DD` in `days` from today (the tests' machine clock, UTC as the test config).
+fn in_days(days: i64) -> String {
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    today.checked_add(jiff::Span::new().days(days)).unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_silae_secret_sends_one_french_e_mail_then_one_a_week_before() {
+    let (w, smtp) = world_with_smtp(None).await;
+    let config = std::fs::read_to_string(&w.config_path).unwrap();
+    std::fs::write(&w.config_path, format!("timezone = \"UTC\"\n{config}")).unwrap();
+    let agent = w.agent();
+    let mut d = dossier("100200", 5);
+    d.alert_emails = vec!["paie@example.com".into(), "expert@cabinet.fr".into()];
+    add_dossier(&agent, &d);
+    let mut other = dossier("100300", 5);
+    other.alert_emails = vec!["Expert@cabinet.fr".into(), "dsi@example.com".into()];
+    add_dossier(&agent, &other);
+
+    let far = in_days(20);
+    w.silae.set_key_expiration_warnings(Some(&format!("{far}T00:00:00Z")), None);
+    // check: the line; RPC status: the date, the days left.
+    let check = w.cli(&["check"], None);
+    assert!(
+        text(&check).contains(&format!("WARN  silae secret: the primary client secret expires on {far}")),
+        "{}",
+        text(&check)
+    );
+    assert!(smtp.mails().is_empty(), "check sends nothing");
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "one e-mail when the warning first appears");
+    assert_eq!(
+        mails[0].to,
+        ["paie@example.com", "expert@cabinet.fr", "dsi@example.com"],
+        "the instance's addresses, once each"
+    );
+    let mail = decoded(&mails[0]);
+    let (year, month, day) = (&far[..4], &far[5..7], far[8..].trim_start_matches('0'));
+    let mois = payflow_agent::outcome::mois(&format!("{year}-{month}"));
+    assert!(
+        mail.contains(&format!("Le secret client Silae expire le {day} {mois}"))
+            && mail.contains("il reste 20 jours")
+            && mail.contains("secret client principal")
+            && mail.contains("payflow-agent secret set silae_client_secret"),
+        "{mail}"
+    );
+    let served = w.agent();
+    served.secrets.set(SecretName::RpcToken, &SecretString::from("status-token")).unwrap();
+    let svc = payflow_agent::rpc::Service::new(served, &w.config_path).unwrap();
+    let status = svc.status().await;
+    let primary = &status["silae"]["secret_expiry"]["primary"];
+    assert_eq!(primary["expires"], far.as_str(), "{status}");
+    assert_eq!(primary["days_left"], 20, "{status}");
+    assert_eq!(primary["notified"], serde_json::json!(["announced"]), "{status}");
+
+    // A second run, and another agent on the same data (a restart): nothing more.
+    import(&agent, "100200", "2026-10", false).await;
+    import(&w.agent(), "100300", "2026-10", true).await;
+    assert_eq!(smtp.mails().len(), 1, "never repeated by later runs or restarts");
+
+    // A date 6 days ahead: the week-before e-mail, once.
+    let near = in_days(6);
+    w.silae.set_key_expiration_warnings(Some(&near), None);
+    import(&agent, "100200", "2026-10", true).await;
+    import(&w.agent(), "100200", "2026-10", false).await;
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 2, "one e-mail a week before");
+    let mail = decoded(&mails[1]);
+    assert!(mail.contains("Rappel : le secret client Silae expire") && mail.contains("il reste 6 jours"), "{mail}");
+    let status = svc.status().await;
+    let primary = &status["silae"]["secret_expiry"]["primary"];
+    assert_eq!(
+        (primary["days_left"].clone(), primary["notified"].clone()),
+        (serde_json::json!(6), serde_json::json!(["announced", "week_before"])),
+        "{status}"
+    );
+}

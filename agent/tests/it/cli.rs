@@ -324,3 +324,22 @@ async fn missing_accounts_are_listed_then_created_or_mapped_from_the_cli() {
     let none = w.cli(&["dossier", "accounts", "--dossier", "100300", "--create-missing"], None);
     assert!(!none.status.success() && text(&none).contains("does not lack accounts"), "{}", text(&none));
 }
+
+/// A reader that goes away (`payflow-agent runs | head -1`): the command stops quietly with
+/// status 141, no panic, whatever it was printing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_standard_output_ends_a_command_quietly_with_141() {
+    let w = World::start().await;
+    w.cli_add_sample_dossier("100300", &[]);
+    for args in [&["runs"][..], &["dossier", "list", "--json"], &["secret", "list"]] {
+        // The reading end is closed before the command starts: its first write finds no reader.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = w.cli_command(&w.config_path, args);
+        cmd.stdout(writer);
+        let out = w.output(&mut cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}

@@ -17,6 +17,7 @@ async fn setup(timeout_secs: u64, max_retries: u32) -> (SilaeSim, SilaeClient) {
         timeout_secs,
         max_retries,
         retry_base_ms: 10,
+        async_poll_ms: 10,
         ..SilaeConfig::default()
     };
     let credentials = SilaeCredentials {
@@ -91,8 +92,85 @@ async fn retries_5xx_then_gives_up_with_silae_unavailable() {
 async fn a_timeout_is_retried() {
     let (sim, client) = setup(1, 2).await;
     sim.push_fault(Fault::Slow(Duration::from_millis(2500)));
-    client.ecritures("100200", october()).await.unwrap();
+    client.periode_en_cours("100200").await.unwrap();
     assert_eq!(sim.api_requests(), 2);
+}
+
+fn paths(sim: &SilaeSim) -> Vec<(String, u16)> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/payroll/"))
+        .map(|r| (r.path.rsplit('/').next().unwrap().to_owned(), r.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_large_dossier_s_journal_comes_asynchronously_over_three_polls() {
+    let (sim, client) = setup(5, 2).await;
+    sim.set_async_task("100200", 2, None);
+    let (payload, raw) = client.ecritures_for("100200", october(), true).await.unwrap();
+    assert_eq!(payload.ruptures.as_ref().unwrap().len(), 1);
+    let sample: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(samples_dir().join("dossier-100200-2026-10.json")).unwrap()).unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&raw).unwrap(), sample, "the journal as Silae gave it");
+    let status = "StatutEcrituresComptables4Asynchrone".to_owned();
+    assert_eq!(
+        paths(&sim),
+        [
+            ("EcrituresComptables4Asynchrone".to_owned(), 202),
+            (status.clone(), 202),
+            (status.clone(), 202),
+            (status, 200)
+        ],
+        "no synchronous call for a large dossier, one generation, three polls"
+    );
+    assert_eq!(sim.tasks(), [("100200".to_owned(), 3)]);
+    let generation = &sim.requests().into_iter().find(|r| r.path.ends_with("4Asynchrone")).unwrap();
+    assert_eq!(generation.body["avecToutesLesRepartitionsAnalytiques"], true);
+    assert_eq!(generation.body["periodeDebut"], "2026-10-01T00:00:00");
+}
+
+#[tokio::test]
+async fn a_failed_asynchronous_task_is_a_clear_error_and_is_not_restarted() {
+    let (sim, client) = setup(5, 2).await;
+    sim.set_async_task("100200", 1, Some("Le calcul des écritures a été interrompu."));
+    let err = client.ecritures_for("100200", october(), true).await.unwrap_err();
+    assert_eq!(err.kind(), "silae_bad_response", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("asynchronous generation of the journal failed")
+            && text.contains("Le calcul des écritures a été interrompu."),
+        "{text}"
+    );
+    assert_eq!(sim.tasks(), [("100200".to_owned(), 2)], "one task, polled until it failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synchronous_timeout_falls_back_to_async_without_regenerating() {
+    let (sim, client) = setup(1, 2).await;
+    sim.set_journal_delay("100200", Duration::from_secs(3));
+    sim.set_async_task("100200", 4, None);
+    let fetch = tokio::spawn(async move { client.ecritures("100200", october()).await });
+    // Once the task runs, a poll fails with a 503: retried with the same task id.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sim.tasks().first().is_none_or(|(_, polls)| *polls < 2) {
+        assert!(std::time::Instant::now() < deadline, "no task polled: {:?}", paths(&sim));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sim.push_fault(Fault::Status(503));
+    let (payload, _) = fetch.await.unwrap().unwrap();
+    assert_eq!(payload.ruptures.as_ref().unwrap().len(), 1);
+    // The simulator logs a request once answered: the slow synchronous one comes last.
+    while !paths(&sim).iter().any(|(p, _)| p == "EcrituresComptables4") {
+        assert!(std::time::Instant::now() < deadline, "{:?}", paths(&sim));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let calls = paths(&sim);
+    let count = |name: &str, status: u16| calls.iter().filter(|(p, s)| p == name && *s == status).count();
+    assert_eq!(calls.iter().filter(|(p, _)| p == "EcrituresComptables4").count(), 1, "not retried: {calls:?}");
+    assert_eq!(count("EcrituresComptables4Asynchrone", 202), 1, "one generation: {calls:?}");
+    assert_eq!(count("StatutEcrituresComptables4Asynchrone", 503), 1, "{calls:?}");
+    assert_eq!(sim.tasks(), [("100200".to_owned(), 5)], "the same task polled to its end");
 }
 
 #[tokio::test]

@@ -243,3 +243,137 @@ async fn an_expiring_client_secret_is_shown_by_check() {
     assert!(shown.contains("WARN  silae secret: the primary client secret expires on 2026-12-24: renew it"), "{shown}");
     assert_no_secret(&shown);
 }
+
+/// The world's config with Silae's call timeout at 1 s and quick polls of asynchronous tasks.
+fn quick_async(w: &World) {
+    let text = std::fs::read_to_string(&w.config_path).unwrap();
+    let text = text.replace("timeout_secs = 5\n", "timeout_secs = 1\nasync_poll_ms = 10\n");
+    std::fs::write(&w.config_path, text).unwrap();
+}
+
+fn async_paths(w: &World) -> Vec<String> {
+    w.silae
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("Asynchrone"))
+        .map(|r| format!("{} {}", r.path.rsplit('/').next().unwrap(), r.status))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_too_slow_for_one_request_is_imported_asynchronously_over_three_polls() {
+    let w = World::start().await;
+    quick_async(&w);
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    w.silae.set_journal_delay("100200", std::time::Duration::from_secs(3));
+    w.silae.set_async_task("100200", 2, None);
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(w.odoo().moves().len(), 1);
+    assert_eq!(r.plans[0]["total_debit_cents"], 7_729_840);
+    assert_eq!(w.silae.tasks(), [("100200".to_owned(), 3)], "one generation, three polls");
+    assert_eq!(
+        async_paths(&w),
+        [
+            "EcrituresComptables4Asynchrone 202",
+            "StatutEcrituresComptables4Asynchrone 202",
+            "StatutEcrituresComptables4Asynchrone 202",
+            "StatutEcrituresComptables4Asynchrone 200"
+        ]
+    );
+    let asked = w.silae.requests().into_iter().find(|r| r.path.ends_with("4Asynchrone")).unwrap();
+    assert_eq!(asked.body["avecToutesLesRepartitionsAnalytiques"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_asynchronous_task_fails_the_run_clearly_with_nothing_written() {
+    let w = World::start().await;
+    quick_async(&w);
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    w.silae.set_journal_delay("100200", std::time::Duration::from_secs(3));
+    w.silae.set_async_task("100200", 1, Some("Le calcul des écritures comptables a échoué."));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::SilaeBadResponse)), "{}", r.message);
+    assert!(
+        r.message.contains("asynchronous generation of the journal failed")
+            && r.message.contains("Le calcul des écritures comptables a échoué.")
+            && r.message.contains("nothing was written"),
+        "{}",
+        r.message
+    );
+    assert!(w.odoo().moves().is_empty(), "nothing written");
+    assert_eq!(w.silae.tasks(), [("100200".to_owned(), 2)], "the task is not restarted");
+}
+
+/// `EcrituresComptables4` of dossier 100300 (two establishments, Paris split 60/40 over two
+/// analytic repartitions) asked with `avecToutesLesRepartitionsAnalytiques` as given.
+async fn journal_asked_with(w: &World, analytic: bool) -> payflow_agent::silae::wire::EcrituresComptablesAvecRuptures {
+    let http = reqwest::Client::new();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", SILAE_CLIENT_ID),
+        ("client_secret", SILAE_CLIENT_SECRET),
+        ("scope", "api://silae/.default"),
+    ];
+    let token: Value = http.post(w.silae.token_url()).form(&form).send().await.unwrap().json().await.unwrap();
+    let answer = http
+        .post(format!("{}/v1/EcrituresComptables/EcrituresComptables4", w.silae.api_url()))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("Ocp-Apim-Subscription-Key", SILAE_SUBSCRIPTION_KEY)
+        .json(&json!({"numeroDossier": "100300", "periodeDebut": "2026-10-01T00:00:00",
+                      "periodeFin": "2026-10-31T00:00:00", "avecToutesLesRepartitionsAnalytiques": analytic}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn both_analytic_shapes_give_silae_s_totals_per_rupture() {
+    let w = World::start().await;
+    let period: payflow_agent::period::Period = "2026-10".parse().unwrap();
+    let mut splits = Vec::new();
+    for analytic in [true, false] {
+        let payload = journal_asked_with(&w, analytic).await;
+        let plan = payflow_agent::journal::plan("100300", period, &payload, &Default::default())
+            .unwrap_or_else(|p| panic!("analytic {analytic}: {p:?}"));
+        let ruptures = payload.ruptures.as_ref().unwrap();
+        assert_eq!(plan.moves.len(), 2);
+        for (m, r) in plan.moves.iter().zip(ruptures) {
+            let silae = |d: &Option<payflow_agent::silae::wire::Decimal>| {
+                payflow_agent::money::parse_scaled(&d.as_ref().unwrap().0, 2).unwrap()
+            };
+            assert_eq!(m.total_debit.0, silae(&r.total_debit), "analytic {analytic}, {}", m.rupture_label);
+            assert_eq!(m.total_credit.0, silae(&r.total_credit), "analytic {analytic}, {}", m.rupture_label);
+        }
+        splits.push(
+            plan.moves.iter().map(|m| m.analytic_split().keys().copied().collect::<Vec<_>>()).collect::<Vec<_>>(),
+        );
+        let totals: Vec<(i64, i64)> = plan.moves.iter().map(|m| (m.total_debit.0, m.total_credit.0)).collect();
+        assert_eq!(totals, [(16_400_394, 16_400_394), (4_268_207, 4_268_207)], "analytic {analytic}");
+    }
+    // With every repartition, Paris's salaries are split over repartitions 1 and 2; without,
+    // each account comes once, unsplit.
+    assert_eq!(splits[0], [vec![0, 1, 2], vec![0]]);
+    assert_eq!(splits[1], [vec![0], vec![0]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dossier_marked_large_asks_for_its_journal_asynchronously_only() {
+    let w = World::start().await;
+    quick_async(&w);
+    w.cli_add_sample_dossier("100200", &["--large"]);
+    let listed = w.cli(&["dossier", "list", "--json"], None);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["large"], true, "{listed}");
+    w.silae.set_async_task("100200", 2, None);
+    let r = import(&w.agent(), "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(w.odoo().moves().len(), 1);
+    assert_eq!(w.silae.tasks(), [("100200".to_owned(), 3)]);
+    let synchronous = w.silae.requests().into_iter().filter(|r| r.path.ends_with("/EcrituresComptables4")).count();
+    assert_eq!(synchronous, 0, "no synchronous call for a large dossier");
+}

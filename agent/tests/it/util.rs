@@ -285,6 +285,7 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         start_period: None,
         wait_closed: true,
         journal_map: BTreeMap::new(),
+        large: false,
     }
 }
 

@@ -23,6 +23,8 @@ Constraint = getattr(models, "Constraint", None)
 _UNIQUE_MESSAGE = "This Silae dossier is already set up."
 # What the agent's last ``status`` said of its SMTP: "1", "0", or unset (never asked).
 PARAM_SMTP = "payflow_silae.smtp_configured"
+# What the agent's last ``status`` said of Silae's client secrets' expiry (JSON, or unset).
+PARAM_SECRET_EXPIRY = "payflow_silae.silae_secret_expiry"
 
 
 class PayflowDossier(models.Model):
@@ -84,6 +86,17 @@ class PayflowDossier(models.Model):
         help="Import a period only once Silae has closed its payroll.",
         tracking=True,
     )
+    # The agent's journal map (Silae journal code -> Odoo journal code, set with the agent's
+    # `dossier add --journal-map`), as JSON: not edited here, kept so that a save from Odoo
+    # sends it back unchanged.
+    journal_map_json = fields.Char(string="Journal map", readonly=True, copy=False)
+    large = fields.Boolean(
+        string="Large dossier",
+        help="Always ask Silae for this dossier's payroll journal asynchronously (for "
+        "journals too long to compute within one request; done anyway when Silae does not "
+        "answer in time).",
+        tracking=True,
+    )
     start_period = fields.Char(
         help="The first period to import (YYYY-MM); nothing before it is caught up.",
         tracking=True,
@@ -140,12 +153,19 @@ class PayflowDossier(models.Model):
 
     @api.model
     def _payflow_note_status(self, status):
-        """Keeps what the agent's ``status`` says of its SMTP for the warnings."""
+        """Keeps what the agent's ``status`` says of its SMTP and of Silae's client secrets'
+        expiry, for the warnings (the forms never call the agent)."""
+        params = self.env["ir.config_parameter"].sudo()
         if isinstance(status, dict) and "smtp_configured" in status:
             value = "1" if status["smtp_configured"] else "0"
-            params = self.env["ir.config_parameter"].sudo()
             if params.get_param(PARAM_SMTP) != value:
                 params.set_param(PARAM_SMTP, value)
+        silae = status.get("silae") if isinstance(status, dict) else None
+        if isinstance(silae, dict) and "secret_expiry" in silae:
+            expiry = silae.get("secret_expiry") or {}
+            value = json.dumps(expiry, sort_keys=True) if expiry else False
+            if (params.get_param(PARAM_SECRET_EXPIRY) or False) != value:
+                params.set_param(PARAM_SECRET_EXPIRY, value)
         return status
 
     @api.model
@@ -213,7 +233,16 @@ class PayflowDossier(models.Model):
             },
             "start_period": self.start_period or None,
             "wait_closed": self.wait_closed,
+            "large": self.large,
+            "journal_map": self._payflow_journal_map(),
         }
+
+    def _payflow_journal_map(self):
+        try:
+            value = json.loads(self.journal_map_json or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
     @api.model
     def _payflow_values(self, data):
@@ -242,6 +271,8 @@ class PayflowDossier(models.Model):
             "alert_emails": ", ".join(data.get("alert_emails") or []),
             "enabled": bool(data.get("enabled", True)),
             "wait_closed": bool(data.get("wait_closed", True)),
+            "large": bool(data.get("large", False)),
+            "journal_map_json": json.dumps(data.get("journal_map") or {}, sort_keys=True),
             "start_period": data.get("start_period") or False,
             "mapping_ids": mappings,
         }

@@ -1,7 +1,10 @@
+import json
+
 from odoo import _, fields, models
 from odoo.exceptions import UserError
 
 from .payflow_agent import DEFAULT_URL, PARAM_TOKEN, PARAM_URL
+from .payflow_dossier import PARAM_SECRET_EXPIRY
 
 
 class ResConfigSettings(models.TransientModel):
@@ -37,6 +40,57 @@ class ResConfigSettings(models.TransientModel):
         groups="base.group_system",
     )
 
+    payflow_silae_secret_expiry = fields.Char(
+        string="Silae client secret expiry",
+        compute="_compute_payflow_silae_secret_expiry",
+        groups="base.group_system",
+    )
+
+    def _compute_payflow_silae_secret_expiry(self):
+        text = self._payflow_secret_expiry_text()
+        for settings in self:
+            settings.payflow_silae_secret_expiry = text
+
+    def _payflow_secret_expiry_text(self, expiry=None):
+        """What the agent's last ``status`` said of an expiring Silae client secret, as one
+        sentence per secret, or False."""
+        if expiry is None:
+            stored = self.env["ir.config_parameter"].sudo().get_param(PARAM_SECRET_EXPIRY)
+            try:
+                expiry = json.loads(stored) if stored else {}
+            except ValueError:
+                expiry = {}
+        lines = []
+        for which in ("primary", "secondary"):
+            entry = expiry.get(which) if isinstance(expiry, dict) else None
+            if not isinstance(entry, dict) or not entry.get("expires"):
+                continue
+            name = _("primary") if which == "primary" else _("secondary")
+            days = entry.get("days_left")
+            if isinstance(days, int):
+                lines.append(
+                    _(
+                        "Silae's %(which)s client secret expires on %(date)s (%(days)s days left): "
+                        "renew it in Silae's API portal and give the new one to the agent "
+                        "(payflow-agent secret set silae_client_secret) before then, or every "
+                        "import fails that day.",
+                        which=name,
+                        date=entry["expires"],
+                        days=days,
+                    )
+                )
+            else:
+                lines.append(
+                    _(
+                        "Silae announces that its %(which)s client secret expires (%(date)s): "
+                        "renew it in Silae's API portal and give the new one to the agent "
+                        "(payflow-agent secret set silae_client_secret).",
+                        which=name,
+                        date=entry["expires"],
+                    )
+                )
+        return "\n".join(lines) or False
+
     def _compute_payflow_smtp_missing(self):
         Dossier = self.env["payflow.dossier"].sudo()
         missing = Dossier._payflow_smtp_known_missing() and bool(
@@ -61,6 +115,7 @@ class ResConfigSettings(models.TransientModel):
             res["payflow_smtp_missing"] = Dossier._payflow_smtp_known_missing() and bool(
                 Dossier.search_count([("alert_emails", "!=", False)])
             )
+            res["payflow_silae_secret_expiry"] = self._payflow_secret_expiry_text()
         return res
 
     def _compute_payflow_agent_token(self):
@@ -124,6 +179,9 @@ class ResConfigSettings(models.TransientModel):
             )
         if status.get("next_due"):
             lines.append(_("Next due date: %(date)s.", date=status["next_due"]))
+        expiry = self._payflow_secret_expiry_text(silae.get("secret_expiry") or {})
+        if expiry:
+            lines.append(expiry)
         return "\n".join(lines)
 
     def _payflow_notify(self, kind, title, message):

@@ -16,7 +16,7 @@ class TestAccess(TransactionCase):
         cls.startClassPatcher(patch.object(cls.registry["payflow.agent"], "_call", cls.fake))
         cls.company_a = cls.env.company
         cls.company_b = cls.env["res.company"].create({"name": "PayFlow Filiale B"})
-        both = [(6, 0, (cls.company_a | cls.company_b).ids)]
+        both = [Command.set((cls.company_a | cls.company_b).ids)]
         cls.accountant = new_test_user(
             cls.env, "pf_accountant", groups="account.group_account_user", company_ids=both
         )
@@ -28,7 +28,7 @@ class TestAccess(TransactionCase):
             "pf_manager_b",
             groups="account.group_account_manager",
             company_id=cls.company_b.id,
-            company_ids=[(6, 0, cls.company_b.ids)],
+            company_ids=[Command.set(cls.company_b.ids)],
         )
         cls.sysadmin = new_test_user(
             cls.env, "pf_sysadmin", groups="base.group_system,account.group_account_manager"

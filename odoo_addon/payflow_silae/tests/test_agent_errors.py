@@ -1,3 +1,5 @@
+from unittest.mock import patch
+
 from odoo.exceptions import UserError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import TransactionCase, tagged
@@ -33,6 +35,19 @@ class TestAgentErrors(TransactionCase):
     def test_agent_down_in_french(self):
         with self.assertRaisesRegex(UserError, "L'agent PayFlow est injoignable"):
             self.env["payflow.agent"].with_context(lang="fr_FR")._call("status")
+
+    def test_wizards_open_without_calling_the_agent(self):
+        """Opening a wizard (its defaults) asks nothing of the agent: no HTTP in default_get."""
+        agent = "odoo.addons.payflow_silae.models.payflow_agent"
+        with (
+            patch(f"{agent}.requests.post", side_effect=AssertionError("HTTP call")) as post,
+            patch.object(self.registry["payflow.agent"], "_call", side_effect=AssertionError("call")) as call,
+        ):
+            for name in ("payflow.import.wizard", "payflow.missing.accounts"):
+                wizard = self.env[name]
+                wizard.default_get(list(wizard._fields))
+        post.assert_not_called()
+        call.assert_not_called()
 
     def test_not_configured(self):
         self.env["ir.config_parameter"].sudo().set_param("payflow_silae.agent_token", False)

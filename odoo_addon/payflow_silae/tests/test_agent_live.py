@@ -10,6 +10,7 @@ import time
 
 from psycopg2 import IntegrityError
 
+from odoo import Command
 from odoo.exceptions import UserError
 from odoo.release import version_info
 from odoo.tests import HttpCase, tagged
@@ -73,7 +74,7 @@ class TestAgentLive(HttpCase):
             "alert_emails": "paie@example.com",
             # The French chart has no 437300/437400/437500 (scripts/demo does the same).
             "account_map_ids": [
-                (0, 0, {"source": code, "target": "437000"})
+                Command.create({"source": code, "target": "437000"})
                 for code in ("43730000", "43740000", "43750000")
             ],
         }
@@ -124,7 +125,7 @@ class TestAgentLive(HttpCase):
         dossier.write(
             {
                 "transfer_day": 10,
-                "analytic_map_ids": [(0, 0, {"source": "1", "target": "PARIS"})],
+                "analytic_map_ids": [Command.create({"source": "1", "target": "PARIS"})],
             }
         )
         stored = self.rpc("dossiers.get", silae_number="100300")

@@ -4,6 +4,7 @@ agent's facts, and the warning for alert e-mails the agent cannot send."""
 import copy
 from unittest.mock import patch
 
+from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
 from .common import FakeAgent
@@ -75,7 +76,7 @@ class TestDossierChecks(TransactionCase):
         dossier = self._dossier(
             journal_id=False,
             journal_code="PAIE",
-            account_map_ids=[(0, 0, {"source": "64110000", "target": "641199"})],
+            account_map_ids=[Command.create({"source": "64110000", "target": "641199"})],
         )
         item = copy.deepcopy(MISSING)
         item["id"] = 9300
@@ -93,9 +94,9 @@ class TestDossierChecks(TransactionCase):
                 "journal_id": self.journal.id,
                 "journal_code": "SALC",
                 "mapping_ids": [
-                    (5, 0, 0),
-                    (0, 0, {"kind": "account", "source": "43730000", "account_id": self.organisms.id}),
-                    (0, 0, {"kind": "account", "source": "44210000", "account_id": self.organisms.id}),
+                    Command.clear(),
+                    Command.create({"kind": "account", "source": "43730000", "account_id": self.organisms.id}),
+                    Command.create({"kind": "account", "source": "44210000", "account_id": self.organisms.id}),
                 ],
             }
         )
@@ -123,6 +124,40 @@ class TestDossierChecks(TransactionCase):
         self.assertIn("E-mail (SMTP) : échec — détail pour l'administrateur : smtp.example.com:587: refused", message)
         # Without alert e-mails, no warning.
         self.assertFalse(self._dossier(silae_number="100300", alert_emails=False).smtp_missing)
+
+
+    def test_the_settings_show_the_silae_secret_expiry_the_agent_announced(self):
+        Dossier = self.env["payflow.dossier"]
+        Settings = self.env["res.config.settings"]
+        self.assertFalse(Settings.create({}).payflow_silae_secret_expiry)
+        expiry = {"primary": {"expires": "2026-12-24", "announced_at": "2026-12-04T06:00:00+01:00",
+                              "days_left": 20, "notified": ["announced"]}}
+        Dossier._payflow_note_status({"instance": "fake", "silae": {"secret_expiry": expiry}})
+        english = Settings.with_context(lang="en_US").create({}).payflow_silae_secret_expiry
+        self.assertIn("Silae's primary client secret expires on 2026-12-24 (20 days left)", english)
+        french = Settings.with_context(lang="fr_FR").create({}).payflow_silae_secret_expiry
+        self.assertIn("Le secret client principal de Silae expire le 2026-12-24 (encore 20 jours)", french)
+        self.assertIn("payflow-agent secret set silae_client_secret", french)
+        # The agent's "Test" notification says it too.
+        text = Settings.with_context(lang="fr_FR")._payflow_status_text(
+            {"silae": {"configured": True, "secret_expiry": expiry}}
+        )
+        self.assertIn("expire le 2026-12-24", text)
+        # Renewed: the agent's status no longer has it, nor do the settings.
+        Dossier._payflow_note_status({"instance": "fake", "silae": {"secret_expiry": {}}})
+        self.assertFalse(Settings.create({}).payflow_silae_secret_expiry)
+
+    def test_a_large_dossier_is_sent_to_the_agent_and_read_back(self):
+        dossier = self._dossier(large=True)
+        self.assertIs(self.fake.dossiers["100200"]["large"], True)
+        self.fake.dossiers["100200"]["large"] = False
+        # A journal map set with the agent's CLI survives a save from Odoo.
+        self.fake.dossiers["100200"]["journal_map"] = {"PB": "OD"}
+        self.env["payflow.dossier"]._payflow_sync()
+        self.assertFalse(dossier.large)
+        dossier.write({"name": "ACME (renommé)"})
+        self.assertEqual(self.fake.dossiers["100200"]["journal_map"], {"PB": "OD"})
+        self.assertEqual(self.fake.dossiers["100200"]["name"], "ACME (renommé)")
 
 
 @tagged("post_install", "-at_install")
@@ -159,10 +194,10 @@ class TestDossierChatter(TransactionCase):
         self.dossier.write({"transfer_day": 12})
         self._flush_tracking()
         self.dossier.write(
-            {"account_map_ids": [(0, 0, {"source": "43730000", "account_id": self.organisms.id})]}
+            {"account_map_ids": [Command.create({"source": "43730000", "account_id": self.organisms.id})]}
         )
         mapping = self.dossier.account_map_ids
-        self.dossier.write({"account_map_ids": [(2, mapping.id)]})
+        self.dossier.write({"account_map_ids": [Command.delete(mapping.id)]})
         self._flush_tracking()
         messages = self._messages_since(before)
         self.assertEqual(set(messages.mapped("author_id")), {accountant.partner_id})

@@ -2,6 +2,7 @@ import base64
 
 from psycopg2 import IntegrityError
 
+from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
@@ -43,8 +44,8 @@ class TestPayflowImport(TransactionCase):
             "date": "2026-10-31",
             "ref": "SALAIRES OCTOBRE 2026",
             "line_ids": [
-                (0, 0, {"account_id": expense.id, "name": "Salaires", "debit": amount, "credit": 0.0}),
-                (0, 0, {"account_id": payable.id, "name": "Net à payer", "debit": 0.0,
+                Command.create({"account_id": expense.id, "name": "Salaires", "debit": amount, "credit": 0.0}),
+                Command.create({"account_id": payable.id, "name": "Net à payer", "debit": 0.0,
                         "credit": amount if credit is None else credit}),
             ],
         }

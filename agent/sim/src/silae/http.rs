@@ -14,7 +14,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Map, Value};
 
 use super::samples::Month;
-use super::{Fault, RecordedRequest, Shared};
+use super::{Fault, RecordedRequest, Shared, Task};
 
 pub(super) const TOKEN_PATH: &str = "/oauth2/v2.0/token";
 
@@ -173,6 +173,8 @@ fn percent_decode(text: &[u8]) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Operation {
     EcrituresComptables4,
+    EcrituresComptables4Asynchrone,
+    StatutEcrituresComptables4Asynchrone,
     DossierRecupererPeriodeEnCours,
     ListeDossiers,
     ListeEtablissementsDossierPaie,
@@ -180,10 +182,18 @@ enum Operation {
 
 impl Operation {
     fn of(method: &Method, path: &str) -> Option<Operation> {
+        let path = path.trim_end_matches('/');
+        if method == Method::GET {
+            let status = "/payroll/v1/EcrituresComptables/StatutEcrituresComptables4Asynchrone";
+            return (path == status).then_some(Operation::StatutEcrituresComptables4Asynchrone);
+        }
         if method != Method::POST {
             return None;
         }
-        match path.trim_end_matches('/') {
+        match path {
+            "/payroll/v1/EcrituresComptables/EcrituresComptables4Asynchrone" => {
+                Some(Operation::EcrituresComptables4Asynchrone)
+            }
             "/payroll/v1/EcrituresComptables/EcrituresComptables4" => Some(Operation::EcrituresComptables4),
             "/payroll/v1/InfosTechniquesDossiers/DossierRecupererPeriodeEnCours" => {
                 Some(Operation::DossierRecupererPeriodeEnCours)
@@ -237,7 +247,7 @@ async fn api(State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers: He
                 let (status, bytes) = Failure::gateway(StatusCode::NOT_FOUND, "Resource not found").into_parts();
                 (status, None, bytes)
             }
-            Some(op) => answer(&s, op, &headers, &body).await,
+            Some(op) => answer(&s, op, uri.query(), &headers, &body).await,
         };
         let logged = serde_json::from_slice(&body).unwrap_or(Value::Null);
         s.record(recorded_request(&method, &path, &headers, logged, status));
@@ -266,7 +276,13 @@ async fn api(State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers: He
 type ExtraHeader = Option<(header::HeaderName, HeaderValue)>;
 
 /// The gate (subscription key, token), then the fault due, then the operation.
-async fn answer(s: &Shared, op: Operation, headers: &HeaderMap, body: &[u8]) -> (StatusCode, ExtraHeader, Bytes) {
+async fn answer(
+    s: &Shared,
+    op: Operation,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (StatusCode, ExtraHeader, Bytes) {
     if let Err(f) = gate(s, headers) {
         let (status, bytes) = f.into_parts();
         return (status, None, bytes);
@@ -297,8 +313,8 @@ async fn answer(s: &Shared, op: Operation, headers: &HeaderMap, body: &[u8]) -> 
         Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
         Some(f @ (Fault::Truncated | Fault::InvalidJson)) => spoil = Some(f),
     }
-    let (status, bytes) = match operation(s, op, headers, body).await {
-        Ok(bytes) => (StatusCode::OK, bytes),
+    let (status, bytes) = match operation(s, op, query, headers, body).await {
+        Ok(answer) => answer,
         Err(f) => f.into_parts(),
     };
     match spoil {
@@ -349,37 +365,47 @@ fn gate(s: &Shared, headers: &HeaderMap) -> Result<(), Failure> {
     }
 }
 
-async fn operation(s: &Shared, op: Operation, headers: &HeaderMap, body: &[u8]) -> Result<Bytes, Failure> {
+async fn operation(
+    s: &Shared,
+    op: Operation,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(StatusCode, Bytes), Failure> {
+    if op == Operation::StatutEcrituresComptables4Asynchrone {
+        return task_status(s, query).await;
+    }
     let request = json_object(headers, body)?;
+    let ok = |bytes: Bytes| Ok((StatusCode::OK, bytes));
     match op {
+        Operation::StatutEcrituresComptables4Asynchrone => unreachable!("answered above"),
         Operation::EcrituresComptables4 => {
-            let numero = dossier_in_scope(s, &request, headers)?;
-            let debut = date_time(&request, "periodeDebut")?
-                .ok_or_else(|| Failure::invalid("ValidationError", "Le champ periodeDebut est obligatoire."))?;
-            if let Some(fin) = date_time(&request, "periodeFin")? {
-                if fin.1 < debut.1 {
-                    let message = "Le champ periodeFin ne peut pas précéder periodeDebut.";
-                    return Err(Failure::invalid("ValidationError", message));
-                }
+            let (numero, month, analytic) = ecritures_request(s, &request, headers)?;
+            let delay = s.state().journal_delays.get(&numero).copied();
+            if let Some(d) = delay {
+                // A dossier too big to compute within one request.
+                tokio::time::sleep(d).await;
             }
-            match request.get("avecToutesLesRepartitionsAnalytiques") {
-                None | Some(Value::Null | Value::Bool(_)) => {}
-                Some(_) => {
-                    let message = "Le champ avecToutesLesRepartitionsAnalytiques doit être un booléen.";
-                    return Err(Failure::invalid("ValidationError", message));
-                }
-            }
-            ecritures(s, numero, debut.0).await
+            ok(ecritures(s, numero, month, analytic).await?)
+        }
+        Operation::EcrituresComptables4Asynchrone => {
+            let (numero, month, analytic) = ecritures_request(s, &request, headers)?;
+            let guid = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
+            let mut state = s.state();
+            let plan = state.async_plans.get(&numero).cloned().unwrap_or_default();
+            let task = Task { numero, month, analytic, polls_left: plan.polls, fail: plan.fail, polls: 0 };
+            state.tasks.insert(guid.clone(), task);
+            Ok((StatusCode::ACCEPTED, Bytes::from(json!({"guidTache": guid}).to_string())))
         }
         Operation::DossierRecupererPeriodeEnCours => {
             let numero = dossier_in_scope(s, &request, headers)?;
             let periode = s.periode_en_cours(&numero);
-            Ok(Bytes::from(json!({"periodeEnCours": periode.first_day()}).to_string()))
+            ok(Bytes::from(json!({"periodeEnCours": periode.first_day()}).to_string()))
         }
         Operation::ListeEtablissementsDossierPaie => {
             let numero = dossier_in_scope(s, &request, headers)?;
             let set = s.state().etablissements.get(&numero).cloned();
-            Ok(set.unwrap_or_else(|| Bytes::from(json!({"informationsEtablissements": []}).to_string())))
+            ok(set.unwrap_or_else(|| Bytes::from(json!({"informationsEtablissements": []}).to_string())))
         }
         Operation::ListeDossiers => {
             let _type_dossiers = int_field(&request, "typeDossiers")?;
@@ -390,13 +416,82 @@ async fn operation(s: &Shared, op: Operation, headers: &HeaderMap, body: &[u8]) 
                 .iter()
                 .filter(|d| etat.is_none_or(|e| d["etatDossier"].as_i64() == Some(e)))
                 .collect();
-            Ok(Bytes::from(json!({"listeDossiers": liste}).to_string()))
+            ok(Bytes::from(json!({"listeDossiers": liste}).to_string()))
         }
     }
 }
 
+/// An `EcrituresComptables4Request` checked: the dossier, the month asked, and whether every
+/// analytic repartition is asked for (`avecToutesLesRepartitionsAnalytiques`, absent = false).
+fn ecritures_request(
+    s: &Shared,
+    request: &Map<String, Value>,
+    headers: &HeaderMap,
+) -> Result<(String, Month, bool), Failure> {
+    let numero = dossier_in_scope(s, request, headers)?;
+    let debut = date_time(request, "periodeDebut")?
+        .ok_or_else(|| Failure::invalid("ValidationError", "Le champ periodeDebut est obligatoire."))?;
+    if let Some(fin) = date_time(request, "periodeFin")? {
+        if fin.1 < debut.1 {
+            let message = "Le champ periodeFin ne peut pas précéder periodeDebut.";
+            return Err(Failure::invalid("ValidationError", message));
+        }
+    }
+    let analytic = match request.get("avecToutesLesRepartitionsAnalytiques") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            let message = "Le champ avecToutesLesRepartitionsAnalytiques doit être un booléen.";
+            return Err(Failure::invalid("ValidationError", message));
+        }
+    };
+    Ok((numero, debut.0, analytic))
+}
+
+/// `StatutEcrituresComptables4Asynchrone?guidTache=…`: 202 while the task runs (one poll less
+/// each time), then 200 with the journal, or 200 with `statut: "Erreur"` and `messageErreur`.
+async fn task_status(s: &Shared, query: Option<&str>) -> Result<(StatusCode, Bytes), Failure> {
+    let fields = parse_form(query.unwrap_or_default().as_bytes());
+    let Some(guid) = fields.get("guidTache").filter(|g| !g.is_empty()) else {
+        return Err(Failure::invalid("ValidationError", "Le paramètre guidTache est obligatoire."));
+    };
+    let (numero, month, analytic) = {
+        let mut state = s.state();
+        let Some(task) = state.tasks.get_mut(guid) else {
+            let message = format!("La tâche {guid} est inconnue ou expirée.");
+            return Err(Failure::invalid("TacheInconnue", &message));
+        };
+        task.polls += 1;
+        if task.polls_left > 0 {
+            task.polls_left -= 1;
+            let progression = 100.0 * f64::from(task.polls) / f64::from(task.polls + task.polls_left + 1);
+            let body = json!({"statut": "EnCours", "progression": progression.round(), "dureeExecution": "00:00:01"});
+            return Ok((StatusCode::ACCEPTED, Bytes::from(body.to_string())));
+        }
+        if let Some(message) = &task.fail {
+            let body =
+                json!({"statut": "Erreur", "messageErreur": message, "progression": 100, "dureeExecution": "00:00:02"});
+            return Ok((StatusCode::OK, Bytes::from(body.to_string())));
+        }
+        (task.numero.clone(), task.month, task.analytic)
+    };
+    let journal = ecritures(s, numero, month, analytic).await?;
+    let journal: Value =
+        serde_json::from_slice(&journal).unwrap_or(Value::String(String::from_utf8_lossy(&journal).into()));
+    let body =
+        json!({"statut": "Termine", "progression": 100, "dureeExecution": "00:00:03", "ecrituresComptables": journal});
+    Ok((StatusCode::OK, Bytes::from(body.to_string())))
+}
+
 /// The dossier's payload for the month: set by a test, else its sample file, else no entries.
-async fn ecritures(s: &Shared, numero: String, month: Month) -> Result<Bytes, Failure> {
+/// Asked without every analytic repartition, the lines of a split account come as one line at
+/// its whole amount (see [`without_repartitions`]).
+async fn ecritures(s: &Shared, numero: String, month: Month, analytic: bool) -> Result<Bytes, Failure> {
+    let bytes = payload(s, numero, month).await?;
+    Ok(if analytic { bytes } else { without_repartitions(bytes) })
+}
+
+async fn payload(s: &Shared, numero: String, month: Month) -> Result<Bytes, Failure> {
     let key = (numero, month);
     if let Some(bytes) = s.state().payloads.get(&key) {
         return Ok(bytes.clone());
@@ -413,6 +508,45 @@ async fn ecritures(s: &Shared, numero: String, month: Month) -> Result<Bytes, Fa
             Ok(Bytes::from(empty.to_string()))
         }
     }
+}
+
+/// The journal as `avecToutesLesRepartitionsAnalytiques: false` gives it (docs/silae.md): the
+/// lines of one account split over analytic repartitions (`indexRepartition` 1, 2…) become one
+/// line (`indexRepartition` 0, `pctRepartition` 100) at their summed amount; the rupture's
+/// totals are unchanged. A payload that is not such a journal is served as it is.
+fn without_repartitions(bytes: Bytes) -> Bytes {
+    let Ok(mut journal) = serde_json::from_slice::<Value>(&bytes) else { return bytes };
+    let Some(ruptures) = journal.get_mut("ruptures").and_then(Value::as_array_mut) else { return bytes };
+    for rupture in ruptures {
+        let Some(lines) = rupture.get_mut("ecritures").and_then(Value::as_array_mut) else { continue };
+        let mut merged: Vec<Value> = Vec::new();
+        let mut cents: Vec<i64> = Vec::new();
+        for line in lines.iter() {
+            let split = line.get("indexRepartition").and_then(Value::as_i64).is_some_and(|i| i > 0);
+            let amount = (line.get("valeur").and_then(Value::as_f64).unwrap_or(0.0) * 100.0).round() as i64;
+            let same = |m: &Value| {
+                ["codeJournal", "periode", "compte", "libelle", "sens"].iter().all(|k| m.get(*k) == line.get(*k))
+                    && m.get("indexRepartition").and_then(Value::as_i64) == Some(0)
+            };
+            match merged.iter().position(|m| split && same(m)) {
+                Some(i) => cents[i] += amount,
+                None => {
+                    let mut one = line.clone();
+                    if split {
+                        one["indexRepartition"] = json!(0);
+                        one["pctRepartition"] = json!(100.0);
+                    }
+                    merged.push(one);
+                    cents.push(amount);
+                }
+            }
+        }
+        for (line, c) in merged.iter_mut().zip(&cents) {
+            line["valeur"] = json!(*c as f64 / 100.0);
+        }
+        *lines = merged;
+    }
+    Bytes::from(journal.to_string())
 }
 
 /// The body as a JSON object (the spec's operations all take one).

@@ -1,6 +1,7 @@
 //! The Silae simulator: the Azure AD style OAuth2 token endpoint and the payroll API operations
-//! PayFlow uses, shaped as in Silae's OpenAPI spec (`EcrituresComptables4`,
-//! `DossierRecupererPeriodeEnCours`, `ListeDossiers`) behind an API Management style gate
+//! PayFlow uses, shaped as in Silae's OpenAPI spec (`EcrituresComptables4` and its asynchronous
+//! pair `EcrituresComptables4Asynchrone` / `StatutEcrituresComptables4Asynchrone`,
+//! `DossierRecupererPeriodeEnCours`, `ListeDossiers`, `ListeEtablissementsDossierPaie`) behind an API Management style gate
 //! (subscription key, bearer token, `dossiers` header). It serves the payload files of a samples
 //! folder (see [`SilaeSimConfig::samples_dir`]) and has fault switches for tests and drills.
 //!
@@ -93,6 +94,26 @@ pub struct RecordedRequest {
 /// At most this many requests are kept in the log (the oldest go first).
 const MAX_RECORDED: usize = 10_000;
 
+/// How a dossier's asynchronous tasks go: `polls` status requests answered 202 (running)
+/// before the end, then the journal, or `fail`'s message.
+#[derive(Debug, Clone, Default)]
+struct AsyncPlan {
+    polls: u32,
+    fail: Option<String>,
+}
+
+/// An asynchronous journal being generated.
+#[derive(Debug, Clone)]
+struct Task {
+    numero: String,
+    month: Month,
+    analytic: bool,
+    polls_left: u32,
+    fail: Option<String>,
+    /// Status requests received.
+    polls: u32,
+}
+
 struct Shared {
     cfg: SilaeSimConfig,
     samples: Samples,
@@ -108,6 +129,12 @@ struct State {
     periods: HashMap<String, Month>,
     payloads: HashMap<(String, Month), Bytes>,
     etablissements: HashMap<String, Bytes>,
+    /// Per dossier: how long its synchronous `EcrituresComptables4` takes.
+    journal_delays: HashMap<String, Duration>,
+    /// Per dossier: how its asynchronous tasks go.
+    async_plans: HashMap<String, AsyncPlan>,
+    /// The asynchronous tasks started, by task id.
+    tasks: HashMap<String, Task>,
     /// `X-PrimaryKeyExpirationWarning` / `X-SecondaryKeyExpirationWarning` of the API's answers.
     key_expiration_warnings: (Option<String>, Option<String>),
     requests: VecDeque<RecordedRequest>,
@@ -239,6 +266,28 @@ impl SilaeSim {
     /// (else: no establishments).
     pub fn set_etablissements(&self, dossier: &str, body: Vec<u8>) {
         self.shared.state().etablissements.insert(dossier.to_owned(), Bytes::from(body));
+    }
+
+    /// From now on, the dossier's synchronous `EcrituresComptables4` takes `delay` before it
+    /// answers (a dossier too big for one request; the asynchronous pair is not slowed).
+    pub fn set_journal_delay(&self, dossier: &str, delay: Duration) {
+        self.shared.state().journal_delays.insert(dossier.to_owned(), delay);
+    }
+
+    /// From now on, the dossier's asynchronous tasks answer `polls` status requests with 202
+    /// (`statut: "EnCours"`) before their end: the journal, or when `fail` is given a 200 with
+    /// `statut: "Erreur"` and that `messageErreur`. (Default: ready at the first poll.)
+    pub fn set_async_task(&self, dossier: &str, polls: u32, fail: Option<&str>) {
+        let plan = AsyncPlan { polls, fail: fail.map(str::to_owned) };
+        self.shared.state().async_plans.insert(dossier.to_owned(), plan);
+    }
+
+    /// The asynchronous tasks started so far: (dossier, status requests received each).
+    pub fn tasks(&self) -> Vec<(String, u32)> {
+        let mut tasks: Vec<(String, u32)> =
+            self.shared.state().tasks.values().map(|t| (t.numero.clone(), t.polls)).collect();
+        tasks.sort();
+        tasks
     }
 
     /// From now on, the API's successful answers carry these expiry warnings (`None`: absent),
