@@ -7,7 +7,11 @@
 //!   (the limit; target ≤ 1.15), on the real Odoo 18 when one answers (`PAYFLOW_TEST_ODOO_URL`,
 //!   default http://127.0.0.1:8069, db `payflow`, admin/admin, addon installed), and on the
 //!   simulator; and the first version's algorithm (authenticate, one account search per line,
-//!   create) timed the same way. `BENCH_ROUNDS` (default 7) rounds, medians reported.
+//!   create) timed the same way. `BENCH_ROUNDS` (default 7) rounds, medians reported;
+//! - with `BENCH_PROCESSES=1`, only issue 18's measure on the real Odoo 18: a new
+//!   `payflow-agent import` process per import against one bare create of the same move,
+//!   interleaved, at 300 and 3,000 lines; the label says whether the database's addon has
+//!   `payflow_import_plan` (one call) or not (the agent's own reads).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -285,9 +289,83 @@ async fn baseline_calls(odoo: &Odoo, p: &Value) -> usize {
     calls + 1
 }
 
-#[tokio::main]
+/// Issue 18's measure, from outside: a new `payflow-agent import` process per import (as the
+/// timer runs it; the session remembered in its store, so one Odoo call each) against one bare
+/// `account.move.create` of the same resolved move, interleaved, medians of `rounds`, at 300 and
+/// 3,000 lines.
+async fn processes(label: &str, odoo: &Odoo, silae: &SilaeSim, rounds: usize) {
+    let journal = odoo.prepare().await;
+    for lines in [300, 3_000] {
+        let p = payload(lines, "2026-09");
+        silae.set_payload("100200", "2026-09", serde_json::to_vec(&p).unwrap());
+        let vals = bare_vals(odoo, journal, &p).await;
+        let dir = tempfile::tempdir().unwrap();
+        drop(agent_for(dir.path(), silae, odoo).await);
+        let config = dir.path().join("bench.toml");
+        let run = || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_payflow-agent"))
+                .args(["import", "--dossier", "100200", "--period", "2026-09"])
+                .env("PAYFLOW_CONFIG", &config)
+                .env("PAYFLOW_SILAE_CLIENT_ID", "demo-client-id")
+                .env("PAYFLOW_SILAE_CLIENT_SECRET", "demo-client-secret")
+                .env("PAYFLOW_SILAE_SUBSCRIPTION_KEY", "demo-subscription-key")
+                .env("PAYFLOW_ODOO_SECRET", &odoo.password)
+                .env_remove("CREDENTIALS_DIRECTORY")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        };
+        // The first process finds and remembers the session (version, authentication).
+        tokio::task::block_in_place(run);
+        odoo.clean().await;
+        let (mut bare, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let t = Instant::now();
+            odoo.call("account.move", "create", json!([vals.clone()]), json!({})).await;
+            bare.push(t.elapsed());
+            odoo.clean().await;
+            let t = Instant::now();
+            tokio::task::block_in_place(run);
+            ours.push(t.elapsed());
+            odoo.clean().await;
+        }
+        let (b, o) = (median(bare), median(ours));
+        println!(
+            "{label}: a new process per {lines}-line import {:.0} ms, bare create {:.0} ms, ratio {:.2} (medians of {rounds}, interleaved)",
+            o.as_secs_f64() * 1e3,
+            b.as_secs_f64() * 1e3,
+            o.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(7);
+    if std::env::var("BENCH_PROCESSES").is_ok_and(|v| v == "1") {
+        // Only the process-per-import measure, on the real Odoo 18 (PAYFLOW_TEST_ODOO_URL/_DB).
+        let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim/samples");
+        let silae = SilaeSim::start(SilaeSimConfig::demo(samples)).await.unwrap();
+        let real = Odoo {
+            url: std::env::var("PAYFLOW_TEST_ODOO_URL").unwrap_or_else(|_| "http://127.0.0.1:8069".into()),
+            db: std::env::var("PAYFLOW_TEST_ODOO_DB").unwrap_or_else(|_| "payflow".into()),
+            password: "admin".into(),
+            http: reqwest::Client::new(),
+        };
+        // Which path this database's addon gives: the one call, or (an addon without
+        // payflow_import_plan) the agent's own reads then payflow_import.
+        let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "object", "method": "execute_kw",
+            "args": [real.db, 2, real.password, "account.move", "payflow_import_plan", [], {"company_id": 1, "journal_code": "SAL", "moves": [], "dry_run": true}]}});
+        let probe: Value =
+            real.http.post(format!("{}/jsonrpc", real.url)).json(&body).send().await.unwrap().json().await.unwrap();
+        let mode = if probe.get("error").is_some() {
+            "without payflow_import_plan (the agent's own reads, then payflow_import)"
+        } else {
+            "with payflow_import_plan (one call)"
+        };
+        processes(&format!("real Odoo 18 at {}, {mode}", real.url), &real, &silae, rounds).await;
+        return;
+    }
     // 1. The transform.
     let big: EcrituresComptablesAvecRuptures = serde_json::from_str(&payload(5_000, "2026-10").to_string()).unwrap();
     let t = Instant::now();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::agent::interrupt_stale_runs;
 use crate::journal::{self, ImportPlan, MovePlan};
-use crate::odoo::{self, Existing, MoveState, Resolved, Target, WriteOutcome, WriteResult};
+use crate::odoo::{self, Existing, MoveState, OdooClient, ResolveError, Resolved, Target, WriteOutcome, WriteResult};
 use crate::outcome::{Facts, MoveRef, OdooCheck, Outcome, RuptureTotal, Totals};
 use crate::period::Period;
 use crate::secrets::SecretName;
@@ -484,21 +484,79 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         analytic: &dossier.analytic,
         payments_journal: dossier.payments_journal.as_deref().filter(|_| dossier.payments),
     };
-    let resolved = odoo.resolve(&target, &plan).await;
+    // A payment move carries its own Silae answer and says what it pays.
+    let messages: Vec<String> = plan
+        .moves
+        .iter()
+        .map(|m| match payment_raw.contains_key(&m.import_key) {
+            true => crate::payments::chatter_message(&dossier.name, dossier_number, period, m),
+            false => chatter_message(&dossier.name, dossier_number, period, m),
+        })
+        .collect();
+    let file = |name: String, raw: &[u8]| {
+        serde_json::json!({
+            "name": name,
+            "datas": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw),
+            "mimetype": "application/json",
+        })
+    };
+    let attachment = (!opts.dry_run).then(|| file(format!("silae-{dossier_number}-{period}.json"), &raw));
+    let attachments: HashMap<String, Value> = match opts.dry_run {
+        true => HashMap::new(),
+        false => payment_raw
+            .iter()
+            .map(|(key, raw)| {
+                let part = key.rsplit(':').next().unwrap_or_default();
+                (key.clone(), file(format!("silae-{dossier_number}-{period}-{part}.json"), raw))
+            })
+            .collect(),
+    };
+    // With the addon, the whole import (or preview) is one call: docs/odoo-protocol.md.
+    let one_call = odoo.import_plan(&target, &plan, opts.dry_run, attachment.clone(), &attachments, &messages).await;
     if let Some(s) = odoo.current_session().await {
         agent.remember(s);
     }
-    let resolved = match resolved {
-        Ok(r) => r,
-        Err(e) => {
-            let mut failure = Failure::from(e);
-            if let Some(facts) = failure.facts.as_mut() {
-                label_missing(facts, &plan);
+    let with_labels = |e: ResolveError| {
+        let mut failure = Failure::from(e);
+        if let Some(facts) = failure.facts.as_mut() {
+            label_missing(facts, &plan);
+        }
+        failure
+    };
+    // Set when Odoo was asked to write and wrote nothing: only a rename refusal explains that.
+    let mut refused = false;
+    let resolved = match one_call {
+        Ok(answer) if answer.written => {
+            // The moves Odoo holds under their legacy key keep it (its rows name that key).
+            plan.adopt_legacy_keys(&|k| answer.moves.iter().any(|r| r.import_key == k));
+            let company_id = dossier.company_id;
+            return written(odoo, company_id, Ok(answer.moves), plan, journal_code, Some(answer.resolved)).await;
+        }
+        Ok(answer) => {
+            refused = !opts.dry_run || answer.renamed;
+            answer.resolved
+        }
+        Err(odoo::PlanError::Resolve(e)) => return Err(with_labels(e)),
+        Err(odoo::PlanError::Write(e)) if opts.dry_run => return Err(write_failure(e)),
+        Err(odoo::PlanError::Write(e)) => {
+            return written(odoo, dossier.company_id, Err(e), plan, journal_code, None).await;
+        }
+        // No payflow_import_plan in this database (no addon, or an older one): the agent's own
+        // reads, then payflow_import.
+        Err(odoo::PlanError::NotAvailable(why)) => {
+            tracing::debug!("resolving with the agent's own reads: {why}");
+            match odoo.resolve(&target, &plan).await {
+                Ok(r) => r,
+                Err(e) => return Err(with_labels(e)),
             }
-            return Err(failure);
         }
     };
     plan.adopt_legacy_keys(&|k| resolved.existing.contains_key(k));
+    let decision = decide(&plan, &resolved, opts.dry_run);
+    if refused && !matches!(decision, Decision::Refuse(_)) {
+        let why = "payflow_import_plan wrote nothing and named no problem the agent knows (a rename it does not see)";
+        return Err(write_failure(odoo::WriteError::Malformed(why.to_owned())));
+    }
     let done = |status, facts, moves, plan| Done {
         status,
         facts,
@@ -507,7 +565,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         journal: journal_code.clone(),
         resolved: Some(resolved.clone()),
     };
-    let pending = match decide(&plan, &resolved, opts.dry_run) {
+    let pending = match decision {
         Decision::Refuse(failure) => return Err(failure),
         Decision::AlreadyImported { moves } => {
             return Ok(done(Status::AlreadyImported, Facts::AlreadyImported, moves, plan))
@@ -517,54 +575,78 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
         Decision::Write { pending } => pending,
     };
-    let attachment = |name: String, raw: &[u8]| {
-        serde_json::json!({
-            "name": name,
-            "datas": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw),
-            "mimetype": "application/json",
-        })
-    };
-    let payroll_attachment = attachment(format!("silae-{dossier_number}-{period}.json"), &raw);
+    let no_attachment = Value::Null;
     let entries: Vec<Value> = pending
         .iter()
-        .map(|&i| &plan.moves[i])
-        .map(|m| match payment_raw.get(&m.import_key) {
-            // A payment move carries its own Silae answer and says what it pays.
-            Some(raw) => {
-                let part = m.import_key.rsplit(':').next().unwrap_or_default();
-                let file = attachment(format!("silae-{dossier_number}-{period}-{part}.json"), raw);
-                let message = crate::payments::chatter_message(&dossier.name, dossier_number, period, m);
-                odoo::move_entry(m, &resolved, dossier.company_id, &file, &message)
-            }
-            None => odoo::move_entry(
-                m,
-                &resolved,
-                dossier.company_id,
-                &payroll_attachment,
-                &chatter_message(&dossier.name, dossier_number, period, m),
-            ),
+        .map(|&i| {
+            let m = &plan.moves[i];
+            let file = attachments.get(&m.import_key).or(attachment.as_ref()).unwrap_or(&no_attachment);
+            odoo::move_entry(m, &resolved, dossier.company_id, file, &messages[i])
         })
         .collect();
-    let results = match odoo.write(entries).await {
+    let results = odoo.write(entries).await;
+    written(odoo, dossier.company_id, results, plan, journal_code, Some(resolved)).await
+}
+
+/// A write's answer that cannot be read: failed, never "already imported"; the next run reads
+/// Odoo again and finds what is there.
+fn write_failure(e: odoo::WriteError) -> Failure {
+    match e {
+        odoo::WriteError::Malformed(_) => Failure::new(ErrorKind::OdooRejected, e.to_string()),
+        odoo::WriteError::Odoo(e) => e.into(),
+    }
+}
+
+/// The run after a write (`payflow_import_plan` or `payflow_import`): the moves written, or,
+/// when the write failed, what Odoo holds now.
+async fn written(
+    odoo: &OdooClient,
+    company_id: i64,
+    results: Result<Vec<odoo::WriteResult>, odoo::WriteError>,
+    plan: ImportPlan,
+    journal_code: Option<crate::store::Dossier>,
+    resolved: Option<Resolved>,
+) -> Result<Done, Failure> {
+    let results = match results {
         Ok(r) => r,
-        // Odoo answered something that is not payflow_import's answer: failed, never "already
-        // imported"; the next run reads Odoo again and finds what is there.
-        Err(odoo::WriteError::Malformed(why)) => {
-            return Err(Failure::new(ErrorKind::OdooRejected, odoo::WriteError::Malformed(why).to_string()))
-        }
+        Err(e @ odoo::WriteError::Malformed(_)) => return Err(write_failure(e)),
         Err(odoo::WriteError::Odoo(e)) => {
             // Refused or cut off: look again. Another run may have written the same period at
             // the same moment (the unique key refused ours), or our write may have committed
             // before the connection broke.
-            let keys: Vec<&str> = plan.moves.iter().map(|m| m.import_key.as_str()).collect();
-            let Ok(now) = odoo.existing(dossier.company_id, &keys).await else { return Err(e.into()) };
+            // (Under their legacy key too: the one call keeps it for moves Odoo holds so.)
+            let keys: Vec<&str> = plan
+                .moves
+                .iter()
+                .flat_map(|m| std::iter::once(m.import_key.as_str()).chain(m.legacy_key.as_deref()))
+                .collect();
+            let Ok(now) = odoo.existing(company_id, &keys).await else { return Err(e.into()) };
+            let mut plan = plan;
+            plan.adopt_legacy_keys(&|k| now.contains_key(k));
             let Some(moves) = found_after_write_error(&plan, &now) else { return Err(e.into()) };
-            let facts = Facts::FoundAfterWriteError { error: e.to_string() };
-            return Ok(done(Status::AlreadyImported, facts, moves, plan));
+            return Ok(Done {
+                status: Status::AlreadyImported,
+                facts: Facts::FoundAfterWriteError { error: e.to_string() },
+                moves,
+                plan: Some(plan),
+                journal: journal_code,
+                resolved,
+            });
         }
     };
-    let (status, facts, moves) = after_write(&plan, &resolved, &results);
-    Ok(done(status, facts, moves, plan))
+    let held = resolved.clone().unwrap_or_else(|| Resolved {
+        company_name: String::new(),
+        journal_id: 0,
+        journal_of: Default::default(),
+        payments_journal_id: None,
+        accounts: Default::default(),
+        analytic: Default::default(),
+        existing: Default::default(),
+        period_keys: Vec::new(),
+        addon_missing: None,
+    });
+    let (status, facts, moves) = after_write(&plan, &held, &results);
+    Ok(Done { status, facts, moves, plan: Some(plan), journal: journal_code, resolved })
 }
 
 /// Records the client secrets' expiry Silae announced (shown by `status` and `check`); a store

@@ -146,6 +146,82 @@ pub struct MissingAccount {
     pub tried: Vec<String>,
 }
 
+/// Every problem of a plan, found at once (by the addon's `payflow_import_plan`, or by the
+/// agent's own reads where the addon is missing): both paths give the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems {
+    /// The period falls on or before a lock date (one text per move date).
+    pub locked: Vec<String>,
+    pub journal: Option<String>,
+    pub accounts: Vec<MissingAccount>,
+    pub analytic: Vec<String>,
+}
+
+impl Problems {
+    pub fn is_empty(&self) -> bool {
+        self.locked.is_empty() && self.journal.is_none() && self.accounts.is_empty() && self.analytic.is_empty()
+    }
+
+    /// The error telling every problem: its kind is the lock date's, else the journal's, else
+    /// the accounts' (with the missing accounts typed); its text names all of them.
+    pub fn into_result(self, company: &str) -> Result<(), ResolveError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let mut parts: Vec<String> = self.locked.clone();
+        parts.extend(self.journal.clone());
+        if !self.accounts.is_empty() || !self.analytic.is_empty() {
+            parts.push(describe_missing(&self.accounts, &self.analytic, company));
+        }
+        let text = parts.join("\n");
+        Err(if !self.locked.is_empty() {
+            ResolveError::Locked(text)
+        } else if self.journal.is_some() {
+            ResolveError::Journal(text)
+        } else {
+            ResolveError::Accounts(text, self.accounts)
+        })
+    }
+}
+
+/// The lock date's text; Odoo names the lock (`fiscalyear_lock_date`, `hard_lock_date`) on 18+
+/// and says `user` on 17, so the text gives the date only.
+fn locked_text(period: &crate::period::Period, date: jiff::civil::Date, company: &str, lock: &str) -> String {
+    format!(
+        "the period {period} (moves dated {date}) is locked in Odoo for {company} until {lock}. \
+         Nothing was written; an adviser must move the lock date (Accounting > Configuration > Settings or Lock Dates) to import it"
+    )
+}
+
+/// What `payflow_import_plan` answered, read into the agent's types.
+#[derive(Debug, Clone)]
+pub struct PlanAnswer {
+    /// Company, journal, accounts, analytic accounts, and the moves already there (from the
+    /// answer's rows that name an existing move).
+    pub resolved: Resolved,
+    /// What was done with each move (written) or would be (preview): `created`, `replaced`,
+    /// `unchanged`, `posted`.
+    pub moves: Vec<WriteResult>,
+    pub written: bool,
+    /// Odoo refused the plan as renamed (see [`ImportPlan::renamed`]); nothing written.
+    pub renamed: bool,
+}
+
+/// Why `payflow_import_plan` gave no plan answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// The database's addon has no `payflow_import_plan` (absent, or older): the agent resolves
+    /// with its own reads.
+    #[error("payflow_import_plan is not available: {0}")]
+    NotAvailable(String),
+    /// Nothing written: these problems (all of them) stand in the way.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The call failed or its answer cannot be read (written or not is unknown).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
 /// Why a plan cannot be written, found before anything is written.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
@@ -188,6 +264,15 @@ pub enum WriteError {
 /// `payflow_import`'s answer: one `{import_key, id, result, state}` per move sent, with a known
 /// result and a positive id; anything else is described.
 pub fn parse_write_answer(answer: &Value, sent: &[String]) -> Result<Vec<WriteResult>, String> {
+    let out = parse_rows(answer, sent)?;
+    if let Some(missing) = sent.iter().find(|k| !out.iter().any(|r| &r.import_key == *k)) {
+        return Err(format!("it says nothing of the move {missing}"));
+    }
+    Ok(out)
+}
+
+/// The rows of a write's answer, each naming one of the keys `known`.
+fn parse_rows(answer: &Value, known: &[String]) -> Result<Vec<WriteResult>, String> {
     #[derive(serde::Deserialize)]
     struct Row {
         import_key: String,
@@ -216,7 +301,7 @@ pub fn parse_write_answer(answer: &Value, sent: &[String]) -> Result<Vec<WriteRe
         .map_err(|e| format!("expected a list of {{import_key, id, result, state}}: {e}; got {}", shown(answer)))?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        if !sent.contains(&r.import_key) {
+        if !known.contains(&r.import_key) {
             return Err(format!("it names the key {:?}, which was not sent", r.import_key));
         }
         if r.id <= 0 {
@@ -232,9 +317,6 @@ pub fn parse_write_answer(answer: &Value, sent: &[String]) -> Result<Vec<WriteRe
         };
         let state = MoveState::from_odoo(&r.state);
         out.push(WriteResult { import_key: r.import_key, id: r.id, name: r.name, result, state });
-    }
-    if let Some(missing) = sent.iter().find(|k| !out.iter().any(|r| &r.import_key == *k)) {
-        return Err(format!("it says nothing of the move {missing}"));
     }
     Ok(out)
 }
@@ -628,16 +710,17 @@ impl OdooClient {
                     .join(", "),
             })?;
         let company_name = company["name"].as_str().unwrap_or_default().to_owned();
-        let date = plan.period.last_day();
-        for field in &lock_fields[2..] {
-            if let Some(lock) = company[*field].as_str().and_then(|d| d.parse::<jiff::civil::Date>().ok()) {
-                if date <= lock {
-                    return Err(ResolveError::Locked(format!(
-                        "the period {} (moves dated {date}) is locked in Odoo for {company_name}: {field} is {lock}. \
-                         Nothing was written; an adviser must move the lock date (Accounting > Configuration > Settings or Lock Dates) to import it",
-                        plan.period
-                    )));
-                }
+        let mut problems = Problems::default();
+        let dates: BTreeSet<jiff::civil::Date> = plan.moves.iter().map(|m| m.date).collect();
+        for date in dates {
+            // The latest lock date the moves' date violates, as Odoo lists them (sorted).
+            let violated = lock_fields[2..]
+                .iter()
+                .filter_map(|f| Some((company[*f].as_str()?.parse::<jiff::civil::Date>().ok()?, *f)))
+                .filter(|(lock, _)| date <= *lock)
+                .max();
+            if let Some((lock, _)) = violated {
+                problems.locked.push(locked_text(&plan.period, date, &company_name, &lock.to_string()));
             }
         }
         let (existing, addon_missing) = match existing {
@@ -655,19 +738,32 @@ impl OdooClient {
             }
         };
         let journals = journals?;
-        let journal_id = pick_journal(&journals, target.journal_code, &company_name)?;
+        let mut journal_problems = Vec::new();
+        let journal_id = pick_journal(&journals, target.journal_code, &company_name)
+            .map_err(|e| journal_problems.push(e.to_string()))
+            .unwrap_or_default();
         let payments_journal_id = match target.payments_journal {
             Some(code) if plan.moves.iter().any(|m| crate::payments::is_payment_key(&m.import_key)) => {
-                Some(pick_payments_journal(&journals, code, &company_name)?)
+                pick_payments_journal(&journals, code, &company_name)
+                    .map_err(|e| journal_problems.push(e.to_string()))
+                    .ok()
             }
             _ => None,
         };
         let mut journal_of = HashMap::new();
         for code in plan.moves.iter().filter_map(|m| m.code_journal.as_ref()) {
             if let (Some(odoo_code), false) = (target.journal_map.get(code), journal_of.contains_key(code)) {
-                let id = pick_journal(&journals, odoo_code, &company_name)?;
-                journal_of.insert(code.clone(), (id, odoo_code.clone()));
+                match pick_journal(&journals, odoo_code, &company_name) {
+                    Ok(id) => {
+                        journal_of.insert(code.clone(), (id, odoo_code.clone()));
+                    }
+                    Err(e) if !journal_problems.contains(&e.to_string()) => journal_problems.push(e.to_string()),
+                    Err(_) => {}
+                }
             }
+        }
+        if !journal_problems.is_empty() {
+            problems.journal = Some(journal_problems.join("\n"));
         }
         let accounts = accounts?;
         let analytic = analytic?;
@@ -719,9 +815,9 @@ impl OdooClient {
                 }
             }
         }
-        if !missing.is_empty() || !missing_analytic.is_empty() {
-            return Err(ResolveError::Accounts(describe_missing(&missing, &missing_analytic, &company_name), missing));
-        }
+        problems.accounts = missing;
+        problems.analytic = missing_analytic;
+        problems.into_result(&company_name)?;
         let existing = existing_by_key(&existing);
         Ok(Resolved {
             company_name,
@@ -733,6 +829,90 @@ impl OdooClient {
             existing,
             period_keys,
             addon_missing,
+        })
+    }
+
+    /// The whole import in one call to the addon's `payflow_import_plan` (one transaction):
+    /// Odoo resolves the accounts, the analytic accounts and the journal, checks its lock dates,
+    /// finds the keys already there, and writes, or writes nothing and answers every problem.
+    /// `messages` holds each move's chatter message (in the plan's order); with `dry_run`
+    /// nothing is written and the answer says what would be done.
+    pub async fn import_plan(
+        &self,
+        target: &Target<'_>,
+        plan: &ImportPlan,
+        dry_run: bool,
+        attachment: Option<Value>,
+        attachments: &HashMap<String, Value>,
+        messages: &[String],
+    ) -> Result<PlanAnswer, PlanError> {
+        let moves: Vec<Value> = plan
+            .moves
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let lines: Vec<Value> = m
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "account": l.account,
+                            "name": l.label,
+                            "debit": l.debit.to_json_number(),
+                            "credit": l.credit.to_json_number(),
+                            "analytic": l.repartition.map(|r| r.index.to_string()),
+                        })
+                    })
+                    .collect();
+                // The Odoo journal of the move: the dossier's, or its Silae code's when mapped; a
+                // salary payment's goes to the payments journal (which may be a bank journal).
+                let payment = crate::payments::is_payment_key(&m.import_key);
+                let journal = match (payment, target.payments_journal) {
+                    (true, Some(code)) => code,
+                    _ => m
+                        .code_journal
+                        .as_ref()
+                        .and_then(|c| target.journal_map.get(c))
+                        .map_or(target.journal_code, |j| j),
+                };
+                json!({
+                    "import_key": m.import_key,
+                    "legacy_key": m.legacy_key,
+                    "journal": journal,
+                    "payment": payment,
+                    "attachment": attachments.get(&m.import_key),
+                    "payload_hash": m.payload_hash,
+                    "date": m.date.to_string(),
+                    "ref": m.reference,
+                    "lines": lines,
+                    "message": messages.get(i),
+                })
+            })
+            .collect();
+        let mut kwargs = params(json!({
+            "company_id": target.company_id,
+            "journal_code": target.journal_code,
+            "moves": moves,
+            "account_map": target.account_map,
+            "analytic_map": target.analytic,
+            "dry_run": dry_run,
+            "key_prefix": plan.key_prefix(),
+        }));
+        if let Some(a) = attachment {
+            kwargs.insert("attachment".into(), a);
+        }
+        let answer = match self.call("account.move", "payflow_import_plan", None, kwargs, dry_run).await {
+            Ok(a) => a,
+            Err(OdooError::Rejected { message, .. })
+                if message.contains("payflow_import_plan") && message.contains("does not exist") =>
+            {
+                return Err(PlanError::NotAvailable(message))
+            }
+            Err(e) => return Err(WriteError::Odoo(e).into()),
+        };
+        parse_plan_answer(&answer, plan, target, &self.config.login).map_err(|e| match e {
+            PlanError::Write(WriteError::Malformed(why)) if !dry_run => WriteError::Malformed(why).into(),
+            other => other,
         })
     }
 
@@ -770,6 +950,222 @@ impl Resolved {
         }
         m.code_journal.as_ref().and_then(|c| self.journal_of.get(c)).map_or(self.journal_id, |(id, _)| *id)
     }
+}
+
+/// Reads `payflow_import_plan`'s answer (docs/odoo-protocol.md) into the agent's types: the
+/// problems into the same [`Problems`] the agent's own resolution gives, the moves already there
+/// (under their key or their legacy key) and the period's keys for the rename check.
+pub fn parse_plan_answer(
+    answer: &Value,
+    plan: &ImportPlan,
+    target: &Target<'_>,
+    login: &str,
+) -> Result<PlanAnswer, PlanError> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        company: Value,
+        journal: Value,
+        /// Odoo journal code -> the journal, for every journal a move goes to.
+        #[serde(default)]
+        journals: HashMap<String, WireRecord>,
+        #[serde(default)]
+        accounts: HashMap<String, WireRecord>,
+        #[serde(default)]
+        analytic: HashMap<String, i64>,
+        #[serde(default)]
+        problems: Vec<WireProblem>,
+        #[serde(default)]
+        moves: Vec<Value>,
+        #[serde(default)]
+        period_keys: Vec<String>,
+        #[serde(default)]
+        written: bool,
+    }
+    #[derive(serde::Deserialize)]
+    struct WireRecord {
+        id: i64,
+        code: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum WireProblem {
+        Company {
+            asked: i64,
+            #[serde(default)]
+            available: Vec<(i64, Value)>,
+        },
+        Journal {
+            code: String,
+            #[serde(default)]
+            journals: Vec<(Value, Value, Value, bool)>,
+        },
+        Account {
+            silae_code: String,
+            tried: Vec<String>,
+        },
+        Analytic {
+            index: String,
+            name: Value,
+        },
+        Locked {
+            date: String,
+            lock_date: String,
+        },
+        /// The plan's keys against the period's (`period_keys`): the agent words it.
+        Renamed {},
+    }
+    let malformed = |why: String| PlanError::Write(WriteError::Malformed(why));
+    let wire: Wire = serde_json::from_value(answer.clone()).map_err(|e| {
+        let mut shown = answer.to_string();
+        if shown.chars().count() > 200 {
+            shown = format!("{}…", shown.chars().take(200).collect::<String>());
+        }
+        malformed(format!("expected payflow_import_plan's answer: {e}; got {shown}"))
+    })?;
+    let company_name = wire.company.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let mut problems = Problems::default();
+    let mut journal_problems: Vec<String> = Vec::new();
+    let mut renamed = false;
+    for p in wire.problems {
+        match p {
+            WireProblem::Company { asked, available } => {
+                return Err(ResolveError::Company {
+                    asked,
+                    login: login.to_owned(),
+                    available: available
+                        .iter()
+                        .map(|(id, name)| format!("{id} ({})", name.as_str().unwrap_or("?")))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+                .into())
+            }
+            WireProblem::Journal { code, journals } => {
+                let rows: Vec<Value> = journals
+                    .into_iter()
+                    .map(|(c, n, t, active)| json!({"code": c, "name": n, "type": t, "active": active}))
+                    .collect();
+                let picked = match target.payments_journal {
+                    Some(p) if p == code => pick_payments_journal(&rows, &code, &company_name).map(drop),
+                    _ => pick_journal(&rows, &code, &company_name).map(drop),
+                };
+                if let Err(e) = picked {
+                    if !journal_problems.contains(&e.to_string()) {
+                        journal_problems.push(e.to_string());
+                    }
+                }
+            }
+            WireProblem::Account { silae_code, tried } => problems.accounts.push(MissingAccount { silae_code, tried }),
+            WireProblem::Analytic { index, name } => problems.analytic.push(match name.as_str() {
+                Some(name) => format!("repartition {index}: no analytic account with code or name {name:?}"),
+                None => format!("repartition {index}: no analytic account mapped (add `--analytic {index}=ACCOUNT`)"),
+            }),
+            WireProblem::Locked { date, lock_date } => {
+                let date = date.parse().map_err(|e| malformed(format!("the date {date:?}: {e}")))?;
+                problems.locked.push(locked_text(&plan.period, date, &company_name, &lock_date));
+            }
+            WireProblem::Renamed {} => renamed = true,
+        }
+    }
+    if !journal_problems.is_empty() {
+        problems.journal = Some(journal_problems.join("\n"));
+    }
+    problems.into_result(&company_name)?;
+    let journal_id = wire
+        .journal
+        .get("id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| malformed(format!("no journal in an answer without problems: {}", wire.journal)))?;
+    let mut journal_of = HashMap::new();
+    for code in plan.moves.iter().filter_map(|m| m.code_journal.as_ref()) {
+        if let Some(odoo_code) = target.journal_map.get(code) {
+            let j = wire
+                .journals
+                .get(odoo_code)
+                .ok_or_else(|| malformed(format!("no journal {odoo_code:?} in an answer without problems")))?;
+            journal_of.insert(code.clone(), (j.id, j.code.clone()));
+        }
+    }
+    let payments_journal_id = match target.payments_journal {
+        Some(code) if plan.moves.iter().any(|m| crate::payments::is_payment_key(&m.import_key)) => Some(
+            wire.journals
+                .get(code)
+                .ok_or_else(|| malformed(format!("no journal {code:?} in an answer without problems")))?
+                .id,
+        ),
+        _ => None,
+    };
+    // A move is named by its key, or by its legacy key when Odoo holds it under that one.
+    let known: Vec<String> =
+        plan.moves.iter().flat_map(|m| std::iter::once(m.import_key.clone()).chain(m.legacy_key.clone())).collect();
+    let mut existing = HashMap::new();
+    let mut results = Vec::new();
+    if wire.written {
+        results = parse_rows(&Value::Array(wire.moves), &known).map_err(malformed)?;
+        if let Some(m) = plan.moves.iter().find(|m| {
+            !results.iter().any(|r| r.import_key == m.import_key || Some(&r.import_key) == m.legacy_key.as_ref())
+        }) {
+            return Err(malformed(format!("it says nothing of the move {}", m.import_key)));
+        }
+        for r in &results {
+            if matches!(r.result, WriteOutcome::Unchanged | WriteOutcome::Posted) {
+                let hash = plan
+                    .moves
+                    .iter()
+                    .find(|m| m.import_key == r.import_key || m.legacy_key.as_ref() == Some(&r.import_key))
+                    .map(|m| m.payload_hash.clone());
+                existing.insert(
+                    r.import_key.clone(),
+                    Existing { id: r.id, name: r.name.clone(), state: r.state, payload_hash: hash },
+                );
+            }
+        }
+    } else {
+        // A preview (or a refusal): the rows of the moves already there carry their id; the
+        // others `false`.
+        for row in &wire.moves {
+            let (Some(key), Some(result)) = (row["import_key"].as_str(), row["result"].as_str()) else {
+                return Err(malformed(format!("a preview row without import_key or result: {row}")));
+            };
+            if !known.iter().any(|k| k == key) {
+                return Err(malformed(format!("it names the key {key:?}, which was not sent")));
+            }
+            let Some(id) = row["id"].as_i64().filter(|id| *id > 0) else { continue };
+            let plan_hash = plan
+                .moves
+                .iter()
+                .find(|m| m.import_key == key || m.legacy_key.as_deref() == Some(key))
+                .map(|m| m.payload_hash.clone());
+            existing.insert(
+                key.to_owned(),
+                Existing {
+                    id,
+                    name: row["name"].as_str().filter(|n| !n.is_empty() && *n != "/").map(str::to_owned),
+                    state: MoveState::from_odoo(row["state"].as_str().unwrap_or_default()),
+                    // Only "unchanged" says the fingerprint is the plan's.
+                    payload_hash: if result == "unchanged" { plan_hash } else { None },
+                },
+            );
+        }
+    }
+    let accounts = wire.accounts.into_iter().map(|(k, a)| (k, (a.id, a.code))).collect();
+    let analytic = wire.analytic.into_iter().filter_map(|(k, id)| Some((k.parse().ok()?, id))).collect();
+    Ok(PlanAnswer {
+        resolved: Resolved {
+            company_name,
+            journal_id,
+            journal_of,
+            payments_journal_id,
+            accounts,
+            analytic,
+            existing,
+            period_keys: wire.period_keys,
+            addon_missing: None,
+        },
+        moves: results,
+        written: wire.written,
+        renamed,
+    })
 }
 
 fn existing_by_key(rows: &[Value]) -> HashMap<String, Existing> {

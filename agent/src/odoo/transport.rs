@@ -10,6 +10,26 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::OdooError;
+use crate::silae::{read_capped, BodyError};
+
+/// The largest Odoo answer read. The largest the agent asks for is a company's chart of accounts
+/// (a few thousand rows, some hundred KiB) or one import's answer (a row per move); 64 MiB, as
+/// for Silae, bounds what a broken or hostile server can make the agent hold (read in pieces,
+/// dropped as soon as it passes the bound).
+pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+/// An answer's body, whole and within [`MAX_ANSWER`].
+async fn read_body(response: reqwest::Response, url: &str) -> Result<Vec<u8>, OdooError> {
+    match read_capped(response, MAX_ANSWER).await {
+        Ok(bytes) => Ok(bytes),
+        Err(BodyError::Transport(e)) => Err(transport_error(&e, url)),
+        Err(BodyError::TooLarge(n)) => Err(OdooError::Unavailable(format!(
+            "{url}: the answer is larger than PayFlow reads ({} MiB or more received, the limit is {} MiB): no answer PayFlow asks for is this large; check that odoo.url is the Odoo server (not a proxy's page) and ask its administrator",
+            n / (1024 * 1024),
+            MAX_ANSWER / (1024 * 1024)
+        ))),
+    }
+}
 
 /// The wire protocol in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +162,7 @@ impl Transport {
         let url = format!("{}/web/version", self.base);
         let response = self.http.get(&url).send().await.map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e, &url))?;
+        let bytes = read_body(response, &url).await?;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -159,7 +179,7 @@ impl Transport {
         let body = json!({"jsonrpc": "2.0", "method": "call", "params": {"service": service, "method": method, "args": args}, "id": id});
         let response = self.http.post(&url).json(&body).send().await.map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e, &url))?;
+        let bytes = read_body(response, &url).await?;
         if !status.is_success() {
             return Err(http_error(status, &bytes, &url));
         }
@@ -186,7 +206,7 @@ impl Transport {
             .await
             .map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e, &url))?;
+        let bytes = read_body(response, &url).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| OdooError::Unavailable(format!("{url}: the answer is not JSON ({e})")));

@@ -172,13 +172,13 @@ const MAX_TOKEN_ANSWER: usize = 64 * 1024;
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Why an answer's body was not read whole.
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge(usize),
     Transport(reqwest::Error),
 }
 
 /// Reads a body in pieces, giving up as soon as it passes `limit` (declared or received).
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+pub(crate) async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
     if let Some(declared) = response.content_length().filter(|n| *n > limit as u64) {
         return Err(BodyError::TooLarge(usize::try_from(declared).unwrap_or(usize::MAX)));
     }

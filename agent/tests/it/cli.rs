@@ -239,10 +239,10 @@ async fn sigterm_during_an_import_records_the_run_interrupted_not_running() {
     let w = World::start().await;
     w.cli_add_sample_dossier("100300", &[]);
     // The Odoo write lasts 20 s: the stop comes while it is in flight.
-    w.odoo().push_fault_on("account.move", "payflow_import", OdooFault::Slow(std::time::Duration::from_secs(20)));
+    w.odoo().push_fault_on("account.move", "payflow_import_plan", OdooFault::Slow(std::time::Duration::from_secs(20)));
     let child =
         w.cli_command(&w.config_path, &["import", "--dossier", "100300", "--period", "2026-10"]).spawn().unwrap();
-    let writes = || w.odoo().calls().iter().filter(|(m, f)| m == "account.move" && f == "payflow_import").count();
+    let writes = || w.odoo().calls().iter().filter(|(m, f)| m == "account.move" && f == "payflow_import_plan").count();
     wait_until(30, "the Odoo write started", || writes() == 1).await;
     // SAFETY: kill() sends a signal to our own child, whose pid is valid until it is waited on.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);

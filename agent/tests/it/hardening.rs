@@ -33,8 +33,8 @@ fn database(w: &World) -> PathBuf {
     w.config().database_path()
 }
 
-fn payflow_import_calls(w: &World) -> usize {
-    w.odoo().calls().iter().filter(|(model, method)| model == "account.move" && method == "payflow_import").count()
+fn payflow_import_plan_calls(w: &World) -> usize {
+    w.odoo().calls().iter().filter(|(model, method)| model == "account.move" && method == "payflow_import_plan").count()
 }
 
 /// A second connection holding SQLite's write lock, as `sqlite3 db 'BEGIN IMMEDIATE'` does.
@@ -242,7 +242,7 @@ async fn reading_the_config_never_reloads_it_and_a_deleted_database_is_an_error(
     let health = s.http.get(format!("{}healthz", s.url)).send().await.unwrap();
     assert_eq!(health.status(), 503);
     assert!(!db.exists(), "the deleted database was recreated");
-    assert_eq!(payflow_import_calls(&w), 0, "an import ran without its record");
+    assert_eq!(payflow_import_plan_calls(&w), 0, "an import ran without its record");
     println!(
         "reliability: config watcher: 2,000 reads of the config with serve running: 0 reloads; one edit: 1 reload (not set off again); a deleted state database: /healthz degraded, no empty database recreated"
     );
@@ -448,7 +448,7 @@ async fn an_endless_silae_answer_stops_at_the_cap_and_a_huge_expires_in_does_not
     let r = import(&agent, "100200", "2026-10", false).await;
     assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::SilaeBadResponse)), "{}", r.message);
     assert!(r.message.contains("64 MiB"), "{}", r.message);
-    assert!(w.odoo().calls().iter().all(|(_, m)| m != "payflow_import"));
+    assert!(w.odoo().calls().iter().all(|(_, m)| m != "payflow_import_plan"));
     let run = agent.store().run(r.run_id.unwrap()).unwrap();
     assert_eq!(run.error_kind, Some(ErrorKind::SilaeBadResponse));
     println!(
@@ -461,6 +461,26 @@ async fn an_endless_silae_answer_stops_at_the_cap_and_a_huge_expires_in_does_not
     w.cli_add_sample_dossier("100200", &[]);
     let out = w.cli(&["import", "--dossier", "100200", "--period", "2026-10", "--json"], None);
     assert!(out.status.success(), "{}", crate::util::text(&out));
+}
+
+/// Issue 18, item 5: an Odoo answer past the 64 MiB cap is a clear error (what was received, the
+/// limit, what to check), read in pieces and dropped; nothing is written and the next run imports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_odoo_answer_past_the_cap_is_refused_clearly() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    let cap = payflow_agent::odoo::transport::MAX_ANSWER;
+    w.odoo().push_fault_on("account.move", "payflow_import_plan", payflow_sim::odoo::OdooFault::Huge(cap + 1024));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::OdooUnavailable)), "{}", r.message);
+    for part in ["the answer is larger than PayFlow reads", "the limit is 64 MiB", "check that odoo.url"] {
+        assert!(r.message.contains(part), "{part} in {}", r.message);
+    }
+    assert!(w.odoo().moves().is_empty());
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(w.odoo().moves().len(), 1);
 }
 
 /// Item 6: with the store write-locked by another process and writes waiting on it, `/healthz`
@@ -697,7 +717,7 @@ async fn a_malformed_write_answer_fails_and_the_period_is_imported_later() {
     ];
     for answer in answers {
         let fault = payflow_sim::odoo::OdooFault::Answer(answer.into());
-        w.odoo().push_fault_on("account.move", "payflow_import", fault);
+        w.odoo().push_fault_on("account.move", "payflow_import_plan", fault);
         let r = import(&agent, "100200", "2026-10", false).await;
         assert_eq!(
             (r.status, r.error_kind),

@@ -87,20 +87,44 @@ async fn imports_each_rupture_once_balanced_to_the_cent() {
 }
 
 #[tokio::test]
-async fn an_import_costs_at_most_six_calls_after_the_remembered_authentication() {
+async fn an_import_is_one_odoo_call_after_the_remembered_session_and_a_preview_one() {
     let w = World::start().await;
     let agent = w.agent();
     add_dossier(&agent, &dossier("100200", 5));
     add_dossier(&agent, &dossier("100300", 5));
-    // Authentication happens once and is remembered in the store.
-    assert_eq!(import(&agent, "100200", "2026-10", false).await.status, Status::Imported);
+    // The first time: the version, the authentication, then the one import call.
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let first: Vec<String> = w.odoo().calls().iter().map(|(m, f)| format!("{m}.{f}")).collect();
+    assert_eq!(first, ["common.version", "common.authenticate", "account.move.payflow_import_plan"]);
+    // A new process (a new agent on the same store): the remembered session (series, protocol,
+    // uid) is used as is, no version call, no authentication: one call per import, one per
+    // preview.
+    for dry_run in [true, false] {
+        let fresh = w.agent();
+        w.odoo().reset_calls();
+        let r = import(&fresh, "100300", "2026-10", dry_run).await;
+        let expected = if dry_run { Status::Previewed } else { Status::Imported };
+        assert_eq!(r.status, expected, "{}", r.message);
+        let calls = w.odoo().calls();
+        assert_eq!(calls, [("account.move".to_owned(), "payflow_import_plan".to_owned())], "dry_run {dry_run}");
+    }
+    assert_eq!(w.odoo().moves().len(), 3);
+    // An older addon (no payflow_import_plan): the agent's own reads, then payflow_import.
+    let w = World::start().await;
+    w.odoo().set_addon_plan(false);
+    add_dossier(&w.agent(), &dossier("100200", 5));
+    add_dossier(&w.agent(), &dossier("100300", 5));
+    assert_eq!(import(&w.agent(), "100300", "2026-10", false).await.status, Status::Imported);
     let fresh = w.agent();
     w.odoo().reset_calls();
-    let r = import(&fresh, "100300", "2026-10", false).await;
+    let r = import(&fresh, "100200", "2026-10", false).await;
     assert_eq!(r.status, Status::Imported, "{}", r.message);
     let calls = w.odoo().calls();
-    assert!(calls.len() <= 6, "{} calls: {calls:?}", calls.len());
-    assert!(!calls.iter().any(|(_, m)| m == "authenticate"), "no fresh authentication: {calls:?}");
+    // The refused payflow_import_plan, the 5 reads (no analytic here), payflow_import.
+    assert!(calls.len() <= 7, "{} calls: {calls:?}", calls.len());
+    assert_eq!(calls.last().map(|(_, f)| f.as_str()), Some("payflow_import"), "{calls:?}");
+    assert!(!calls.iter().any(|(_, m)| m == "authenticate" || m == "version"), "{calls:?}");
 }
 
 #[tokio::test]
@@ -352,16 +376,227 @@ async fn a_wrong_odoo_secret_is_odoo_auth_and_never_shown() {
     assert!(w.odoo().moves().is_empty());
 }
 
+/// A remembered session Odoo no longer takes (here: another uid) is found anew once (the version,
+/// the authentication), the call made again, and the new session remembered: the next process
+/// makes one call again.
 #[tokio::test]
-async fn odoo_down_during_the_write_leaves_nothing_and_a_retry_imports_once() {
+async fn a_remembered_session_odoo_refuses_is_found_anew_once() {
     let w = World::start().await;
     let agent = w.agent();
     add_dossier(&agent, &dossier("100200", 5));
-    w.odoo().push_fault_on("account.move", "payflow_import", payflow_sim::odoo::OdooFault::Status(502));
-    let r = import(&agent, "100200", "2026-10", false).await;
-    assert_eq!(r.error_kind, Some(ErrorKind::OdooUnavailable), "{}", r.message);
-    assert!(w.odoo().moves().is_empty());
-    let r = import(&agent, "100200", "2026-10", false).await;
+    add_dossier(&agent, &dossier("100300", 5));
+    assert_eq!(import(&agent, "100200", "2026-10", false).await.status, Status::Imported);
+    let o = w.config().odoo;
+    let (url, db) = (o.url.as_str(), o.database.as_str());
+    let mut stale = agent.store().odoo_session(url, db, "admin").unwrap().expect("remembered");
+    stale.uid = 1;
+    agent.store().save_odoo_session(url, db, "admin", Some(&stale), "2026-11-01T00:00:00Z").unwrap();
+    w.odoo().reset_calls();
+    let fresh = w.agent();
+    let r = import(&fresh, "100300", "2026-10", true).await;
+    assert_eq!(r.status, Status::Previewed, "{}", r.message);
+    let calls: Vec<String> = w.odoo().calls().iter().map(|(m, f)| format!("{m}.{f}")).collect();
+    assert_eq!(
+        calls,
+        [
+            "account.move.payflow_import_plan",
+            "common.version",
+            "common.authenticate",
+            "account.move.payflow_import_plan"
+        ]
+    );
+    assert_eq!(agent.store().odoo_session(url, db, "admin").unwrap().map(|s| s.uid), Some(2));
+    w.odoo().reset_calls();
+    let r = import(&w.agent(), "100300", "2026-10", false).await;
     assert_eq!(r.status, Status::Imported, "{}", r.message);
-    assert_eq!(w.odoo().moves().len(), 1);
+    assert_eq!(w.odoo().calls().len(), 1, "{:?}", w.odoo().calls());
+}
+
+#[tokio::test]
+async fn odoo_down_during_the_write_leaves_nothing_and_a_retry_imports_once() {
+    // With the addon's one-call method, and with an older addon (the agent's reads, then
+    // payflow_import).
+    for (plan, write) in [(true, "payflow_import_plan"), (false, "payflow_import")] {
+        let w = World::start().await;
+        w.odoo().set_addon_plan(plan);
+        let agent = w.agent();
+        add_dossier(&agent, &dossier("100200", 5));
+        w.odoo().push_fault_on("account.move", write, payflow_sim::odoo::OdooFault::Status(502));
+        let r = import(&agent, "100200", "2026-10", false).await;
+        assert_eq!(r.error_kind, Some(ErrorKind::OdooUnavailable), "{write}: {}", r.message);
+        assert!(w.odoo().moves().is_empty());
+        let r = import(&agent, "100200", "2026-10", false).await;
+        assert_eq!(r.status, Status::Imported, "{write}: {}", r.message);
+        assert_eq!(w.odoo().moves().len(), 1);
+    }
+}
+
+/// The addon's one call (`payflow_import_plan`) and the agent's own reads (databases without
+/// it) resolve the same accounts and journals, find the same moves (under their key or their
+/// legacy key) and report the same problems, renames included, case by case, on Odoo 17 and 18.
+#[tokio::test]
+async fn the_addon_and_the_agent_resolve_the_same_accounts_and_problems() {
+    use payflow_agent::journal::ImportPlan;
+    use payflow_agent::odoo::{ResolveError, Resolved, Target};
+    use std::collections::BTreeMap;
+    type Setup = fn(&payflow_sim::odoo::OdooSim, &mut payflow_agent::store::Dossier);
+    // (case, set-up of Odoo and the dossier, whether the period is imported first, the plan's
+    // keys changed as a later Silae answer would)
+    type Case = (&'static str, Setup, bool, fn(&mut ImportPlan));
+    const LYON: &str = "silae:100300:2026-10:etablissement-lyon";
+    const PARIS: &str = "silae:100300:2026-10:etablissement-paris";
+    let cases: [Case; 11] = [
+        ("everything found", |_, _| {}, false, |_| {}),
+        ("missing accounts", |_, d| d.account_map.clear(), false, |_| {}),
+        (
+            "a mapped account missing",
+            |_, d| {
+                d.account_map.insert("64110000".into(), "999999".into());
+            },
+            false,
+            |_| {},
+        ),
+        ("missing journal", |_, d| d.journal_code = "PAIE9".into(), false, |_| {}),
+        (
+            "a journal code mapped to another journal",
+            |_, d| {
+                d.journal_map.insert("PA".into(), "OD".into());
+            },
+            false,
+            |_| {},
+        ),
+        (
+            "a journal code mapped to a missing journal",
+            |_, d| {
+                d.journal_map.insert("PA".into(), "PAIE8".into());
+            },
+            false,
+            |_| {},
+        ),
+        ("locked", |o, _| o.set_lock_date(1, "fiscalyear_lock_date", Some("2026-10-31")), false, |_| {}),
+        (
+            "everything wrong at once",
+            |o, d| {
+                d.account_map.clear();
+                d.journal_code = "PAIE9".into();
+                d.journal_map.insert("PA".into(), "PAIE8".into());
+                o.set_lock_date(1, "fiscalyear_lock_date", Some("2026-12-31"));
+            },
+            false,
+            |_| {},
+        ),
+        ("already imported", |_, _| {}, true, |_| {}),
+        (
+            "imported under the legacy keys",
+            |_, _| {},
+            true,
+            |p| {
+                for (m, siret) in p.moves.iter_mut().zip(["siret-1", "siret-2"]) {
+                    let key = format!("silae:100300:2026-10:{siret}");
+                    m.legacy_key = Some(std::mem::replace(&mut m.import_key, key));
+                }
+            },
+        ),
+        ("a rupture renamed", |_, _| {}, true, |p| p.moves[1].import_key = format!("{LYON}-part-dieu")),
+    ];
+    for version in [17, 18] {
+        for (case, setup, imported_first, rekey) in cases {
+            let w = World::start_with(OdooSimConfig::demo(version)).await;
+            let agent = w.agent();
+            let mut d = dossier("100300", 5);
+            if imported_first {
+                add_dossier(&agent, &d);
+                let r = import(&agent, "100300", "2026-10", false).await;
+                assert_eq!(r.status, Status::Imported, "{case}: {}", r.message);
+            }
+            setup(w.odoo(), &mut d);
+            let before = w.odoo().moves();
+            let period: payflow_agent::period::Period = "2026-10".parse().unwrap();
+            let (payload, _) = agent.silae().await.unwrap().ecritures("100300", period).await.unwrap();
+            let mut plan = payflow_agent::journal::plan("100300", period, &payload, &d.account_map).unwrap();
+            rekey(&mut plan);
+            let odoo = agent.odoo().await.unwrap();
+            let target = Target {
+                company_id: 1,
+                journal_code: &d.journal_code,
+                journal_map: &d.journal_map,
+                account_map: &d.account_map,
+                analytic: &d.analytic,
+                payments_journal: None,
+            };
+            let label = format!("Odoo {version}, {case}");
+            let own = odoo.resolve(&target, &plan).await;
+            let addon =
+                odoo.import_plan(&target, &plan, true, None, &Default::default(), &[]).await.map_err(|e| match e {
+                    payflow_agent::odoo::PlanError::Resolve(e) => e,
+                    other => panic!("{label}: {other}"),
+                });
+            // What the import does next on either path: legacy keys adopted, renames refused.
+            let decide = |r: &Resolved| {
+                let mut p = plan.clone();
+                p.adopt_legacy_keys(&|k| r.existing.contains_key(k));
+                let keys: Vec<String> = p.moves.iter().map(|m| m.import_key.clone()).collect();
+                (keys, p.renamed(&r.period_keys))
+            };
+            match (own, addon) {
+                (Ok(own), Ok(answer)) => {
+                    let addon = &answer.resolved;
+                    let sorted = |r: &Resolved| {
+                        r.accounts.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
+                    };
+                    assert_eq!(sorted(&own), sorted(addon), "{label}");
+                    assert!(!own.accounts.is_empty(), "{label}");
+                    assert_eq!(
+                        (own.journal_id, &own.company_name, &own.journal_of),
+                        (addon.journal_id, &addon.company_name, &addon.journal_of),
+                        "{label}"
+                    );
+                    let found = |r: &Resolved| {
+                        r.existing.iter().map(|(k, e)| (k.clone(), (e.id, e.state.clone()))).collect::<BTreeMap<_, _>>()
+                    };
+                    assert_eq!(found(&own), found(addon), "{label}");
+                    assert_eq!(decide(&own), decide(addon), "{label}");
+                    assert_eq!(answer.renamed, decide(&own).1.is_some(), "{label}");
+                    let expected = match case {
+                        "already imported" | "imported under the legacy keys" => 2,
+                        "a rupture renamed" => 1,
+                        _ => 0,
+                    };
+                    assert_eq!(own.existing.len(), expected, "{label}");
+                    match case {
+                        "a journal code mapped to another journal" => assert_eq!(own.journal_of["PA"].1, "OD"),
+                        "imported under the legacy keys" => assert_eq!(decide(&own).0, [PARIS, LYON], "{label}"),
+                        "a rupture renamed" => {
+                            let why = decide(&own).1.unwrap_or_default();
+                            assert!(why.contains("looks renamed; nothing written"), "{label}: {why}");
+                            assert!(why.contains(LYON), "{label}: {why}");
+                        }
+                        _ => assert_eq!(decide(&own).1, None, "{label}"),
+                    }
+                }
+                (Err(own), Err(addon)) => {
+                    let kind = |e: &ResolveError| std::mem::discriminant(e);
+                    assert_eq!(kind(&own), kind(&addon), "{label}: {own:?} / {addon:?}");
+                    assert_eq!(own.to_string(), addon.to_string(), "{label}");
+                    if let (ResolveError::Accounts(_, a), ResolveError::Accounts(_, b)) = (&own, &addon) {
+                        assert_eq!(a, b, "{label}");
+                        assert!(!a.is_empty(), "{label}");
+                    }
+                    if case == "everything wrong at once" {
+                        let text = addon.to_string();
+                        for part in [
+                            "is locked in Odoo",
+                            "no journal with code \"PAIE9\"",
+                            "no journal with code \"PAIE8\"",
+                            "tried 43730000, 4373000, 437300",
+                        ] {
+                            assert!(text.contains(part), "{label}: {part} in {text}");
+                        }
+                    }
+                }
+                (own, addon) => panic!("{label}: the agent says {own:?}, the addon {addon:?}"),
+            }
+            assert_eq!(w.odoo().moves(), before, "{label}: nothing written");
+        }
+    }
 }

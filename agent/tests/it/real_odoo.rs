@@ -382,6 +382,27 @@ async fn scenario(series: u32) {
     assert_eq!(import(&agent, "100200", "2026-08", false).await.status, Status::NoData);
     real.cleanup().await;
 
+    // A new instance (its own store, no session yet): the version and the authentication the
+    // first time, then the one call. The version is one request on 19 (`GET /web/version`), two
+    // on 17 and 18 (that route answers 404 there, then `common.version`).
+    let first = w.agent_at("state3");
+    add_dossier(&first, &dossier("100200", 5));
+    let r = import(&first, "100200", "2026-10", true).await;
+    assert_eq!(r.status, Status::Previewed, "{}", r.message);
+    let expected = if series >= 19 { 3 } else { 4 };
+    assert_eq!(first.built_clients().1.map(|o| o.calls()), Some(expected), "Odoo {series}: the first time");
+
+    // A new process with the session remembered: one Odoo call per import, one per preview (no
+    // version call, no authentication), with the addon's payflow_import_plan.
+    for (dry_run, status) in [(true, Status::Previewed), (false, Status::Imported)] {
+        let fresh = w.agent();
+        let r = import(&fresh, "100200", "2026-10", dry_run).await;
+        assert_eq!(r.status, status, "{}", r.message);
+        let calls = fresh.built_clients().1.map(|o| o.calls());
+        assert_eq!(calls, Some(1), "Odoo {series}, dry_run {dry_run}: one call");
+    }
+    real.cleanup().await;
+
     // The protocol the agent found and remembered for this series.
     let session = agent.store().odoo_session(&real.url, &real.db, "admin").unwrap().unwrap();
     let protocol = if series >= 19 { "json2" } else { "jsonrpc" };

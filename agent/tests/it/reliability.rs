@@ -43,8 +43,8 @@ fn moves_by_key(w: &World) -> HashMap<String, usize> {
     out
 }
 
-fn payflow_import_calls(w: &World) -> usize {
-    w.odoo().calls().iter().filter(|(model, method)| model == "account.move" && method == "payflow_import").count()
+fn payflow_import_plan_calls(w: &World) -> usize {
+    w.odoo().calls().iter().filter(|(model, method)| model == "account.move" && method == "payflow_import_plan").count()
 }
 
 /// 200 `kill -9` (30 in CI) of the agent's process at random points of an import, each followed
@@ -66,7 +66,7 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
     let import = |n: &str| w.cli_command(&w.config_path, &["import", "--dossier", n, "--period", "2026-10", "--json"]);
     // Every write takes 40 ms in Odoo, so that "the write is in flight" is a real window.
     let slow_write =
-        || w.odoo().push_fault_on("account.move", "payflow_import", OdooFault::Slow(Duration::from_millis(40)));
+        || w.odoo().push_fault_on("account.move", "payflow_import_plan", OdooFault::Slow(Duration::from_millis(40)));
 
     // One uninterrupted import gives the span over which the kills are spread.
     slow_write();
@@ -80,7 +80,7 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
     let payroll_gets = |w: &World| w.silae.requests().iter().filter(|r| r.path.contains("EcrituresComptables")).count();
     for n in &numbers[..kills] {
         slow_write();
-        let (gets, writes) = (payroll_gets(&w), payflow_import_calls(&w));
+        let (gets, writes) = (payroll_gets(&w), payflow_import_plan_calls(&w));
         let mut child = import(n).spawn().unwrap();
         let at = span.mul_f64(rng.gen_range(0.0..1.1));
         std::thread::sleep(at);
@@ -89,7 +89,7 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
         keep_for_scan("an import killed by SIGKILL", &text(&killed));
         let status = killed.status;
         // A write Odoo received commits even though its client died: wait until it has.
-        if payflow_import_calls(&w) > writes {
+        if payflow_import_plan_calls(&w) > writes {
             let key = format!("silae:{n}:2026-10:");
             let deadline = Instant::now() + Duration::from_secs(10);
             while !moves_by_key(&w).keys().any(|k| k.starts_with(&key)) {
@@ -101,7 +101,7 @@ async fn kill_9_at_random_points_never_doubles_nor_loses_a_payroll() {
         let recorded = latest.unwrap().first().is_some_and(|r| r.status != Status::Running);
         let phase = if status.success() || recorded {
             "after the run was recorded"
-        } else if payflow_import_calls(&w) > writes {
+        } else if payflow_import_plan_calls(&w) > writes {
             "Odoo write in flight or its run being recorded"
         } else if payroll_gets(&w) > gets {
             "Silae fetched, before the Odoo write"
@@ -225,8 +225,8 @@ async fn silae_faults_end_with_the_right_kind_and_no_write() {
         let r = import(&agent, "100200", "2026-10", false).await;
         assert_eq!((r.status, r.error_kind), (case.status, case.kind), "{}: {}", case.name, r.message);
         if case.status == Status::Failed {
-            failed_writes += payflow_import_calls(&w) + w.odoo().moves().len();
-            assert_eq!(payflow_import_calls(&w), 0, "{}: Odoo was written", case.name);
+            failed_writes += payflow_import_plan_calls(&w) + w.odoo().moves().len();
+            assert_eq!(payflow_import_plan_calls(&w), 0, "{}: Odoo was written", case.name);
         } else {
             assert_eq!(w.odoo().moves().len(), 1, "{}", case.name);
         }
@@ -278,8 +278,8 @@ async fn odoo_faults_leave_no_partial_nor_duplicate_move() {
     // Down during the write, a 5xx from the proxy on the write, and on a read: nothing written;
     // the next run imports once.
     for (case, fault, method) in [
-        ("connection dropped during the write", OdooFault::Drop, "payflow_import"),
-        ("502 on the write", OdooFault::Status(502), "payflow_import"),
+        ("connection dropped during the write", OdooFault::Drop, "payflow_import_plan"),
+        ("502 on the write", OdooFault::Status(502), "payflow_import_plan"),
         ("503 from the proxy on the first call", OdooFault::Status(503), ""),
     ] {
         let w = World::start().await;
@@ -308,7 +308,7 @@ async fn odoo_faults_leave_no_partial_nor_duplicate_move() {
     w.write_config("timeout_secs = 1");
     let agent = w.agent();
     add_dossier(&agent, &dossier("100200", 5));
-    w.odoo().push_fault_on("account.move", "payflow_import", OdooFault::Slow(Duration::from_millis(1800)));
+    w.odoo().push_fault_on("account.move", "payflow_import_plan", OdooFault::Slow(Duration::from_millis(1800)));
     let first = import(&agent, "100200", "2026-10", false).await;
     // The write commits in Odoo after the agent gave up waiting: wait until it has.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -358,12 +358,13 @@ async fn odoo_faults_leave_no_partial_nor_duplicate_move() {
     w.odoo().set_lock_date(1, "fiscalyear_lock_date", Some("2026-10-31"));
     let r = import(&agent, "100200", "2026-10", false).await;
     assert_eq!(r.error_kind, Some(ErrorKind::OdooRejected), "{}", r.message);
-    assert_eq!(payflow_import_calls(&w), 0);
-    summary.push("missing accounts, missing journal, lock date: refused before any write");
+    // Refused inside the one call (payflow_import_plan answers the problems, writes nothing).
+    assert!(w.odoo().moves().is_empty(), "nothing written");
+    summary.push("missing accounts, missing journal, lock date: refused, nothing written");
 
     // Two agent processes (two instances) import the same period at the same moment.
     let w = World::start().await;
-    w.odoo().push_fault_on("account.move", "payflow_import", OdooFault::Slow(Duration::from_millis(200)));
+    w.odoo().push_fault_on("account.move", "payflow_import_plan", OdooFault::Slow(Duration::from_millis(200)));
     let second = w.config_at("state2");
     for config in [&w.config_path, &second] {
         let mut args = vec!["dossier", "add", "--silae", "100200", "--name", "A", "--company", "1", "--journal", "SAL"];

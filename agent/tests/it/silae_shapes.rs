@@ -52,9 +52,18 @@ async fn a_period_within_the_month_or_with_an_exclusive_end_is_taken_another_mon
     assert!(w.odoo().moves().is_empty(), "nothing written for another month");
 }
 
+/// With the addon's one call (`payflow_import_plan`) and with the agent's own reads (an addon
+/// without it): the same result.
 #[tokio::test]
 async fn lines_of_another_silae_journal_code_go_to_the_mapped_odoo_journal() {
+    for one_call in [true, false] {
+        lines_of_another_silae_journal_code_go_to_the_mapped_odoo_journal_with(one_call).await;
+    }
+}
+
+async fn lines_of_another_silae_journal_code_go_to_the_mapped_odoo_journal_with(one_call: bool) {
     let w = World::start().await;
+    w.odoo().set_addon_plan(one_call);
     let agent = w.agent();
     let mut d = dossier("100200", 5);
     d.journal_map.insert("PB".into(), "OD".into());
@@ -81,6 +90,9 @@ async fn lines_of_another_silae_journal_code_go_to_the_mapped_odoo_journal() {
 
     let r = import(&agent, "100200", "2026-10", false).await;
     assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let wrote_with = |f: &str| w.odoo().calls().iter().any(|(_, m)| m == f);
+    // Without the one-call method, the call to it is refused, then the reads and payflow_import.
+    assert_eq!((wrote_with("payflow_import_plan"), wrote_with("payflow_import")), (true, !one_call));
     // The run keeps what the plan showed.
     let run = agent.store().run(r.run_id.unwrap()).unwrap();
     assert_eq!(run.total_debit_cents, Some(7_729_840 + 10_025));
@@ -134,9 +146,18 @@ fn odoo_keys(w: &World) -> Vec<String> {
     keys
 }
 
+/// With the addon's one call (`payflow_import_plan`) and with the agent's own reads (an addon
+/// without it): the same result.
 #[tokio::test]
 async fn an_establishment_matched_by_siret_keeps_its_key_across_a_rename() {
+    for one_call in [true, false] {
+        an_establishment_matched_by_siret_keeps_its_key_across_a_rename_with(one_call).await;
+    }
+}
+
+async fn an_establishment_matched_by_siret_keeps_its_key_across_a_rename_with(one_call: bool) {
     let w = World::start().await;
+    w.odoo().set_addon_plan(one_call);
     let agent = w.agent();
     add_dossier(&agent, &dossier("100300", 5));
     w.silae.set_etablissements("100300", establishments(["établissement paris", "Établissement Lyon"]));
@@ -155,9 +176,18 @@ async fn an_establishment_matched_by_siret_keeps_its_key_across_a_rename() {
     assert!(w.silae.requests().iter().any(|r| r.path.ends_with("/FicheSociete/ListeEtablissementsDossierPaie")));
 }
 
+/// With the addon's one call (`payflow_import_plan`) and with the agent's own reads (an addon
+/// without it): the same result.
 #[tokio::test]
 async fn a_renamed_rupture_keyed_on_its_label_is_refused_with_nothing_written() {
+    for one_call in [true, false] {
+        a_renamed_rupture_keyed_on_its_label_is_refused_with_nothing_written_with(one_call).await;
+    }
+}
+
+async fn a_renamed_rupture_keyed_on_its_label_is_refused_with_nothing_written_with(one_call: bool) {
     let w = World::start().await;
+    w.odoo().set_addon_plan(one_call);
     let agent = w.agent();
     add_dossier(&agent, &dossier("100300", 5));
     let r = import(&agent, "100300", "2026-10", false).await;
@@ -175,9 +205,18 @@ async fn a_renamed_rupture_keyed_on_its_label_is_refused_with_nothing_written() 
     assert_eq!(w.odoo().moves(), before, "nothing written, nothing changed");
 }
 
+/// With the addon's one call (`payflow_import_plan`) and with the agent's own reads (an addon
+/// without it): the same result.
 #[tokio::test]
 async fn a_period_imported_under_the_label_key_is_still_found_once_establishments_are_read() {
+    for one_call in [true, false] {
+        a_period_imported_under_the_label_key_is_still_found_once_establishments_are_read_with(one_call).await;
+    }
+}
+
+async fn a_period_imported_under_the_label_key_is_still_found_once_establishments_are_read_with(one_call: bool) {
     let w = World::start().await;
+    w.odoo().set_addon_plan(one_call);
     let agent = w.agent();
     add_dossier(&agent, &dossier("100300", 5));
     let r = import(&agent, "100300", "2026-10", false).await;

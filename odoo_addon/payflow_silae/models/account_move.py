@@ -2,7 +2,7 @@ import re
 
 from markupsafe import Markup, escape
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models, release
 from odoo.exceptions import UserError
 from odoo.tools.misc import formatLang
 
@@ -61,6 +61,10 @@ class AccountMove(models.Model):
         draft with another one is replaced (``replaced``), else the move is created
         (``created``). The RPC call is one transaction: any error leaves nothing written.
         """
+        return self._payflow_write(moves, check_locks=True)
+
+    def _payflow_write(self, moves, check_locks):
+        """Writes the entries of ``payflow_import`` (see there), in the caller's transaction."""
         results = []
         for entry in moves:
             key = entry.get("import_key")
@@ -68,7 +72,8 @@ class AccountMove(models.Model):
             if not key or not vals:
                 raise UserError(_("Each PayFlow move needs an import key and values."))
             company_id = vals.get("company_id") or self.env.company.id
-            self._payflow_check_lock_dates(company_id, vals.get("date"))
+            if check_locks:
+                self._payflow_check_lock_dates(company_id, vals.get("date"))
             existing = self.search(
                 [("payflow_import_key", "=", key), ("company_id", "=", company_id)], limit=1
             )
@@ -103,6 +108,282 @@ class AccountMove(models.Model):
         # Constraint violations surface here, inside the call, not at commit time.
         self.env.flush_all()
         return results
+
+    @api.model
+    def payflow_import_plan(
+        self,
+        company_id,
+        journal_code,
+        moves,
+        account_map=None,
+        analytic_map=None,
+        dry_run=False,
+        attachment=None,
+        key_prefix=None,
+    ):
+        """The whole import of one period in one call and one transaction.
+
+        ``moves`` holds the plans as Silae gives them: ``import_key`` (and ``legacy_key``, the
+        key it had before it was keyed on its establishment, or None), ``journal`` (the Odoo
+        journal code of this move; ``journal_code`` when absent), ``payload_hash``, ``date``,
+        ``ref``, ``lines`` (``account`` = Silae's code, ``name``, ``debit``, ``credit``,
+        ``analytic`` = Silae's repartition index or None) and ``message``; ``attachment``
+        (Silae's JSON) is attached to each move created; ``key_prefix`` is the prefix of every
+        key of this dossier and period. One step each, in this order: the company, the
+        journals, the accounts, the analytic accounts, Odoo's own lock dates, the moves already
+        there (under their key or their legacy key) and the period's keys (a rupture that looks
+        renamed is refused). Then either every problem is answered at once and nothing is
+        written, or each move is created / its draft replaced / left as it is (see
+        ``payflow_import``). With ``dry_run`` nothing is ever written: the answer says what
+        would be done, in the same shape. docs/odoo-protocol.md describes the answer.
+        """
+        problems = []
+        answer = {
+            "series": release.version_info[0],
+            "company": False,
+            "journal": False,
+            "journals": {},
+            "accounts": {},
+            "analytic": {},
+            "problems": problems,
+            "moves": [],
+            "period_keys": [],
+            "written": False,
+        }
+        company = self.env["res.company"].browse(company_id).exists()
+        if not company or company not in self.env.user.company_ids:
+            allowed = self.env.user.company_ids
+            problems.append(
+                {"kind": "company", "asked": company_id, "available": [[c.id, c.name] for c in allowed]}
+            )
+            return answer
+        answer["company"] = {"id": company.id, "name": company.name}
+        moves = [dict(entry, journal=entry.get("journal") or journal_code) for entry in moves]
+        payment_codes = {m["journal"] for m in moves if m.get("payment")}
+        journals = self._payflow_journals(
+            company, [journal_code] + [m["journal"] for m in moves], problems, payment_codes
+        )
+        if journal_code in journals:
+            answer["journal"] = {"id": journals[journal_code].id, "code": journals[journal_code].code}
+        answer["journals"] = {code: {"id": j.id, "code": j.code} for code, j in journals.items()}
+        accounts = self._payflow_accounts(company, moves, account_map or {}, problems)
+        answer["accounts"] = {code: {"id": a.id, "code": a.code} for code, a in accounts.items()}
+        analytic = self._payflow_analytic(company, moves, analytic_map or {}, problems)
+        answer["analytic"] = analytic
+        self._payflow_lock_problems(company, moves, journals, problems)
+        existing = self._payflow_existing(company, moves)
+        answer["moves"] = [self._payflow_planned(entry, existing.get(entry["import_key"])) for entry in moves]
+        answer["period_keys"] = self._payflow_period_keys(company, key_prefix, moves, problems)
+        if problems or dry_run:
+            return answer
+        entries = [
+            self._payflow_entry(company, entry, journals, accounts, analytic, entry.get("attachment") or attachment)
+            for entry in moves
+        ]
+        answer["moves"] = self._payflow_write(entries, check_locks=False)
+        answer["written"] = True
+        return answer
+
+    def _payflow_journals(self, company, codes, problems, payment_codes=()):
+        """Each asked code's journal of the company (exact code, else ignoring case), active and
+        general (a salary payments journal, in ``payment_codes``, may also be a bank or cash
+        journal); a problem per code that has none."""
+        journals = (
+            self.env["account.journal"]
+            .with_context(active_test=False)
+            .search([("company_id", "=", company.id)])
+        )
+        listing = [[j.code, j.name, j.type, bool(j.active)] for j in journals]
+        found = {}
+        for code in dict.fromkeys(codes):
+            journal = journals.filtered(lambda j, c=code: j.code == c)[:1] or journals.filtered(
+                lambda j, c=code: (j.code or "").lower() == (c or "").lower()
+            )[:1]
+            reason = None
+            if not journal:
+                reason = "missing"
+            elif not journal.active:
+                reason = "archived"
+            elif journal.type != "general" and not (code in payment_codes and journal.type in ("bank", "cash")):
+                reason = journal.type
+            if reason:
+                problems.append({"kind": "journal", "code": code, "reason": reason, "journals": listing})
+            else:
+                found[code] = journal
+        return found
+
+    def _payflow_accounts(self, company, moves, account_map, problems):
+        """Every Silae code's account, in one search: the dossier's map entry alone when it has
+        one, else the code, then without its trailing zeros down to six digits."""
+
+        def candidates(code):
+            if code in account_map:
+                return [account_map[code]]
+            out = [code]
+            while len(code) > 6 and code.endswith("0"):
+                code = code[:-1]
+                out.append(code)
+            return out
+
+        silae_codes = list(
+            dict.fromkeys(line.get("account") for entry in moves for line in entry.get("lines") or [])
+        )
+        tried = {code: candidates(code) for code in silae_codes}
+        Account = self.env["account.account"].with_company(company)
+        domain = [("code", "in", sorted({c for cs in tried.values() for c in cs}))]
+        domain += Account._check_company_domain(company)
+        if "deprecated" in Account._fields:
+            domain.append(("deprecated", "=", False))
+        found = {}
+        for account in Account.search(domain):
+            found.setdefault(account.code, account)
+        accounts = {}
+        for code in silae_codes:
+            hit = next((found[c] for c in tried[code] if c in found), None)
+            if hit:
+                accounts[code] = hit
+            else:
+                problems.append({"kind": "account", "silae_code": code, "tried": tried[code]})
+        return accounts
+
+    def _payflow_analytic(self, company, moves, analytic_map, problems):
+        """Each repartition index used: its analytic account's id (by code, else by name)."""
+        used = sorted(
+            {
+                str(line["analytic"])
+                for entry in moves
+                for line in entry.get("lines") or []
+                if line.get("analytic") not in (None, False)
+            },
+            key=lambda i: (len(i), i),
+        )
+        analytic = {}
+        if not used or not analytic_map:
+            return analytic
+        names = list(analytic_map.values())
+        Analytic = self.env["account.analytic.account"].with_company(company)
+        rows = Analytic.search(["|", ("code", "in", names), ("name", "in", names)])
+        for index in used:
+            name = analytic_map.get(index)
+            if not name:
+                problems.append({"kind": "analytic", "index": index, "name": False})
+                continue
+            hit = rows.filtered(lambda a, n=name: a.code == n)[:1] or rows.filtered(
+                lambda a, n=name: a.name == n
+            )[:1]
+            if hit:
+                analytic[index] = hit.id
+            else:
+                problems.append({"kind": "analytic", "index": index, "name": name})
+        return analytic
+
+    def _payflow_lock_problems(self, company, moves, journals, problems):
+        """Odoo's own lock date rules, once per date (over the journals of that date's moves)."""
+        for date in sorted({entry.get("date") for entry in moves if entry.get("date")}):
+            violated = set()
+            for code in dict.fromkeys(m["journal"] for m in moves if m.get("date") == date):
+                locks = self._payflow_violated_locks(company, fields.Date.to_date(date), journals.get(code))
+                violated.update((lock, str(name)) for lock, name in locks)
+            if violated:
+                violated = sorted(violated)
+                problems.append(
+                    {
+                        "kind": "locked",
+                        "date": date,
+                        "lock_date": fields.Date.to_string(violated[-1][0]),
+                        "locks": [[fields.Date.to_string(d), name] for d, name in violated],
+                    }
+                )
+
+    def _payflow_existing(self, company, moves):
+        """The moves already carrying the keys, by key. A move Odoo holds under its legacy key
+        only (imported before it was keyed on its establishment) keeps that key: ``moves`` is
+        changed in place so that it is found, never doubled."""
+        keys = [k for entry in moves for k in (entry.get("import_key"), entry.get("legacy_key")) if k]
+        existing = {
+            m.payflow_import_key: m
+            for m in self.with_company(company).search(
+                [("payflow_import_key", "in", keys), ("company_id", "=", company.id)]
+            )
+        }
+        for entry in moves:
+            legacy = entry.get("legacy_key")
+            if legacy and entry.get("import_key") not in existing and legacy in existing:
+                entry["import_key"] = legacy
+        return existing
+
+    def _payflow_period_keys(self, company, key_prefix, moves, problems):
+        """Every key Odoo holds for this dossier and period; a problem when a move's key is new
+        while Odoo holds a key no move has (the rupture looks renamed: never a second move)."""
+        if not key_prefix:
+            return []
+        period_keys = self.with_company(company).search(
+            [("payflow_import_key", "=like", key_prefix + "%"), ("company_id", "=", company.id)]
+        ).mapped("payflow_import_key")
+        ours = {k for entry in moves for k in (entry.get("import_key"), entry.get("legacy_key")) if k}
+        # Salary payments (their own keys, one per batch) never look like a renamed rupture.
+        orphans = [k for k in period_keys if k not in ours and not PAYMENT_KEY.match(k)]
+        new = [
+            entry["import_key"]
+            for entry in moves
+            if entry["import_key"] not in period_keys and not entry.get("payment")
+        ]
+        if orphans and new:
+            problems.append({"kind": "renamed", "keys": new, "orphans": orphans})
+        return period_keys
+
+    def _payflow_planned(self, entry, move):
+        """What writing ``entry`` would do, ``move`` being the one already under its key."""
+        if not move:
+            result = "created"
+        elif move.state != "draft":
+            result = "posted"
+        elif move.payflow_payload_hash == entry.get("payload_hash"):
+            result = "unchanged"
+        else:
+            result = "replaced"
+        return {
+            "import_key": entry["import_key"],
+            "id": move.id if move else False,
+            "name": move.name if move else False,
+            "result": result,
+            "state": move.state if move else False,
+        }
+
+    def _payflow_entry(self, company, entry, journals, accounts, analytic, attachment):
+        """``entry`` as ``payflow_import`` takes it: the resolved move values."""
+        lines = []
+        for line in entry.get("lines") or []:
+            line_vals = {
+                "account_id": accounts[line["account"]].id,
+                "name": line.get("name"),
+                "debit": line.get("debit") or 0.0,
+                "credit": line.get("credit") or 0.0,
+            }
+            index = line.get("analytic")
+            if index not in (None, False) and str(index) in analytic:
+                line_vals["analytic_distribution"] = {str(analytic[str(index)]): 100.0}
+            lines.append(Command.create(line_vals))
+        return {
+            "import_key": entry["import_key"],
+            "payload_hash": entry.get("payload_hash"),
+            "vals": {
+                "move_type": "entry",
+                "journal_id": journals[entry["journal"]].id,
+                "company_id": company.id,
+                "date": entry.get("date"),
+                "ref": entry.get("ref"),
+                "line_ids": lines,
+            },
+            "attachment": attachment,
+            "message": entry.get("message"),
+        }
+
+    def _payflow_violated_locks(self, company, date, journal):
+        """Odoo's own rule: ``_get_violated_lock_dates`` (18+ takes the journal; 17 does not)."""
+        if release.version_info[0] >= 18:
+            return company._get_violated_lock_dates(date, False, journal or self.env["account.journal"])
+        return company._get_violated_lock_dates(date, False)
 
     def _payflow_check_lock_dates(self, company_id, date):
         """Refuse a payroll dated inside the company's lock dates.

@@ -134,3 +134,118 @@ class TestPayflowImport(TransactionCase):
     def test_an_entry_without_key_is_refused(self):
         with self.assertRaises(UserError):
             self.env["account.move"].payflow_import([{"vals": self._vals()}])
+
+
+@tagged("post_install", "-at_install")
+class TestPayflowImportPlan(TransactionCase):
+    """payflow_import_plan: the whole import in one call and one transaction."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company = cls.env.company
+        cls.journal = cls.env["account.journal"].create(
+            {"name": "Salaires PayFlow", "code": "PFPLN", "type": "general", "company_id": cls.company.id}
+        )
+        account = cls.env["account.account"].with_company(cls.company)
+        cls.expense = account.create({"code": "641197", "name": "Salaires (plan)", "account_type": "expense"})
+        cls.payable = account.create(
+            {"code": "421197", "name": "Personnel (plan)", "account_type": "liability_current"}
+        )
+
+    def _moves(self, payable="42119700", amount=100.0, key="plan:k1", payload_hash="h1"):
+        return [{
+            "import_key": key, "payload_hash": payload_hash, "date": "2026-10-31", "ref": "SALAIRES",
+            "message": "<p>PayFlow</p>",
+            "lines": [
+                {"account": "64119700", "name": "Salaires", "debit": amount, "credit": 0.0, "analytic": None},
+                {"account": payable, "name": "Net", "debit": 0.0, "credit": amount, "analytic": None},
+            ],
+        }]
+
+    def _plan(self, moves, journal_code="PFPLN", dry_run=False, account_map=None, key_prefix=None):
+        return self.env["account.move"].payflow_import_plan(
+            self.company.id,
+            journal_code,
+            moves,
+            account_map=account_map or {},
+            dry_run=dry_run,
+            key_prefix=key_prefix,
+        )
+
+    def _keyed(self):
+        return self.env["account.move"].search([("payflow_import_key", "=", "plan:k1")])
+
+    def test_every_problem_is_answered_and_nothing_written(self):
+        answer = self._plan(self._moves(payable="99999910"), journal_code="NOPE")
+        kinds = [p["kind"] for p in answer["problems"]]
+        self.assertEqual(kinds, ["journal", "account"])
+        self.assertEqual(answer["problems"][1]["tried"], ["99999910", "9999991"])
+        self.assertEqual(answer["accounts"]["64119700"]["id"], self.expense.id)
+        self.assertFalse(answer["written"])
+        self.assertFalse(self._keyed())
+
+    def test_a_preview_writes_nothing_then_the_import_creates_then_unchanged(self):
+        preview = self._plan(self._moves(), dry_run=True)
+        self.assertEqual(preview["problems"], [])
+        self.assertEqual(preview["moves"][0]["result"], "created")
+        self.assertFalse(self._keyed())
+        answer = self._plan(self._moves())
+        self.assertTrue(answer["written"])
+        move = self._keyed()
+        self.assertEqual(answer["moves"][0]["id"], move.id)
+        self.assertEqual(move.journal_id, self.journal)
+        self.assertEqual(sorted(move.line_ids.account_id.ids), sorted((self.expense | self.payable).ids))
+        self.assertEqual(self._plan(self._moves())["moves"][0]["result"], "unchanged")
+        replaced = self._plan(self._moves(amount=120.0, payload_hash="h2"))
+        self.assertEqual(replaced["moves"][0]["result"], "replaced")
+        self.assertEqual(len(self._keyed()), 1)
+
+    def test_the_map_wins_and_odoo_s_lock_dates_refuse(self):
+        answer = self._plan(self._moves(payable="43730000"), dry_run=True, account_map={"43730000": "421197"})
+        self.assertEqual(answer["accounts"]["43730000"]["id"], self.payable.id)
+        self.company.fiscalyear_lock_date = "2026-12-31"
+        answer = self._plan(self._moves())
+        locked = [p for p in answer["problems"] if p["kind"] == "locked"]
+        self.assertEqual(locked[0]["lock_date"], "2026-12-31")
+        self.assertFalse(answer["written"])
+        self.assertFalse(self._keyed())
+
+    def test_each_move_goes_to_its_own_journal_and_a_missing_one_is_a_problem(self):
+        second = self.env["account.journal"].create(
+            {"name": "Paie (OD)", "code": "PFOD", "type": "general", "company_id": self.company.id}
+        )
+        moves = self._moves() + self._moves(key="plan:k1~pb")
+        moves[1]["journal"] = "PFOD"
+        answer = self._plan(moves)
+        self.assertTrue(answer["written"], answer["problems"])
+        self.assertEqual(answer["journals"]["PFOD"]["id"], second.id)
+        by_key = {m.payflow_import_key: m.journal_id for m in self.env["account.move"].search(
+            [("payflow_import_key", "in", ["plan:k1", "plan:k1~pb"])]
+        )}
+        self.assertEqual(by_key, {"plan:k1": self.journal, "plan:k1~pb": second})
+        moves[1]["journal"] = "NOPE2"
+        moves[1]["payload_hash"] = "h9"
+        answer = self._plan(moves)
+        problems = [(p["kind"], p.get("code")) for p in answer["problems"]]
+        self.assertEqual(problems, [("journal", "NOPE2")])
+        self.assertFalse(answer["written"])
+
+    def test_a_move_held_under_its_legacy_key_is_found_and_a_rename_refused(self):
+        self._plan(self._moves())
+        move = self._keyed()
+        rekeyed = self._moves(key="plan:k1:siret-1")
+        rekeyed[0]["legacy_key"] = "plan:k1"
+        for dry_run in (True, False):
+            answer = self._plan(rekeyed, dry_run=dry_run, key_prefix="plan:")
+            self.assertEqual(answer["problems"], [])
+            self.assertEqual(answer["period_keys"], ["plan:k1"])
+            row = answer["moves"][0]
+            self.assertEqual((row["import_key"], row["id"], row["result"]), ("plan:k1", move.id, "unchanged"))
+        self.assertEqual(self.env["account.move"].search_count([("payflow_import_key", "=like", "plan:%")]), 1)
+        answer = self._plan(self._moves(key="plan:renamed"), key_prefix="plan:")
+        self.assertEqual(
+            answer["problems"], [{"kind": "renamed", "keys": ["plan:renamed"], "orphans": ["plan:k1"]}]
+        )
+        self.assertFalse(answer["written"])
+        self.assertEqual(self.env["account.move"].search_count([("payflow_import_key", "=like", "plan:%")]), 1)

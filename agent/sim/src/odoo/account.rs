@@ -786,6 +786,12 @@ pub fn button_draft(db: &mut Db, env: &Env, ids: &[i64]) -> OdooResult<()> {
 /// `account.move.payflow_import(moves)`, as odoo_addon/payflow_silae implements it: for each
 /// entry, in order, `posted`, `unchanged`, `replaced` or `created`; any error undoes the call.
 pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value> {
+    write_entries(db, env, moves, true)
+}
+
+/// The entries of `payflow_import` written in order; `check_locks` is the addon's own lock check
+/// (`payflow_import_plan` has checked Odoo's rules before).
+fn write_entries(db: &mut Db, env: &Env, moves: &Value, check_locks: bool) -> OdooResult<Value> {
     let Value::Array(entries) = moves else {
         return Err(not_iterable(moves));
     };
@@ -806,7 +812,7 @@ pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value
         let company = vals.get("company_id").and_then(as_id).unwrap_or(env.company());
         // The addon refuses a payroll dated inside the company's lock dates (Odoo itself would
         // take the draft and re-date it when posted).
-        if let Some(date) = vals.get("date").and_then(Value::as_str) {
+        if let Some(date) = vals.get("date").and_then(Value::as_str).filter(|_| check_locks) {
             let record = db.get("res.company", company);
             let lock = ["fiscalyear_lock_date", "hard_lock_date", "period_lock_date"]
                 .iter()
@@ -878,6 +884,394 @@ pub fn payflow_import(db: &mut Db, env: &Env, moves: &Value) -> OdooResult<Value
         results.push(json!({"import_key": key, "id": id, "name": name, "result": result, "state": "draft"}));
     }
     Ok(Value::Array(results))
+}
+
+/// The account codes to try for a Silae code, as the addon (and the agent's
+/// `journal::account_candidates`) does: the map's entry alone, else the code then without its
+/// trailing zeros down to six digits.
+fn account_candidates(code: &str, map: &Map<String, Value>) -> Vec<String> {
+    if let Some(mapped) = map.get(code).and_then(Value::as_str) {
+        return vec![mapped.to_owned()];
+    }
+    let mut out = vec![code.to_owned()];
+    let mut c = code;
+    while c.len() > 6 && c.ends_with('0') {
+        c = &c[..c.len() - 1];
+        out.push(c.to_owned());
+    }
+    out
+}
+
+/// `account.move.payflow_import_plan(company_id, journal_code, moves, account_map, analytic_map,
+/// dry_run, attachment, key_prefix)`, as odoo_addon/payflow_silae implements it, one step each:
+/// the company, the journals (the dossier's and each move's `journal`), the accounts, the
+/// analytic accounts, the lock dates, the moves already there (a move held under its
+/// `legacy_key` keeps it) and the period's keys (a rupture that looks renamed is a problem);
+/// every problem answered at once with nothing written, else the moves written as
+/// `payflow_import` does (never with `dry_run`).
+pub fn payflow_import_plan(db: &mut Db, env: &Env, args: &[Option<&Value>]) -> OdooResult<Value> {
+    let company_id = args[0].and_then(as_id).unwrap_or(0);
+    let journal_code = args[1].and_then(Value::as_str).unwrap_or("").to_owned();
+    let Some(Value::Array(moves)) = args[2] else {
+        return Err(not_iterable(args[2].unwrap_or(&Value::Null)));
+    };
+    let empty = Map::new();
+    let account_map = args[3].and_then(Value::as_object).unwrap_or(&empty).clone();
+    let analytic_map = args[4].and_then(Value::as_object).unwrap_or(&empty).clone();
+    let dry_run = args[5].is_some_and(truthy);
+    let attachment = args[6].cloned().unwrap_or(Value::Null);
+    let key_prefix = args.get(7).copied().flatten().and_then(Value::as_str).unwrap_or("").to_owned();
+    let mut problems: Vec<Value> = Vec::new();
+    let mut answer = json!({
+        "series": db.version, "company": false, "journal": false, "journals": {}, "accounts": {},
+        "analytic": {}, "problems": [], "moves": [], "period_keys": [], "written": false,
+    });
+    let allowed = db.user_companies(env.uid);
+    let company = db.get("res.company", company_id).filter(|_| allowed.contains(&company_id)).cloned();
+    let Some(company) = company else {
+        let available: Vec<Value> =
+            allowed.iter().filter_map(|c| db.get("res.company", *c).map(|r| json!([c, r.get("name")]))).collect();
+        answer["problems"] = json!([{"kind": "company", "asked": company_id, "available": available}]);
+        return Ok(answer);
+    };
+    answer["company"] = json!({"id": company_id, "name": company.get("name")});
+    // Each move's journal: its own `journal`, else the dossier's.
+    let mut moves: Vec<Value> = moves.clone();
+    for m in &mut moves {
+        if !m.get("journal").is_some_and(truthy) {
+            m["journal"] = json!(journal_code);
+        }
+    }
+    let mut codes = vec![journal_code.clone()];
+    codes.extend(moves.iter().filter_map(|m| m["journal"].as_str().map(str::to_owned)));
+    let payment_codes: Vec<String> = moves
+        .iter()
+        .filter(|m| m.get("payment").is_some_and(truthy))
+        .filter_map(|m| m["journal"].as_str().map(str::to_owned))
+        .collect();
+    let journals = plan_journals(db, company_id, &codes, &payment_codes, &mut problems);
+    if let Some((id, _)) = journals.get(&journal_code) {
+        answer["journal"] = json!({"id": id, "code": journal_code});
+    }
+    answer["journals"] =
+        journals.iter().map(|(code, (id, _))| (code.clone(), json!({"id": id, "code": code}))).collect();
+    let account_ids = plan_accounts(db, company_id, &moves, &account_map, &mut problems);
+    answer["accounts"] =
+        account_ids.iter().map(|(k, (id, code))| (k.clone(), json!({"id": id, "code": code}))).collect();
+    let analytic = plan_analytic(db, &moves, &analytic_map, &mut problems);
+    answer["analytic"] = Value::Object(analytic.clone());
+    plan_locks(db, company_id, &moves, &journals, &mut problems);
+    let existing = plan_existing(db, company_id, &mut moves);
+    answer["moves"] = moves.iter().map(|m| planned(m, existing.get(m["import_key"].as_str().unwrap_or("")))).collect();
+    answer["period_keys"] = json!(plan_period_keys(db, company_id, &key_prefix, &moves, &mut problems));
+    if !problems.is_empty() || dry_run {
+        answer["problems"] = Value::Array(problems);
+        return Ok(answer);
+    }
+    let entries: Vec<Value> = moves
+        .iter()
+        .map(|m| {
+            let lines: Vec<Value> = m
+                .get("lines")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|l| {
+                    let code = l.get("account").and_then(Value::as_str).unwrap_or("");
+                    let mut vals = json!({
+                        "account_id": account_ids.get(code).map(|(id, _)| *id).unwrap_or(0),
+                        "name": l.get("name").cloned().unwrap_or(Value::Null),
+                        "debit": l.get("debit").cloned().unwrap_or(json!(0.0)),
+                        "credit": l.get("credit").cloned().unwrap_or(json!(0.0)),
+                    });
+                    if let Some(id) = analytic_index(l).and_then(|i| analytic.get(&i)) {
+                        vals["analytic_distribution"] = json!({ id.to_string(): 100.0 });
+                    }
+                    json!([0, 0, vals])
+                })
+                .collect();
+            let journal_id = m["journal"].as_str().and_then(|c| journals.get(c)).map_or(0, |(id, _)| *id);
+            json!({
+                "import_key": m.get("import_key"),
+                "payload_hash": m.get("payload_hash"),
+                "vals": {
+                    "move_type": "entry", "journal_id": journal_id, "company_id": company_id,
+                    "date": m.get("date"), "ref": m.get("ref"), "line_ids": lines,
+                },
+                "attachment": m.get("attachment").filter(|a| truthy(a)).unwrap_or(&attachment),
+                "message": m.get("message"),
+            })
+        })
+        .collect();
+    answer["moves"] = write_entries(db, env, &Value::Array(entries), false)?;
+    answer["written"] = json!(true);
+    Ok(answer)
+}
+
+fn text(r: &Record, f: &str) -> String {
+    r.get(f).and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
+/// Each asked code's journal of the company (exact code, else ignoring case), active and
+/// general (a salary payments journal, in `payment_codes`, may also be a bank or cash one):
+/// code -> (id, type); a problem per code without one.
+fn plan_journals(
+    db: &Db,
+    company_id: i64,
+    codes: &[String],
+    payment_codes: &[String],
+    problems: &mut Vec<Value>,
+) -> std::collections::BTreeMap<String, (i64, String)> {
+    let journals: Vec<&Record> =
+        db.all("account.journal").filter(|j| j.get("company_id").and_then(as_id) == Some(company_id)).collect();
+    let listing: Vec<Value> = journals
+        .iter()
+        .map(|j| json!([text(j, "code"), text(j, "name"), text(j, "type"), j.get("active") != Some(&json!(false))]))
+        .collect();
+    let mut found = std::collections::BTreeMap::new();
+    let mut seen = Vec::new();
+    for code in codes {
+        if seen.contains(code) {
+            continue;
+        }
+        seen.push(code.clone());
+        let hit = journals
+            .iter()
+            .find(|j| text(j, "code") == *code)
+            .or_else(|| journals.iter().find(|j| text(j, "code").eq_ignore_ascii_case(code)));
+        let reason = match hit {
+            None => "missing".to_owned(),
+            Some(j) if j.get("active") == Some(&json!(false)) => "archived".to_owned(),
+            Some(j)
+                if text(j, "type") != "general"
+                    && !(payment_codes.contains(code) && matches!(text(j, "type").as_str(), "bank" | "cash")) =>
+            {
+                text(j, "type")
+            }
+            Some(j) => {
+                found.insert(code.clone(), (j["id"].as_i64().unwrap_or(0), text(j, "type")));
+                continue;
+            }
+        };
+        problems.push(json!({"kind": "journal", "code": code, "reason": reason, "journals": listing}));
+    }
+    found
+}
+
+/// Every Silae code's account (the map's entry, else the code, then without its trailing
+/// zeros down to six digits): code -> (id, Odoo code); a problem per code without one.
+fn plan_accounts(
+    db: &Db,
+    company_id: i64,
+    moves: &[Value],
+    account_map: &Map<String, Value>,
+    problems: &mut Vec<Value>,
+) -> std::collections::HashMap<String, (i64, String)> {
+    let mut silae_codes: Vec<String> = Vec::new();
+    for m in moves {
+        for l in m.get("lines").and_then(Value::as_array).into_iter().flatten() {
+            let code = l.get("account").and_then(Value::as_str).unwrap_or("").to_owned();
+            if !silae_codes.contains(&code) {
+                silae_codes.push(code);
+            }
+        }
+    }
+    let mut out = std::collections::HashMap::new();
+    for code in &silae_codes {
+        let tried = account_candidates(code, account_map);
+        let hit = tried.iter().find_map(|c| {
+            db.all("account.account").find(|a| {
+                text(a, "code") == *c
+                    && account_companies(a).contains(&company_id)
+                    && a.get("deprecated") != Some(&json!(true))
+                    && a.get("active") != Some(&json!(false))
+            })
+        });
+        match hit {
+            Some(a) => {
+                out.insert(code.clone(), (a["id"].as_i64().unwrap_or(0), text(a, "code")));
+            }
+            None => problems.push(json!({"kind": "account", "silae_code": code, "tried": tried})),
+        }
+    }
+    out
+}
+
+fn analytic_index(line: &Value) -> Option<String> {
+    match line.get("analytic") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The analytic accounts of the repartitions used (by code, else by name): index -> id.
+fn plan_analytic(
+    db: &Db,
+    moves: &[Value],
+    analytic_map: &Map<String, Value>,
+    problems: &mut Vec<Value>,
+) -> Map<String, Value> {
+    let mut used: Vec<String> = moves
+        .iter()
+        .flat_map(|m| m.get("lines").and_then(Value::as_array).into_iter().flatten())
+        .filter_map(analytic_index)
+        .collect();
+    used.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    used.dedup();
+    let mut analytic: Map<String, Value> = Map::new();
+    if analytic_map.is_empty() {
+        return analytic;
+    }
+    for index in &used {
+        let Some(name) = analytic_map.get(index).and_then(Value::as_str) else {
+            problems.push(json!({"kind": "analytic", "index": index, "name": false}));
+            continue;
+        };
+        let rows = || db.all("account.analytic.account");
+        match rows().find(|a| text(a, "code") == name).or_else(|| rows().find(|a| text(a, "name") == name)) {
+            Some(a) => {
+                analytic.insert(index.clone(), a["id"].clone());
+            }
+            None => problems.push(json!({"kind": "analytic", "index": index, "name": name})),
+        }
+    }
+    analytic
+}
+
+/// Odoo's own lock date rules, once per date (over the journals of that date's moves).
+fn plan_locks(
+    db: &Db,
+    company_id: i64,
+    moves: &[Value],
+    journals: &std::collections::BTreeMap<String, (i64, String)>,
+    problems: &mut Vec<Value>,
+) {
+    let mut dates: Vec<String> =
+        moves.iter().filter_map(|m| m.get("date").and_then(Value::as_str).map(str::to_owned)).collect();
+    dates.sort();
+    dates.dedup();
+    for date in dates {
+        let Some(d) = date.parse_date() else { continue };
+        let mut violated = Vec::new();
+        for m in moves.iter().filter(|m| m["date"].as_str() == Some(date.as_str())) {
+            let journal_type = m["journal"].as_str().and_then(|c| journals.get(c)).map_or("", |(_, t)| t.as_str());
+            violated.extend(violated_locks(db, company_id, journal_type, d));
+        }
+        violated.sort();
+        violated.dedup();
+        if let Some((last, _)) = violated.last() {
+            // `_get_violated_lock_dates` names the field on 18+, and says `user` on 17.
+            let name = |f: &str| if db.version >= 18 { f.to_owned() } else { "user".to_owned() };
+            let locks: Vec<Value> = violated.iter().map(|(d, f)| json!([d.to_string(), name(f)])).collect();
+            problems.push(json!({"kind": "locked", "date": date, "lock_date": last.to_string(), "locks": locks}));
+        }
+    }
+}
+
+/// The moves already carrying the keys (or the legacy keys), by key; a move held under its
+/// legacy key only keeps that key (`moves` changed in place).
+fn plan_existing(db: &Db, company_id: i64, moves: &mut [Value]) -> std::collections::HashMap<String, Record> {
+    let mut existing: std::collections::HashMap<String, Record> = std::collections::HashMap::new();
+    let keys: Vec<String> = moves
+        .iter()
+        .flat_map(|m| [m.get("import_key"), m.get("legacy_key")])
+        .filter_map(|k| k.and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    for key in keys {
+        let hit = db
+            .all("account.move")
+            .filter(|m| {
+                m.get("payflow_import_key").and_then(Value::as_str) == Some(key.as_str())
+                    && m.get("company_id").and_then(as_id) == Some(company_id)
+            })
+            .min_by(|a, b| move_order(a, b))
+            .cloned();
+        if let Some(m) = hit {
+            existing.insert(key, m);
+        }
+    }
+    for m in moves.iter_mut() {
+        let key = m["import_key"].as_str().unwrap_or("").to_owned();
+        if let Some(legacy) = m.get("legacy_key").and_then(Value::as_str).map(str::to_owned) {
+            if !existing.contains_key(&key) && existing.contains_key(&legacy) {
+                m["import_key"] = json!(legacy);
+            }
+        }
+    }
+    existing
+}
+
+/// Every key of the dossier and period (`=like key_prefix%`), in account.move's order; a
+/// `renamed` problem when a move's key is new while Odoo holds a key no move has.
+fn plan_period_keys(
+    db: &Db,
+    company_id: i64,
+    key_prefix: &str,
+    moves: &[Value],
+    problems: &mut Vec<Value>,
+) -> Vec<String> {
+    if key_prefix.is_empty() {
+        return Vec::new();
+    }
+    let mut rows: Vec<&Record> = db
+        .all("account.move")
+        .filter(|m| {
+            m.get("company_id").and_then(as_id) == Some(company_id)
+                && m.get("payflow_import_key").and_then(Value::as_str).is_some_and(|k| k.starts_with(key_prefix))
+        })
+        .collect();
+    rows.sort_by(|a, b| move_order(a, b));
+    let period_keys: Vec<String> = rows.iter().map(|m| text(m, "payflow_import_key")).collect();
+    let ours: Vec<&str> = moves
+        .iter()
+        .flat_map(|m| [m.get("import_key"), m.get("legacy_key")])
+        .filter_map(|k| k.and_then(Value::as_str))
+        .collect();
+    // Salary payments (their own keys, one per batch) never look like a renamed rupture.
+    let orphans: Vec<&String> =
+        period_keys.iter().filter(|k| !ours.contains(&k.as_str()) && !is_payment_key(k)).collect();
+    let new: Vec<&str> = moves
+        .iter()
+        .filter(|m| !m.get("payment").is_some_and(truthy))
+        .filter_map(|m| m["import_key"].as_str())
+        .filter(|k| !period_keys.iter().any(|p| p == k))
+        .collect();
+    if !orphans.is_empty() && !new.is_empty() {
+        problems.push(json!({"kind": "renamed", "keys": new, "orphans": orphans}));
+    }
+    period_keys
+}
+
+/// A salary payment's key (`silae:<dossier>:<YYYY-MM>:virement-<N>` or `…:acomptes`).
+fn is_payment_key(key: &str) -> bool {
+    match key.splitn(4, ':').nth(3) {
+        Some("acomptes") => true,
+        Some(last) => {
+            last.strip_prefix("virement-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        }
+        None => false,
+    }
+}
+
+/// What writing the move would do, `existing` being the move already under its key.
+fn planned(m: &Value, existing: Option<&Record>) -> Value {
+    let key = m.get("import_key").cloned().unwrap_or(Value::Null);
+    match existing {
+        None => json!({"import_key": key, "id": false, "name": false, "result": "created", "state": false}),
+        Some(x) => {
+            let state = x.get("state").cloned().unwrap_or(json!("draft"));
+            let hash = m.get("payload_hash").cloned().unwrap_or(Value::Null);
+            let result = if state != "draft" {
+                "posted"
+            } else if x.get("payflow_payload_hash").cloned().unwrap_or(json!(false)) == hash {
+                "unchanged"
+            } else {
+                "replaced"
+            };
+            json!({"import_key": key, "id": x["id"], "name": x.get("name"), "result": result, "state": state})
+        }
+    }
 }
 
 /// account.move's `_order` (`date desc, name desc, id desc`), for `search(..., limit=1)`.

@@ -139,6 +139,10 @@ impl Shared {
                 let result: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
                 Err(json_response(StatusCode::OK, &serde_json::json!({"jsonrpc": "2.0", "id": null, "result": result})))
             }
+            OdooFault::Huge(n) => {
+                let result = Value::String(" ".repeat(n));
+                Err(json_response(StatusCode::OK, &serde_json::json!({"jsonrpc": "2.0", "id": null, "result": result})))
+            }
             OdooFault::Drop => {
                 killer.0.notify_one();
                 std::future::pending::<()>().await;

@@ -71,6 +71,9 @@ pub enum OdooFault {
     /// HTTP 200 with this JSON text as the JSON-RPC `result` (nothing reaches Odoo): an answer
     /// that is not what the method returns.
     Answer(String),
+    /// HTTP 200 with a JSON-RPC answer of about this many bytes (nothing reaches Odoo): an answer
+    /// past what a client should read.
+    Huge(usize),
 }
 
 struct Shared {
@@ -271,6 +274,11 @@ impl OdooSim {
     /// Queues a fault for the next call of `model.method` (`"common"` for the common service).
     pub fn push_fault_on(&self, model: &str, method: &str, f: OdooFault) {
         self.shared.method_faults.lock().unwrap().entry((model.into(), method.into())).or_default().push_back(f);
+    }
+
+    /// An older payflow_silae addon: `payflow_import` without `payflow_import_plan` (`false`).
+    pub fn set_addon_plan(&self, yes: bool) {
+        self.shared.db.lock().unwrap().addon_plan = yes;
     }
 
     /// Installs or uninstalls the payflow_silae addon.

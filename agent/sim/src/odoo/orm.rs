@@ -18,6 +18,9 @@ pub type Record = Map<String, Value>;
 pub struct Db {
     pub version: u32,
     pub addon: bool,
+    /// Whether the installed addon has `payflow_import_plan` (an older one has only
+    /// `payflow_import`).
+    pub addon_plan: bool,
     pub tables: BTreeMap<String, BTreeMap<i64, Record>>,
     next_id: BTreeMap<String, i64>,
     /// How many transactions changed the database: a call that ran on a copy finds out whether
@@ -75,7 +78,7 @@ pub fn truthy(v: &Value) -> bool {
 
 impl Db {
     pub fn empty(version: u32, addon: bool) -> Db {
-        Db { version, addon, tables: BTreeMap::new(), next_id: BTreeMap::new(), generation: 0 }
+        Db { version, addon, addon_plan: true, tables: BTreeMap::new(), next_id: BTreeMap::new(), generation: 0 }
     }
 
     pub fn model(&self, name: &str) -> OdooResult<Model> {

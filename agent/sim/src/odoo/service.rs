@@ -255,6 +255,22 @@ fn signature(db: &Db, model: &str, method: &str) -> Option<Sig> {
         "name_search" => sig("BaseModel", &["name", "args", "operator", "limit"], 0, true, false),
         "action_post" | "button_draft" if model == "account.move" => sig("AccountMove", &[], 0, false, false),
         "payflow_import" if model == "account.move" && db.addon => sig("AccountMove", &["moves"], 1, true, false),
+        "payflow_import_plan" if model == "account.move" && db.addon && db.addon_plan => sig(
+            "AccountMove",
+            &[
+                "company_id",
+                "journal_code",
+                "moves",
+                "account_map",
+                "analytic_map",
+                "dry_run",
+                "attachment",
+                "key_prefix",
+            ],
+            3,
+            true,
+            false,
+        ),
         _ => None,
     }
 }
@@ -556,6 +572,10 @@ fn run(
             Ok(Value::Null)
         }
         "payflow_import" => account::payflow_import(db, env, arg(bound, 0).unwrap_or(&Value::Null)),
+        "payflow_import_plan" => {
+            let args: Vec<Option<&Value>> = (0..8).map(|i| arg(bound, i)).collect();
+            account::payflow_import_plan(db, env, &args)
+        }
         _ => Err(OdooError::new(
             Kind::AttributeError,
             format!("The method '{method}' does not exist on the model '{model}'"),
