@@ -552,7 +552,7 @@ async fn the_addon_and_the_agent_resolve_the_same_accounts_and_problems() {
                         "{label}"
                     );
                     let found = |r: &Resolved| {
-                        r.existing.iter().map(|(k, e)| (k.clone(), (e.id, e.state.clone()))).collect::<BTreeMap<_, _>>()
+                        r.existing.iter().map(|(k, e)| (k.clone(), (e.id, e.state))).collect::<BTreeMap<_, _>>()
                     };
                     assert_eq!(found(&own), found(addon), "{label}");
                     assert_eq!(decide(&own), decide(addon), "{label}");
