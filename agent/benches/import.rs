@@ -292,10 +292,14 @@ async fn baseline_calls(odoo: &Odoo, p: &Value) -> usize {
 /// Issue 18's measure, from outside: a new `payflow-agent import` process per import (as the
 /// timer runs it; the session remembered in its store, so one Odoo call each) against one bare
 /// `account.move.create` of the same resolved move, interleaved, medians of `rounds`, at 300 and
-/// 3,000 lines.
+/// 3,000 lines (`BENCH_LINES=300` for one size).
 async fn processes(label: &str, odoo: &Odoo, silae: &SilaeSim, rounds: usize) {
     let journal = odoo.prepare().await;
-    for lines in [300, 3_000] {
+    let sizes: Vec<usize> = match std::env::var("BENCH_LINES").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => vec![n],
+        None => vec![300, 3_000],
+    };
+    for lines in sizes {
         let p = payload(lines, "2026-09");
         silae.set_payload("100200", "2026-09", serde_json::to_vec(&p).unwrap());
         let vals = bare_vals(odoo, journal, &p).await;

@@ -90,7 +90,13 @@ class AccountMove(models.Model):
             vals.update(
                 payflow_import_key=key, payflow_payload_hash=entry.get("payload_hash")
             )
-            move = self.with_company(company_id).create(vals)
+            # PayFlow's own chatter note below says where the move comes from: no automatic
+            # "created" log, and the agent's user does not follow every payroll move.
+            move = (
+                self.with_company(company_id)
+                .with_context(mail_create_nolog=True, mail_create_nosubscribe=True)
+                .create(vals)
+            )
             attachment = entry.get("attachment")
             if attachment:
                 self.env["ir.attachment"].create(
@@ -103,7 +109,7 @@ class AccountMove(models.Model):
                     }
                 )
             if entry.get("message"):
-                move.message_post(body=Markup(entry["message"]))
+                move._message_log(body=Markup(entry["message"]))
             results.append(self._payflow_result(key, move, result))
         # Constraint violations surface here, inside the call, not at commit time.
         self.env.flush_all()
