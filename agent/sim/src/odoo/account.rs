@@ -40,7 +40,7 @@ pub fn move_display_name(m: &Record, show_ref: bool) -> String {
 
 pub fn create(db: &mut Db, env: &Env, model: &str, vals: &Value) -> OdooResult<i64> {
     match model {
-        "account.move" => create_move(db, env, vals),
+        "account.move" => create_move(db, env, vals, true),
         "account.account" => create_account(db, env, vals),
         "account.journal" => create_journal(db, env, vals),
         "res.company" | "res.users" | "ir.module.module" | "res.currency" | "res.country" => Err(OdooError::new(
@@ -475,7 +475,9 @@ pub fn post_message(db: &mut Db, model: &str, res_id: i64, body: &str) -> i64 {
     db.insert("mail.message", rec)
 }
 
-fn create_move(db: &mut Db, env: &Env, vals: &Value) -> OdooResult<i64> {
+/// `created_log`: Odoo's own "Journal Entry created" note (the addon creates its moves with
+/// `mail_create_nolog`: its PayFlow note says where they come from).
+fn create_move(db: &mut Db, env: &Env, vals: &Value, created_log: bool) -> OdooResult<i64> {
     let model = db.model("account.move")?;
     let mut m = db.convert_vals(&model, vals, None)?;
     let lines = new_lines(db, vals.get("line_ids"))?;
@@ -528,7 +530,9 @@ fn create_move(db: &mut Db, env: &Env, vals: &Value) -> OdooResult<i64> {
         l.insert("move_id".into(), json!(id));
         db.insert("account.move.line", l);
     }
-    post_message(db, "account.move", id, "<p>Journal Entry created</p>");
+    if created_log {
+        post_message(db, "account.move", id, "<p>Journal Entry created</p>");
+    }
     Ok(id)
 }
 
@@ -861,7 +865,7 @@ fn write_entries(db: &mut Db, env: &Env, moves: &Value, check_locks: bool) -> Od
                 .collect(),
             ..env.clone()
         };
-        let id = create_move(db, &company_env, &vals)?;
+        let id = create_move(db, &company_env, &vals, false)?;
         if let Some(att) = entry.get("attachment").filter(|a| truthy(a)) {
             let text =
                 |f: &str, default: &str| att.get(f).filter(|v| truthy(v)).cloned().unwrap_or_else(|| json!(default));
