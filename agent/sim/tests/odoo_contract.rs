@@ -484,6 +484,17 @@ async fn contract(t: &Target, p: Proto) {
     let v = t.version;
 
     // -- Version and authentication ----------------------------------------------------------
+    // The version in one request on every series, without the deprecated endpoints: the web
+    // client's own JSON-RPC route (auth="none"), answering `common.version`'s dict.
+    let body = json!({"jsonrpc": "2.0", "method": "call", "params": {}, "id": 3});
+    let r = t.http.post(format!("{}/web/webclient/version_info", t.url)).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}: POST /web/webclient/version_info", t.label);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!((&answer["jsonrpc"], &answer["id"]), (&json!("2.0"), &json!(3)), "{}: {answer}", t.label);
+    let version = &answer["result"];
+    assert_eq!(version["server_version"], format!("{v}.0"), "{}: {answer}", t.label);
+    assert_eq!(version["server_version_info"], json!([v, 0, 0, "final", 0, ""]), "{}: {answer}", t.label);
+    assert_eq!(version["protocol_version"], 1, "{}: {answer}", t.label);
     if p == Proto::Json2 {
         // The version without the deprecated /jsonrpc: `GET /web/version` (19's rpc module).
         let r = t.http.get(format!("{}/web/version", t.url)).send().await.unwrap();

@@ -384,18 +384,22 @@ impl OdooClient {
         }
     }
 
-    /// The server's major version and version text, without any deprecated endpoint on Odoo 19
-    /// and later: `GET /web/version` first (19 on); where that route is missing (17, 18), the
-    /// `common.version` call of JSON-RPC (a page that is not the version's JSON counts as
-    /// missing: a 17 or 18 may render its own 404 page).
+    /// The server's major version and version text, in one request on Odoo 17, 18 and 19 and
+    /// without any deprecated endpoint: the web client's `/web/webclient/version_info`. Where
+    /// that route is missing (a proxy that only lets the RPC endpoints through), `GET
+    /// /web/version` (19 on), then JSON-RPC's `common.version` (a page that is not the
+    /// version's JSON counts as missing: a 17 or 18 may render its own 404 page).
     pub async fn version(&self) -> Result<(u32, String), OdooError> {
-        let (v, info) = match self.transport.web_version().await? {
-            Some(v) => {
-                let info = v.get("version_info").cloned().unwrap_or(Value::Null);
-                let text = v.get("version").cloned().unwrap_or(Value::Null);
-                (json!({"server_version": text, "server_version_info": info}), "version_info")
-            }
-            None => (self.transport.common("version", vec![]).await?, "server_version_info"),
+        let (v, info) = match self.transport.webclient_version().await? {
+            Some(v) => (v, "server_version_info"),
+            None => match self.transport.web_version().await? {
+                Some(v) => {
+                    let info = v.get("version_info").cloned().unwrap_or(Value::Null);
+                    let text = v.get("version").cloned().unwrap_or(Value::Null);
+                    (json!({"server_version": text, "server_version_info": info}), "version_info")
+                }
+                None => (self.transport.common("version", vec![]).await?, "server_version_info"),
+            },
         };
         let text = v.get("server_version").and_then(Value::as_str).unwrap_or_default().to_owned();
         let major = v

@@ -1,5 +1,5 @@
 //! The ways to call Odoo: JSON-2 (Odoo 19 on) and JSON-RPC (17 and 18; deprecated in 19, gone
-//! in 20), and `GET /web/version` to tell them apart. Every call is a model, a method and named
+//! in 20), and the web client's `/web/webclient/version_info` to tell them apart. Every call is a model, a method and named
 //! parameters; faults become `OdooError` with Odoo's own message. XML-RPC is not spoken: it
 //! gives nothing JSON-RPC does not on 17 and 18, 19 deprecates it and 20 removes it.
 
@@ -144,6 +144,38 @@ impl Transport {
                 self.jsonrpc("object", "execute_kw", all).await
             }
         }
+    }
+
+    /// `POST /web/webclient/version_info`: the web client's own JSON-RPC route, `auth="none"`,
+    /// on Odoo 17, 18 and 19 alike (not the external `/jsonrpc` endpoint 19 deprecates). Its
+    /// `result` is `common.version`'s: `{"server_version": "18.0", "server_version_info": [18, 0,
+    /// …], …}`. `None` where the route is missing (HTTP 404, or an answer that is not that JSON).
+    pub async fn webclient_version(&self) -> Result<Option<Value>, OdooError> {
+        let r = self.webclient_version_inner().await;
+        if r.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    async fn webclient_version_inner(&self) -> Result<Option<Value>, OdooError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let url = format!("{}/web/webclient/version_info", self.base);
+        let body = json!({"jsonrpc": "2.0", "method": "call", "params": {}, "id": id});
+        let response = self.http.post(&url).json(&body).send().await.map_err(|e| transport_error(&e, &url))?;
+        let status = response.status();
+        let bytes = read_body(response, &url).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(http_error(status, &bytes, &url));
+        }
+        Ok(serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("result").cloned())
+            .filter(|r| r.get("server_version_info").is_some()))
     }
 
     /// `GET /web/version`: Odoo 19 and later answer `{"version_info": [19, 0, …], "version":

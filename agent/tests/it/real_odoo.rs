@@ -383,14 +383,13 @@ async fn scenario(series: u32) {
     real.cleanup().await;
 
     // A new instance (its own store, no session yet): the version and the authentication the
-    // first time, then the one call. The version is one request on 19 (`GET /web/version`), two
-    // on 17 and 18 (that route answers 404 there, then `common.version`).
+    // first time, then the one call: 3 requests on every series (the version is the web
+    // client's `/web/webclient/version_info`, on 17, 18 and 19 alike).
     let first = w.agent_at("state3");
     add_dossier(&first, &dossier("100200", 5));
     let r = import(&first, "100200", "2026-10", true).await;
     assert_eq!(r.status, Status::Previewed, "{}", r.message);
-    let expected = if series >= 19 { 3 } else { 4 };
-    assert_eq!(first.built_clients().1.map(|o| o.calls()), Some(expected), "Odoo {series}: the first time");
+    assert_eq!(first.built_clients().1.map(|o| o.calls()), Some(3), "Odoo {series}: the first time");
 
     // A new process with the session remembered: one Odoo call per import, one per preview (no
     // version call, no authentication), with the addon's payflow_import_plan.

@@ -1,12 +1,13 @@
-//! Each Odoo series is told apart without a deprecated endpoint: `GET /web/version` on 19 and
-//! later (then JSON-2 only), JSON-RPC's `common.version` where that route is missing (17, 18).
+//! Each Odoo series is told apart in one request without a deprecated endpoint: the web client's
+//! `/web/webclient/version_info` (17, 18, 19; then JSON-2 only from 19 on), with `GET
+//! /web/version` and JSON-RPC's `common.version` behind it where that route is missing.
 //! The Odoo simulator as 19 refuses `/jsonrpc` and `/xmlrpc/2/…` as Odoo 20 will, and records
 //! them: every test here asserts it recorded none.
 
 use payflow_agent::import::{ErrorKind, Status};
 use payflow_agent::rpc::Service;
 use payflow_agent::secrets::SecretName;
-use payflow_sim::odoo::OdooSimConfig;
+use payflow_sim::odoo::{OdooFault, OdooSimConfig};
 use secrecy::SecretString;
 
 use crate::util::*;
@@ -61,15 +62,46 @@ async fn json_rpc_is_refused_on_odoo_19_before_any_call() {
 }
 
 #[tokio::test]
-async fn odoo_17_and_18_are_found_over_json_rpc_where_web_version_is_missing() {
-    for version in [17, 18] {
-        let w = World::start_with(OdooSimConfig::demo(version)).await;
+async fn every_series_is_found_in_one_version_request_the_first_time() {
+    // The web client's `/web/webclient/version_info` answers on 17, 18 and 19 alike: the first
+    // import of a new instance is 3 calls everywhere (version, authentication, the import).
+    for version in [17, 18, 19] {
+        let cfg = if version == 19 { odoo_19() } else { OdooSimConfig::demo(version) };
+        let w = World::start_with(cfg).await;
         let agent = w.agent();
         add_dossier(&agent, &dossier("100200", 5));
         let r = import(&agent, "100200", "2026-10", false).await;
         assert_eq!(r.status, Status::Imported, "Odoo {version}: {}", r.message);
-        let calls = w.odoo().calls();
-        assert_eq!(calls.first().map(|(m, f)| (m.as_str(), f.as_str())), Some(("common", "version")), "{calls:?}");
-        assert!(calls.iter().any(|(_, m)| m == "authenticate"), "{calls:?}");
+        let calls: Vec<String> = w.odoo().calls().iter().map(|(m, f)| format!("{m}.{f}")).collect();
+        let login = if version >= 19 { "res.users.search_read" } else { "common.authenticate" };
+        assert_eq!(calls, ["web.version_info", login, "account.move.payflow_import_plan"], "Odoo {version}");
+        assert_eq!(agent.built_clients().1.map(|o| o.calls()), Some(3), "Odoo {version}: HTTP requests");
+        assert_eq!(w.odoo().deprecated_calls(), Vec::<String>::new(), "Odoo {version}");
+    }
+}
+
+#[tokio::test]
+async fn without_the_web_client_s_version_route_the_older_probes_still_find_the_series() {
+    // A proxy that lets only the RPC endpoints through: `/web/webclient/version_info` answers
+    // 404; then `GET /web/version` (19) or, where that is missing too, `common.version` (17, 18).
+    for version in [18, 19] {
+        let cfg = if version == 19 { odoo_19() } else { OdooSimConfig::demo(version) };
+        let w = World::start_with(cfg).await;
+        w.odoo().push_fault_on("web", "version_info", OdooFault::Status(404));
+        let agent = w.agent();
+        add_dossier(&agent, &dossier("100200", 5));
+        let r = import(&agent, "100200", "2026-10", false).await;
+        assert_eq!(r.status, Status::Imported, "Odoo {version}: {}", r.message);
+        let calls: Vec<String> = w.odoo().calls().iter().map(|(m, f)| format!("{m}.{f}")).collect();
+        let expected: &[&str] = if version >= 19 {
+            &["web.version_info", "res.users.search_read", "account.move.payflow_import_plan"]
+        } else {
+            &["web.version_info", "common.version", "common.authenticate", "account.move.payflow_import_plan"]
+        };
+        assert_eq!(calls, expected, "Odoo {version}");
+        // Plus `GET /web/version`, not in the simulator's call log (404 on 18).
+        let requests = if version >= 19 { 4 } else { 5 };
+        assert_eq!(agent.built_clients().1.map(|o| o.calls()), Some(requests), "Odoo {version}: HTTP requests");
+        assert_eq!(w.odoo().deprecated_calls(), Vec::<String>::new(), "Odoo {version}");
     }
 }

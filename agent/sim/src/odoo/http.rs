@@ -1,6 +1,6 @@
 //! The HTTP side: `/jsonrpc` and `/xmlrpc/2/<service>` (17 and 18; refused as 19, see
 //! [`super::OdooSim::deprecated_calls`]), `/json/2/<model>/<method>` and `GET /web/version` (19
-//! on), the fault switches, and a connection loop that can close a connection without answering.
+//! on), the web client's `/web/webclient/version_info` (every series), the fault switches, and a connection loop that can close a connection without answering.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/xmlrpc/2/{service}", post(xmlrpc))
         .route("/json/2/{model}/{method}", post(json2))
         .route("/web/version", get(web_version).post(web_version))
+        .route("/web/webclient/version_info", post(webclient_version_info))
         .route("/web/login", get(web_login))
         .with_state(shared)
 }
@@ -357,6 +358,34 @@ async fn web_version(State(s): State<Arc<Shared>>) -> Response {
     }
     let v = service::version(&cfg);
     json_response(StatusCode::OK, &json!({"version_info": v["server_version_info"], "version": v["server_version"]}))
+}
+
+/// `POST /web/webclient/version_info`: the web client's own JSON-RPC route (`auth="none"`) on
+/// every series, answering `common.version`'s dict; logged as `("web", "version_info")` (its
+/// faults too). Not the external `/jsonrpc` endpoint: Odoo 19 does not deprecate it.
+async fn webclient_version_info(
+    State(s): State<Arc<Shared>>,
+    Extension(killer): Extension<Killer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_json(&headers) {
+        return html(
+            StatusCode::BAD_REQUEST,
+            "<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>\n<h1>Bad Request</h1>\n<p>Request inferred type is compatible with [&#39;http&#39;] but &#39;/web/webclient/version_info&#39; is type=&#39;json&#39;.</p>\n",
+        );
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return html(StatusCode::BAD_REQUEST, "Invalid JSON data");
+    };
+    match s.intercept("web", "version_info", &killer).await {
+        Ok(Some(delay)) => tokio::time::sleep(delay).await,
+        Ok(None) => {}
+        Err(r) => return r,
+    }
+    let cfg = s.cfg.lock().unwrap().clone();
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    json_response(StatusCode::OK, &json!({"jsonrpc": "2.0", "id": id, "result": service::version(&cfg)}))
 }
 
 async fn web_login() -> Response {
