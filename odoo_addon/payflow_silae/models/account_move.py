@@ -63,8 +63,10 @@ class AccountMove(models.Model):
         """
         return self._payflow_write(moves, check_locks=True)
 
-    def _payflow_write(self, moves, check_locks):
-        """Writes the entries of ``payflow_import`` (see there), in the caller's transaction."""
+    def _payflow_write(self, moves, check_locks, found=None):
+        """Writes the entries of ``payflow_import`` (see there), in the caller's transaction.
+        ``found``: the moves already under the keys, by key, when the caller searched them
+        (``payflow_import_plan``, in this transaction): not searched again."""
         results = []
         for entry in moves:
             key = entry.get("import_key")
@@ -74,9 +76,12 @@ class AccountMove(models.Model):
             company_id = vals.get("company_id") or self.env.company.id
             if check_locks:
                 self._payflow_check_lock_dates(company_id, vals.get("date"))
-            existing = self.search(
-                [("payflow_import_key", "=", key), ("company_id", "=", company_id)], limit=1
-            )
+            if found is not None:
+                existing = found.get(key) or self.browse()
+            else:
+                existing = self.search(
+                    [("payflow_import_key", "=", key), ("company_id", "=", company_id)], limit=1
+                )
             if existing and existing.state != "draft":
                 results.append(self._payflow_result(key, existing, "posted"))
                 continue
@@ -186,7 +191,7 @@ class AccountMove(models.Model):
             self._payflow_entry(company, entry, journals, accounts, analytic, entry.get("attachment") or attachment)
             for entry in moves
         ]
-        answer["moves"] = self._payflow_write(entries, check_locks=False)
+        answer["moves"] = self._payflow_write(entries, check_locks=False, found=existing)
         answer["written"] = True
         return answer
 

@@ -1,4 +1,5 @@
 import base64
+from unittest.mock import patch
 
 from psycopg2 import IntegrityError
 
@@ -230,6 +231,26 @@ class TestPayflowImportPlan(TransactionCase):
         problems = [(p["kind"], p.get("code")) for p in answer["problems"]]
         self.assertEqual(problems, [("journal", "NOPE2")])
         self.assertFalse(answer["written"])
+
+    def test_the_keys_are_searched_once_per_call(self):
+        """The write step takes the moves the plan step found: no second search of the keys."""
+        Move = type(self.env["account.move"])
+        original = Move.search
+        keyed = []
+
+        def spy(records, domain, *args, **kwargs):
+            if any(isinstance(t, (list, tuple)) and t[0] == "payflow_import_key" for t in domain):
+                keyed.append(domain)
+            return original(records, domain, *args, **kwargs)
+
+        for amount, payload_hash, result in ((100.0, "h1", "created"), (120.0, "h2", "replaced")):
+            keyed.clear()
+            with patch.object(Move, "search", spy):
+                answer = self._plan(self._moves(amount=amount, payload_hash=payload_hash))
+            self.assertEqual(answer["moves"][0]["result"], result)
+            self.assertEqual(len(keyed), 1, keyed)
+        self.assertEqual(len(self._keyed()), 1)
+        self.assertEqual(self._keyed().amount_total, 120.0)
 
     def test_a_move_held_under_its_legacy_key_is_found_and_a_rename_refused(self):
         self._plan(self._moves())
