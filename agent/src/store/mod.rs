@@ -854,21 +854,31 @@ impl Store {
 /// A remembered Odoo session: protocol, major version and uid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OdooSession {
-    pub protocol: String,
+    pub protocol: crate::odoo::Protocol,
     pub major: i64,
     pub uid: i64,
 }
 
 impl Store {
+    /// The session remembered for this Odoo user; `None` when there is none, or when its
+    /// protocol is one this agent does not speak (an `xmlrpc` row of an older agent): the
+    /// agent then authenticates again and replaces it. Never an error for that.
     pub fn odoo_session(&self, url: &str, database: &str, login: &str) -> Result<Option<OdooSession>, StoreError> {
-        Ok(self
+        let row = self
             .read()
             .query_row(
                 "SELECT protocol, major, uid FROM odoo_sessions WHERE url = ?1 AND database = ?2 AND login = ?3",
                 params![url, database, login],
-                |r| Ok(OdooSession { protocol: r.get(0)?, major: r.get(1)?, uid: r.get(2)? }),
+                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()?)
+            .optional()?;
+        Ok(row.and_then(|(protocol, major, uid)| {
+            let protocol = crate::odoo::Protocol::from_text(&protocol);
+            if protocol.is_none() {
+                tracing::info!("the remembered Odoo session is for another protocol: authenticating again");
+            }
+            Some(OdooSession { protocol: protocol?, major, uid })
+        }))
     }
 
     pub fn save_odoo_session(
@@ -885,7 +895,7 @@ impl Store {
                 "INSERT INTO odoo_sessions (url, database, login, protocol, major, uid, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (url, database, login) DO UPDATE SET protocol = excluded.protocol, major = excluded.major,
                     uid = excluded.uid, updated_at = excluded.updated_at",
-                params![url, database, login, s.protocol, s.major, s.uid, now],
+                params![url, database, login, s.protocol.as_str(), s.major, s.uid, now],
             )?,
             None => conn.execute(
                 "DELETE FROM odoo_sessions WHERE url = ?1 AND database = ?2 AND login = ?3",
@@ -1004,6 +1014,27 @@ mod tests {
             payments_journal: None,
             large: false,
         }
+    }
+
+    #[test]
+    fn an_odoo_session_reads_back_typed_and_an_old_xmlrpc_one_as_none() {
+        use crate::odoo::Protocol;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (url, db) = ("http://odoo", "payflow");
+        assert_eq!(store.odoo_session(url, db, "admin").unwrap(), None);
+        let s = OdooSession { protocol: Protocol::Json2, major: 19, uid: 2 };
+        store.save_odoo_session(url, db, "admin", Some(&s), "2026-11-01T00:00:00Z").unwrap();
+        assert_eq!(store.odoo_session(url, db, "admin").unwrap(), Some(s));
+        // A row an older agent wrote: read as "no session" (authenticate again), no error.
+        store
+            .write()
+            .execute("UPDATE odoo_sessions SET protocol = 'xmlrpc', major = 16 WHERE url = ?1", params![url])
+            .unwrap();
+        assert_eq!(store.odoo_session(url, db, "admin").unwrap(), None);
+        let s = OdooSession { protocol: Protocol::JsonRpc, major: 18, uid: 2 };
+        store.save_odoo_session(url, db, "admin", Some(&s), "2026-11-02T00:00:00Z").unwrap();
+        assert_eq!(store.odoo_session(url, db, "admin").unwrap(), Some(s), "replaced by the new session");
     }
 
     #[test]
