@@ -3,6 +3,7 @@
 //! by the next daily run; the Odoo calls of an import the same whatever the number of lines.
 
 use payflow_agent::import::{run_due, Status};
+use payflow_agent::payments::Source;
 use payflow_agent::store::Dossier;
 use serde_json::{json, Value};
 
@@ -53,6 +54,12 @@ async fn a_period_s_batches_and_advances_are_imported_with_its_payroll_exactly_o
     assert_eq!(journals, ["SAL", "BNK1", "BNK1"], "the preview and the log show each move's journal");
     let labels: Vec<&str> = r.outcome.totals.as_ref().unwrap().ruptures.iter().map(|t| t.label.as_str()).collect();
     assert_eq!(labels, ["Journal de paie - Octobre 2026", "Lot de virement 1", "Acomptes"]);
+    // Typed for the import log: the batch's number, or the advances.
+    let paid: Vec<Option<Source>> = r.outcome.totals.as_ref().unwrap().ruptures.iter().map(|t| t.payment).collect();
+    assert_eq!(paid, [None, Some(Source::Batch(1)), Some(Source::Advances)]);
+    let json = serde_json::to_value(&r.outcome).unwrap();
+    assert_eq!(json["totals"]["ruptures"][1]["payment"], json!({"kind": "batch", "batch": 1}));
+    assert!(json["totals"]["ruptures"][0].get("payment").is_none(), "the payroll's rupture has none");
 
     let net = r.outcome.net_pay.unwrap();
     assert_eq!((net.due_cents, net.paid_cents, net.difference_cents), (4_609_576, 3_796_031, -813_545));
