@@ -157,8 +157,8 @@ async fn the_odoo_calls_of_an_import_do_not_grow_with_the_payment_lines() {
     add_dossier(&agent, &paying("100200"));
     // Authenticated first: the session is remembered, and counted apart (docs/odoo-protocol.md).
     agent.odoo().await.ok().unwrap().connect(None).await.unwrap();
-    let mut counts = Vec::new();
-    for (i, employees) in [2usize, 200].into_iter().enumerate() {
+    let (mut counts, mut batch_lines) = (Vec::new(), Vec::new());
+    for (i, employees) in [2usize, 2_000].into_iter().enumerate() {
         let period = ["2026-10", "2026-11"][i];
         w.silae.set_payload("100200", period, payroll_of(period, employees));
         w.silae.set_payments("100200", period, payments_of(period, employees));
@@ -167,8 +167,15 @@ async fn the_odoo_calls_of_an_import_do_not_grow_with_the_payment_lines() {
         let r = import(&agent, "100200", period, false).await;
         assert_eq!(r.status, Status::Imported, "{}", r.message);
         counts.push(w.odoo().calls().len());
+        let totals = r.outcome.totals.unwrap();
+        batch_lines.push(totals.ruptures.iter().filter(|t| t.payment.is_some()).map(|t| t.lines).collect::<Vec<_>>());
     }
-    assert_eq!(counts[0], counts[1], "Odoo calls with 2 and with 200 payment lines per batch: {counts:?}");
+    assert_eq!(
+        batch_lines,
+        [vec![2, 2], vec![1_001, 1_001]],
+        "two batches of 1 and of 1,000 employees, and their bank line"
+    );
+    assert_eq!(counts[0], counts[1], "Odoo calls with batches of 2 and of 1,001 lines: {counts:?}");
     assert_eq!(counts[0], 1, "one payflow_import_plan call, payments included: {counts:?}");
 }
 
