@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::odoo::{OdooClient, Protocol, Session};
+use crate::odoo::{OdooClient, Session};
 use crate::run::Failure;
 use crate::secrets::{SecretName, Secrets};
 use crate::silae::{SilaeClient, SilaeCredentials};
@@ -168,15 +168,11 @@ impl Agent {
             })
             .await?;
         let o = &self.config.odoo;
-        let remembered = self.store().odoo_session(o.url.as_str(), &o.database, &o.login)?.and_then(|s| {
-            let protocol = match s.protocol.as_str() {
-                "json2" => Protocol::Json2,
-                "jsonrpc" => Protocol::JsonRpc,
-                // "xmlrpc", remembered by an older agent: authenticate again.
-                _ => return None,
-            };
-            Some(Session { protocol, major: u32::try_from(s.major).ok()?, uid: s.uid })
-        });
+        // An "xmlrpc" session of an older agent reads as none: authenticate again.
+        let remembered = self
+            .store()
+            .odoo_session(o.url.as_str(), &o.database, &o.login)?
+            .and_then(|s| Some(Session { protocol: s.protocol, major: u32::try_from(s.major).ok()?, uid: s.uid }));
         let session = client.connect(remembered).await?;
         if remembered != Some(session) {
             self.remember(session);
@@ -192,7 +188,7 @@ impl Agent {
     /// Keeps the session for the next process.
     pub fn remember(&self, s: Session) {
         let o = &self.config.odoo;
-        let row = crate::store::OdooSession { protocol: s.protocol.as_str().into(), major: s.major.into(), uid: s.uid };
+        let row = crate::store::OdooSession { protocol: s.protocol, major: s.major.into(), uid: s.uid };
         if let Err(e) = self.store().save_odoo_session(o.url.as_str(), &o.database, &o.login, Some(&row), &self.now()) {
             tracing::warn!("cannot remember the Odoo session: {e}");
         }

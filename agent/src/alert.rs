@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::Tls;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -16,7 +17,7 @@ use crate::agent::Agent;
 use crate::config::{SmtpConfig, SmtpSecurity};
 use crate::run::{ErrorKind, RunReport, Status};
 use crate::secrets::SecretName;
-use crate::store::{AlertState, Dossier};
+use crate::store::{AlertEmail, AlertState, Dossier};
 
 /// What to send after a run, if anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,10 +176,10 @@ pub fn key_notices_due(
 }
 
 /// The instance's alert addresses: every enabled dossier's, once each, in order.
-fn instance_addresses(dossiers: &[Dossier]) -> Vec<String> {
-    let mut all: Vec<String> = Vec::new();
+fn instance_addresses(dossiers: &[Dossier]) -> Vec<AlertEmail> {
+    let mut all: Vec<AlertEmail> = Vec::new();
     for address in dossiers.iter().filter(|d| d.enabled).flat_map(|d| &d.alert_emails) {
-        if !all.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+        if !all.iter().any(|a| a.as_str().eq_ignore_ascii_case(address.as_str())) {
             all.push(address.clone());
         }
     }
@@ -209,7 +210,8 @@ async fn key_expiry_notices(agent: &Agent) {
     let to = instance_addresses(&dossiers);
     for notice in due {
         let now = agent.now();
-        let (claim, stamp, dest) = (notice.clone(), now.clone(), to.join(", "));
+        let (claim, stamp, dest) =
+            (notice.clone(), now.clone(), to.iter().map(AlertEmail::as_str).collect::<Vec<_>>().join(", "));
         let claimed = agent
             .db(move |s| {
                 let mut all = true;
@@ -307,19 +309,19 @@ fn describe(d: &Decision) -> &'static str {
     }
 }
 
-async fn send(agent: &Agent, to: &[String], subject: &str, body: &str) -> Result<String, String> {
+async fn send(agent: &Agent, to: &[AlertEmail], subject: &str, body: &str) -> Result<String, String> {
     let Some(smtp) = &agent.config.smtp else { return Err("no [smtp] in the config".into()) };
     if to.is_empty() {
         return Err("the dossier has no alert e-mail address (dossier add --alert-email)".into());
     }
     let mut builder = Message::builder().from(smtp.from.clone()).subject(subject).header(ContentType::TEXT_PLAIN);
     for address in to {
-        builder = builder.to(address.parse().map_err(|e| format!("alert e-mail {address:?}: {e}"))?);
+        builder = builder.to(Mailbox::new(None, address.address().clone()));
     }
     let message = builder.body(body.to_owned()).map_err(|e| format!("cannot build the e-mail: {e}"))?;
     let transport = transport(agent, smtp)?;
     transport.send(message).await.map_err(|e| format!("{}:{}: {e}", smtp.host, smtp.port))?;
-    Ok(to.join(", "))
+    Ok(to.iter().map(AlertEmail::as_str).collect::<Vec<_>>().join(", "))
 }
 
 fn transport(agent: &Agent, smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {

@@ -276,6 +276,7 @@ fn totals(plan: &ImportPlan) -> Totals {
                 lines: m.lines.len() as i64,
                 debit_cents: m.total_debit.0,
                 credit_cents: m.total_credit.0,
+                payment: crate::payments::Source::of_key(&m.import_key),
             })
             .collect(),
     }

@@ -220,6 +220,9 @@ pub struct RuptureTotal {
     pub lines: i64,
     pub debit_cents: i64,
     pub credit_cents: i64,
+    /// A salary payment move's batch (or the advances), shown in the import log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::payments::Source>,
 }
 
 /// Silae's totals of the period, in cents, and per rupture.
@@ -585,6 +588,7 @@ mod tests {
                 lines: 13,
                 debit_cents: 7_729_840,
                 credit_cents: 7_729_840,
+                payment: None,
             }],
         }
     }

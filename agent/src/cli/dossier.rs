@@ -49,7 +49,7 @@ pub struct Add {
     day: u8,
     /// Who gets the alert e-mails (repeat for several).
     #[arg(long = "alert-email", value_name = "E")]
-    alert_emails: Vec<String>,
+    alert_emails: Vec<crate::store::AlertEmail>,
     /// An account map entry SILAE_CODE=ODOO_CODE (repeat for several); wins over normalisation.
     #[arg(long = "map", value_name = "SILAE=ODOO", value_parser = parse_pair)]
     map: Vec<(String, String)>,
@@ -166,7 +166,7 @@ impl Cmd {
                             d.journal_code,
                             d.transfer_day,
                             if d.enabled { "yes" } else { "no" },
-                            d.alert_emails.join(", ")
+                            d.alert_emails.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
                         );
                     }
                 }

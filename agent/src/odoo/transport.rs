@@ -45,6 +45,12 @@ impl Protocol {
             Protocol::JsonRpc => "jsonrpc",
         }
     }
+
+    /// The protocol stored as `text`; `None` for any other text (an `xmlrpc` session
+    /// remembered by an older agent).
+    pub fn from_text(text: &str) -> Option<Protocol> {
+        [Protocol::Json2, Protocol::JsonRpc].into_iter().find(|p| p.as_str() == text)
+    }
 }
 
 /// One HTTP endpoint of Odoo, with the call counter the tests and benchmarks read.

@@ -14,15 +14,16 @@ pub mod fetch;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::journal::{self, MovePlan, Problems};
 use crate::money::Cents;
 use crate::period::Period;
 use crate::silae::wire::EcrituresComptablesAvecRuptures;
 
-/// What a payment move pays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// What a payment move pays; in a run's outcome `{"kind":"batch","batch":2}` or
+/// `{"kind":"advances"}` (each rupture total's `payment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "batch")]
 pub enum Source {
     /// A transfer batch, by Silae's `numeroLotVirement`.
@@ -64,12 +65,23 @@ impl Source {
     }
 }
 
+impl Source {
+    /// What a payment move's import key pays (its last part is `virement-<digits>` or
+    /// `acomptes`); `None` for any other key.
+    pub fn of_key(key: &str) -> Option<Source> {
+        let last = key.splitn(4, ':').nth(3)?;
+        if last == "acomptes" {
+            return Some(Source::Advances);
+        }
+        let n = last.strip_prefix("virement-").filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?;
+        n.parse().ok().map(Source::Batch)
+    }
+}
+
 /// Whether an import key is a payment move's (its last part is `virement-<digits>` or
 /// `acomptes`): the payroll's rename check leaves those keys alone.
 pub fn is_payment_key(key: &str) -> bool {
-    let Some(last) = key.splitn(4, ':').nth(3) else { return false };
-    last == "acomptes"
-        || last.strip_prefix("virement-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    Source::of_key(key).is_some()
 }
 
 /// One batch's (or the advances') entries as one move plan, or every problem at once; `None`
@@ -250,6 +262,15 @@ mod tests {
             ("acomptes", false),
         ] {
             assert_eq!(is_payment_key(key), payment, "{key}");
+        }
+        assert_eq!(Source::of_key("silae:100200:2026-10:virement-12"), Some(Source::Batch(12)));
+        assert_eq!(Source::of_key("silae:100200:2026-10:acomptes"), Some(Source::Advances));
+        // In the run's outcome, as the addon reads it.
+        for (source, json) in
+            [(Source::Batch(2), r#"{"kind":"batch","batch":2}"#), (Source::Advances, r#"{"kind":"advances"}"#)]
+        {
+            assert_eq!(serde_json::to_string(&source).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Source>(json).unwrap(), source);
         }
     }
 

@@ -63,7 +63,7 @@ pub struct Dossier {
     pub journal_code: String,
     pub transfer_day: u8,
     #[serde(default)]
-    pub alert_emails: Vec<String>,
+    pub alert_emails: Vec<AlertEmail>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Silae account code -> Odoo account code; always wins over normalisation.
@@ -104,6 +104,9 @@ impl Dossier {
 fn yes() -> bool {
     true
 }
+
+mod email;
+pub use email::{AlertEmail, BadAlertEmail};
 
 /// The bounds of the free-text fields people (or the JSON-RPC) give: a stored dossier and the
 /// run log stay small whatever a caller sends.
@@ -187,13 +190,12 @@ impl Dossier {
                 limits::MAP_ENTRIES
             ));
         }
-        let too_long =
-            self.alert_emails.iter().find(|e| e.len() > limits::EMAIL).map(|e| ("alert_emails", e)).or_else(|| {
-                let map = self.account_map.iter().chain(self.analytic.iter());
-                map.flat_map(|(k, v)| [k, v])
-                    .find(|t| t.chars().count() > limits::CODE)
-                    .map(|t| ("account_map or analytic", t))
-            });
+        let too_long = {
+            let map = self.account_map.iter().chain(self.analytic.iter());
+            map.flat_map(|(k, v)| [k, v])
+                .find(|t| t.chars().count() > limits::CODE)
+                .map(|t| ("account_map or analytic", t))
+        };
         if let Some((field, text)) = too_long {
             return bad(format!(
                 "{field} {:?}: too long ({} characters; at most {} for an address, {} for an account code or name)",
@@ -214,11 +216,6 @@ impl Dossier {
         }
         if !(1..=31).contains(&self.transfer_day) {
             return bad(format!("transfer_day {}: expected a day of the month from 1 to 31", self.transfer_day));
-        }
-        for e in &self.alert_emails {
-            if !crate::config::looks_like_mailbox(e) || e.contains('<') {
-                return bad(format!("alert_emails {e:?}: expected an e-mail address such as compta@example.com"));
-            }
         }
         for (k, v) in &self.account_map {
             if k.trim().is_empty() || v.trim().is_empty() {
@@ -854,21 +851,31 @@ impl Store {
 /// A remembered Odoo session: protocol, major version and uid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OdooSession {
-    pub protocol: String,
+    pub protocol: crate::odoo::Protocol,
     pub major: i64,
     pub uid: i64,
 }
 
 impl Store {
+    /// The session remembered for this Odoo user; `None` when there is none, or when its
+    /// protocol is one this agent does not speak (an `xmlrpc` row of an older agent): the
+    /// agent then authenticates again and replaces it. Never an error for that.
     pub fn odoo_session(&self, url: &str, database: &str, login: &str) -> Result<Option<OdooSession>, StoreError> {
-        Ok(self
+        let row = self
             .read()
             .query_row(
                 "SELECT protocol, major, uid FROM odoo_sessions WHERE url = ?1 AND database = ?2 AND login = ?3",
                 params![url, database, login],
-                |r| Ok(OdooSession { protocol: r.get(0)?, major: r.get(1)?, uid: r.get(2)? }),
+                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()?)
+            .optional()?;
+        Ok(row.and_then(|(protocol, major, uid)| {
+            let protocol = crate::odoo::Protocol::from_text(&protocol);
+            if protocol.is_none() {
+                tracing::info!("the remembered Odoo session is for another protocol: authenticating again");
+            }
+            Some(OdooSession { protocol: protocol?, major, uid })
+        }))
     }
 
     pub fn save_odoo_session(
@@ -885,7 +892,7 @@ impl Store {
                 "INSERT INTO odoo_sessions (url, database, login, protocol, major, uid, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (url, database, login) DO UPDATE SET protocol = excluded.protocol, major = excluded.major,
                     uid = excluded.uid, updated_at = excluded.updated_at",
-                params![url, database, login, s.protocol, s.major, s.uid, now],
+                params![url, database, login, s.protocol.as_str(), s.major, s.uid, now],
             )?,
             None => conn.execute(
                 "DELETE FROM odoo_sessions WHERE url = ?1 AND database = ?2 AND login = ?3",
@@ -918,6 +925,23 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Re
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
 }
 
+/// A dossier's alert addresses as stored. One an older agent let in but that is no address
+/// (its check was looser) is left out with a warning: the dossier stays readable, and the
+/// alert goes to the others (before, that address failed the whole e-mail).
+fn stored_emails(row: &Row, i: usize) -> rusqlite::Result<Vec<AlertEmail>> {
+    let texts: Vec<String> = json_col(row, i)?;
+    Ok(texts
+        .iter()
+        .filter_map(|t| match t.parse() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!("a stored alert e-mail is left out: {e}; set the dossier's alert e-mails again");
+                None
+            }
+        })
+        .collect())
+}
+
 fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
     let start: Option<String> = row.get(9)?;
     Ok(Dossier {
@@ -926,7 +950,7 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
         company_id: row.get(2)?,
         journal_code: row.get(3)?,
         transfer_day: row.get(4)?,
-        alert_emails: json_col(row, 5)?,
+        alert_emails: stored_emails(row, 5)?,
         enabled: row.get(6)?,
         account_map: json_col(row, 7)?,
         analytic: json_col(row, 8)?,
@@ -993,7 +1017,7 @@ mod tests {
             company_id: 1,
             journal_code: "SAL".into(),
             transfer_day: 5,
-            alert_emails: vec!["paie@example.com".into()],
+            alert_emails: vec!["paie@example.com".parse().unwrap()],
             enabled: true,
             account_map: BTreeMap::from([("42100000".into(), "421100".into())]),
             analytic: BTreeMap::from([("1".into(), "PARIS".into())]),
@@ -1004,6 +1028,27 @@ mod tests {
             payments_journal: None,
             large: false,
         }
+    }
+
+    #[test]
+    fn an_odoo_session_reads_back_typed_and_an_old_xmlrpc_one_as_none() {
+        use crate::odoo::Protocol;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (url, db) = ("http://odoo", "payflow");
+        assert_eq!(store.odoo_session(url, db, "admin").unwrap(), None);
+        let s = OdooSession { protocol: Protocol::Json2, major: 19, uid: 2 };
+        store.save_odoo_session(url, db, "admin", Some(&s), "2026-11-01T00:00:00Z").unwrap();
+        assert_eq!(store.odoo_session(url, db, "admin").unwrap(), Some(s));
+        // A row an older agent wrote: read as "no session" (authenticate again), no error.
+        store
+            .write()
+            .execute("UPDATE odoo_sessions SET protocol = 'xmlrpc', major = 16 WHERE url = ?1", params![url])
+            .unwrap();
+        assert_eq!(store.odoo_session(url, db, "admin").unwrap(), None);
+        let s = OdooSession { protocol: Protocol::JsonRpc, major: 18, uid: 2 };
+        store.save_odoo_session(url, db, "admin", Some(&s), "2026-11-02T00:00:00Z").unwrap();
+        assert_eq!(store.odoo_session(url, db, "admin").unwrap(), Some(s), "replaced by the new session");
     }
 
     #[test]
@@ -1123,7 +1168,7 @@ mod tests {
         let cases: [(Change, &str); 5] = [
             (|d| d.transfer_day = 32, "transfer_day 32"),
             (|d| d.company_id = 0, "company_id 0"),
-            (|d| d.alert_emails = vec!["nope".into()], "alert_emails \"nope\""),
+            (|d| d.alert_emails = vec!["a@example.com".parse().unwrap(); 21], "alert_emails: 21 addresses"),
             (|d| d.silae_number = "10 02".into(), "silae_number"),
             (|d| d.analytic = BTreeMap::from([("0".into(), "X".into())]), "analytic \"0\""),
         ];

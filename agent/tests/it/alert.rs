@@ -25,7 +25,7 @@ async fn world_with_smtp(username: Option<&str>) -> (World, SmtpSim) {
 fn failing() -> payflow_agent::store::Dossier {
     let mut d = dossier("100300", 5);
     d.account_map.clear();
-    d.alert_emails = vec!["paie@example.com".into(), "expert@cabinet.fr".into()];
+    d.alert_emails = vec!["paie@example.com".parse().unwrap(), "expert@cabinet.fr".parse().unwrap()];
     d
 }
 
@@ -215,10 +215,10 @@ async fn an_expiring_silae_secret_sends_one_french_e_mail_then_one_a_week_before
     std::fs::write(&w.config_path, format!("timezone = \"UTC\"\n{config}")).unwrap();
     let agent = w.agent();
     let mut d = dossier("100200", 5);
-    d.alert_emails = vec!["paie@example.com".into(), "expert@cabinet.fr".into()];
+    d.alert_emails = vec!["paie@example.com".parse().unwrap(), "expert@cabinet.fr".parse().unwrap()];
     add_dossier(&agent, &d);
     let mut other = dossier("100300", 5);
-    other.alert_emails = vec!["Expert@cabinet.fr".into(), "dsi@example.com".into()];
+    other.alert_emails = vec!["Expert@cabinet.fr".parse().unwrap(), "dsi@example.com".parse().unwrap()];
     add_dossier(&agent, &other);
 
     let far = in_days(20);

@@ -3,6 +3,7 @@
 //! by the next daily run; the Odoo calls of an import the same whatever the number of lines.
 
 use payflow_agent::import::{run_due, Status};
+use payflow_agent::payments::Source;
 use payflow_agent::store::Dossier;
 use serde_json::{json, Value};
 
@@ -53,6 +54,12 @@ async fn a_period_s_batches_and_advances_are_imported_with_its_payroll_exactly_o
     assert_eq!(journals, ["SAL", "BNK1", "BNK1"], "the preview and the log show each move's journal");
     let labels: Vec<&str> = r.outcome.totals.as_ref().unwrap().ruptures.iter().map(|t| t.label.as_str()).collect();
     assert_eq!(labels, ["Journal de paie - Octobre 2026", "Lot de virement 1", "Acomptes"]);
+    // Typed for the import log: the batch's number, or the advances.
+    let paid: Vec<Option<Source>> = r.outcome.totals.as_ref().unwrap().ruptures.iter().map(|t| t.payment).collect();
+    assert_eq!(paid, [None, Some(Source::Batch(1)), Some(Source::Advances)]);
+    let json = serde_json::to_value(&r.outcome).unwrap();
+    assert_eq!(json["totals"]["ruptures"][1]["payment"], json!({"kind": "batch", "batch": 1}));
+    assert!(json["totals"]["ruptures"][0].get("payment").is_none(), "the payroll's rupture has none");
 
     let net = r.outcome.net_pay.unwrap();
     assert_eq!((net.due_cents, net.paid_cents, net.difference_cents), (4_609_576, 3_796_031, -813_545));
@@ -150,8 +157,8 @@ async fn the_odoo_calls_of_an_import_do_not_grow_with_the_payment_lines() {
     add_dossier(&agent, &paying("100200"));
     // Authenticated first: the session is remembered, and counted apart (docs/odoo-protocol.md).
     agent.odoo().await.ok().unwrap().connect(None).await.unwrap();
-    let mut counts = Vec::new();
-    for (i, employees) in [2usize, 200].into_iter().enumerate() {
+    let (mut counts, mut batch_lines) = (Vec::new(), Vec::new());
+    for (i, employees) in [2usize, 2_000].into_iter().enumerate() {
         let period = ["2026-10", "2026-11"][i];
         w.silae.set_payload("100200", period, payroll_of(period, employees));
         w.silae.set_payments("100200", period, payments_of(period, employees));
@@ -160,8 +167,15 @@ async fn the_odoo_calls_of_an_import_do_not_grow_with_the_payment_lines() {
         let r = import(&agent, "100200", period, false).await;
         assert_eq!(r.status, Status::Imported, "{}", r.message);
         counts.push(w.odoo().calls().len());
+        let totals = r.outcome.totals.unwrap();
+        batch_lines.push(totals.ruptures.iter().filter(|t| t.payment.is_some()).map(|t| t.lines).collect::<Vec<_>>());
     }
-    assert_eq!(counts[0], counts[1], "Odoo calls with 2 and with 200 payment lines per batch: {counts:?}");
+    assert_eq!(
+        batch_lines,
+        [vec![2, 2], vec![1_001, 1_001]],
+        "two batches of 1 and of 1,000 employees, and their bank line"
+    );
+    assert_eq!(counts[0], counts[1], "Odoo calls with batches of 2 and of 1,001 lines: {counts:?}");
     assert_eq!(counts[0], 1, "one payflow_import_plan call, payments included: {counts:?}");
 }
 

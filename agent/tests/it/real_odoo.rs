@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
+mod payments;
+
 struct Real {
     series: u32,
     url: String,
@@ -406,4 +408,7 @@ async fn scenario(series: u32) {
     let session = agent.store().odoo_session(&real.url, &real.db, "admin").unwrap().unwrap();
     let protocol = if series >= 19 { "json2" } else { "jsonrpc" };
     assert_eq!((session.protocol.as_str(), session.major), (protocol, i64::from(series)));
+
+    // Salary payments: batches, advances, the late batch by the next `run-due`, reconciliation.
+    payments::scenario(&real, &w).await;
 }

@@ -330,7 +330,7 @@ async fn the_alert_e_mail_is_delivered_through_starttls_to_a_real_smtp_server() 
     let failing = {
         let mut d = dossier("100300", 5);
         d.account_map.clear();
-        d.alert_emails = vec!["paie@example.com".into()];
+        d.alert_emails = vec!["paie@example.com".parse().unwrap()];
         d
     };
     let agent = w.agent();

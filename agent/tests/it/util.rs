@@ -273,7 +273,7 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         company_id: 1,
         journal_code: "SAL".into(),
         transfer_day: day,
-        alert_emails: vec!["paie@example.com".into()],
+        alert_emails: vec!["paie@example.com".parse().unwrap()],
         enabled: true,
         // The demo chart has 437000 but not 437300/437400/437500: mapped explicitly.
         account_map: BTreeMap::from([

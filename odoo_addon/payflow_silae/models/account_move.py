@@ -116,6 +116,7 @@ class AccountMove(models.Model):
             if entry.get("message"):
                 move._message_log(body=Markup(entry["message"]))
             results.append(self._payflow_result(key, move, result))
+        self._payflow_link_payments(results)
         # Constraint violations surface here, inside the call, not at commit time.
         self.env.flush_all()
         return results
@@ -495,3 +496,33 @@ class AccountMove(models.Model):
         for move in payroll:
             move.message_post(body=Markup(message))
         return result
+
+    # -- salary payments: the payroll's chatter links its payment moves once imported ----------
+
+    def _payflow_move_link(self):
+        """A link to this move in the chatter: its number and its reference."""
+        self.ensure_one()
+        number = self.name if self.name and self.name != "/" else ""
+        text = f"{number} ({self.ref})" if number and self.ref else (number or self.ref or str(self.id))
+        return Markup('<a href="#" data-oe-model="account.move" data-oe-id="%s">%s</a>') % (self.id, text)
+
+    def _payflow_link_payments(self, results):
+        """After a write (``_payflow_write``'s results): for each period where payment moves
+        were created or replaced, the payroll moves' chatter lists all the period's payment
+        moves, with links. Logged, never sent."""
+        periods = set()
+        for result in results:
+            key = result.get("import_key") or ""
+            if result.get("result") in ("created", "replaced") and PAYMENT_KEY.match(key):
+                move = self.browse(result["id"])
+                periods.add((move.company_id.id, PERIOD_PREFIX.match(key).group(1)))
+        for company_id, prefix in sorted(periods):
+            payroll, payments = self._payflow_period_moves(company_id, prefix)
+            if not payroll:
+                continue
+            links = Markup(", ").join(m._payflow_move_link() for m in payments.sorted("id"))
+            body = escape(_("Salary payments imported from Silae for this payroll: %(moves)s.")) % {
+                "moves": links
+            }
+            for move in payroll:
+                move._message_log(body=body)

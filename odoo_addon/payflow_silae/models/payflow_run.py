@@ -78,6 +78,12 @@ class PayflowRun(models.Model):
     action_code = fields.Char(compute="_compute_outcome_text")
     summary = fields.Char(compute="_compute_outcome_text")
     move_names = fields.Char(string="Entries", compute="_compute_outcome_text")
+    payment_batches = fields.Char(
+        string="Salary payments",
+        compute="_compute_payment_batches",
+        help="The period's salary payment moves by Silae's figures: each transfer batch by its "
+        "number, and the advances, with their amounts.",
+    )
     agent_move_ids = fields.Char(readonly=True)
     move_ids = fields.Many2many(
         "account.move",
@@ -128,6 +134,24 @@ class PayflowRun(models.Model):
             run.summary = summary if len(summary) <= 200 else summary[:197] + "..."
             moves = (outcome or {}).get("moves") or []
             run.move_names = ", ".join(self._payflow_move_label(m) for m in moves) or False
+
+    @api.depends("outcome")
+    @api.depends_context("lang")
+    def _compute_payment_batches(self):
+        for run in self:
+            try:
+                totals = (json.loads(run.outcome) if run.outcome else {}).get("totals") or {}
+            except (ValueError, AttributeError):
+                totals = {}
+            parts = []
+            for rupture in totals.get("ruptures") or []:
+                payment = rupture.get("payment") or {}
+                amount = self._payflow_amount(rupture.get("debit_cents"), run.currency_id)
+                if payment.get("kind") == "batch":
+                    parts.append(_("Batch %(number)s: %(amount)s", number=payment.get("batch"), amount=amount))
+                elif payment.get("kind") == "advances":
+                    parts.append(_("Advances: %(amount)s", amount=amount))
+            run.payment_batches = ", ".join(parts) or False
 
     @api.model
     def _payflow_move_label(self, move):

@@ -256,6 +256,14 @@ class TestAgentLive(HttpCase):
             [("res_model", "=", "account.move"), ("res_id", "in", moves.ids)]
         ).mapped("name")
         self.assertIn("silae-100200-2026-10-virement-1.json", names)
+        # The import log shows the payments by batch number; the payroll's chatter links them.
+        batches = run.with_context(lang="en_US").payment_batches
+        self.assertTrue(batches.startswith("Batch 1: ") and "Advances: " in batches, batches)
+        payroll = moves.filtered(lambda m: m.ref == "SALAIRES OCTOBRE 2026")
+        noted = payroll.message_ids.filtered(lambda m: "data-oe-id" in (m.body or ""))
+        self.assertEqual(len(noted), 1, noted.mapped("body"))
+        for payment in payments:
+            self.assertIn(f'data-oe-id="{payment.id}"', noted.body)
 
         # Silae publishes batch 2: the next import adds it alone; then nothing more.
         self.assertEqual(self.agent.publish_late_batches("100200", "2026-10"), 204)

@@ -119,3 +119,36 @@ class TestOutcome(TransactionCase):
         old.pop("outcome")
         run = self._run(old, "fr_FR")
         self.assertEqual(run.outcome_text, old["message"])
+
+    def test_salary_payments_shown_by_batch_number(self):
+        def rupture(label, cents, payment=None):
+            total = {"rupture": "1", "label": label, "lines": 3, "debit_cents": cents, "credit_cents": cents}
+            if payment:
+                total["payment"] = payment
+            return total
+
+        outcome = dict(
+            IMPORTED["outcome"],
+            totals=dict(
+                IMPORTED["outcome"]["totals"],
+                ruptures=[
+                    rupture("Journal de paie - Octobre 2026", 7729840),
+                    rupture("Lot de virement 1", 3646031, {"kind": "batch", "batch": 1}),
+                    rupture("Lot de virement 2", 813545, {"kind": "batch", "batch": 2}),
+                    rupture("Acomptes", 150000, {"kind": "advances"}),
+                ],
+            ),
+        )
+        item = dict(IMPORTED, id=9004, outcome=outcome)
+        french = self._run(item, "fr_FR").payment_batches
+        parts = french.split(", ")
+        self.assertEqual(len(parts), 3, french)
+        self.assertTrue(parts[0].startswith("Lot 1 : ") and "36\u00a0460,31" in parts[0], french)
+        self.assertTrue(parts[1].startswith("Lot 2 : ") and "8\u00a0135,45" in parts[1], french)
+        self.assertTrue(parts[2].startswith("Acomptes : ") and "1\u00a0500,00" in parts[2], french)
+        english = self._run(item, "en_US").payment_batches
+        self.assertIn("Batch 1: ", english)
+        self.assertIn("36,460.31", english)
+        self.assertIn("Advances: ", english)
+        # A run without salary payments shows none.
+        self.assertFalse(self._run(IMPORTED, "fr_FR").payment_batches)
