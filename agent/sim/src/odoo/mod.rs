@@ -330,6 +330,14 @@ impl OdooSim {
         }
     }
 
+    /// Sets one stored field of a move directly, as a person editing it in Odoo would (tests
+    /// of standard write mode: a note edited, a date changed).
+    pub fn edit_move(&self, id: i64, field: &str, value: Value) {
+        if let Some(m) = self.shared.db.lock().unwrap().get_mut("account.move", id) {
+            m.insert(field.into(), value);
+        }
+    }
+
     /// Every ir.attachment (`name`, `datas`, `mimetype`, `res_model`, `res_id`…), by id.
     pub fn attachments(&self) -> Vec<Value> {
         self.table("ir.attachment")
