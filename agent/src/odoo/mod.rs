@@ -512,7 +512,8 @@ impl OdooClient {
             max_delay: Duration::from_secs(2),
             max_attempts: if retry { READ_ATTEMPTS } else { 1 },
             deadline: None,
-            max_retry_after: Duration::ZERO,
+            // A 429 or 503's `Retry-After` is honoured up to a minute.
+            max_retry_after: Duration::from_secs(60),
         };
         crate::retry::run(
             &policy,
@@ -536,7 +537,9 @@ impl OdooClient {
                             Err(e) => Step::Fail(e),
                         }
                     }
-                    Err(e @ OdooError::Unavailable(_)) => Step::Retry { error: e, after: None },
+                    Err(e @ OdooError::Unavailable(_)) => {
+                        Step::Retry { error: e, after: self.transport.take_retry_after() }
+                    }
                     Err(e) => Step::Fail(e),
                 }
             },

@@ -192,3 +192,45 @@ async fn a_lost_create_answer_is_searched_before_anything_else() {
     assert_eq!(import(&agent, "100300", "2026-10", false).await.status, Status::Imported);
     assert_eq!(w.odoo().moves().len(), 2);
 }
+
+/// Odoo Online's answers before Odoo (issue 21): a 429's `Retry-After` honoured on reads, a
+/// wait past a minute given up at once, a database asleep or being upgraded (503) told clearly.
+#[tokio::test]
+async fn odoo_online_s_refusals_are_waited_out_or_told_clearly() {
+    let refused = |status: u16, retry_after_secs: Option<u64>, body: &str| OdooFault::Refused {
+        status,
+        retry_after_secs,
+        body: body.to_owned(),
+    };
+    let w = without_addon(Some("standard")).await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    // A 429 asking for 1 s on a read: waited out, the read retried, imported.
+    w.odoo().push_fault_on("res.company", "search_read", refused(429, Some(1), "Too Many Requests"));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let company_reads = w.odoo().calls().iter().filter(|(m, f)| m == "res.company" && f == "search_read").count();
+    assert_eq!(company_reads, 2, "the refused read and its retry");
+
+    let w = without_addon(Some("standard")).await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    // A wait past what PayFlow honours: given up at once, said clearly, nothing written.
+    w.odoo().push_fault_on("res.company", "search_read", refused(429, Some(3600), "Too Many Requests"));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::OdooUnavailable), "{}", r.message);
+    assert!(r.message.contains("HTTP 429 (too many requests, retry after 3600 s)"), "{}", r.message);
+    // The database being upgraded (503 on every attempt): the reason told, nothing written.
+    for _ in 0..3 {
+        w.odoo().push_fault_on(
+            "res.company",
+            "search_read",
+            refused(503, Some(1), "<h1>This database is being upgraded. Please come back later.</h1>"),
+        );
+    }
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::OdooUnavailable), "{}", r.message);
+    assert!(r.message.contains("asleep, being upgraded, in maintenance or over its quota"), "{}", r.message);
+    assert!(r.message.contains("This database is being upgraded"), "Odoo's own words: {}", r.message);
+    assert!(w.odoo().moves().is_empty());
+}

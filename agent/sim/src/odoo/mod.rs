@@ -68,6 +68,10 @@ pub enum OdooFault {
     Slow(Duration),
     /// The connection is closed without an answer (nothing reaches Odoo).
     Drop,
+    /// What a SaaS front (Odoo Online) answers before Odoo: this status, its `Retry-After` (s)
+    /// when given, and this body (nothing reaches Odoo). E.g. 429 (too many requests), 503 (the
+    /// database asleep, being upgraded, in maintenance, over quota).
+    Refused { status: u16, retry_after_secs: Option<u64>, body: String },
     /// HTTP 200 with this JSON text as the JSON-RPC `result` (nothing reaches Odoo): an answer
     /// that is not what the method returns.
     Answer(String),
