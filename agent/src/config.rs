@@ -132,6 +132,10 @@ pub struct OdooConfig {
     /// (`standard`: Odoo Online); `auto` picks the addon when it is installed.
     #[serde(default)]
     pub write_mode: WriteMode,
+    /// At most this many calls a second to this Odoo (Odoo Online limits the calls per
+    /// database); none: no limit of the agent's own.
+    #[serde(default)]
+    pub max_calls_per_sec: Option<std::num::NonZeroU32>,
 }
 
 /// `odoo.write_mode` (docs/odoo-protocol.md, docs/reliability.md).

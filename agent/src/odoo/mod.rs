@@ -341,7 +341,8 @@ impl OdooClient {
                 &config.database,
                 Duration::from_secs(config.timeout_secs),
                 &tls,
-            )?,
+            )?
+            .with_rate_limit(config.max_calls_per_sec),
             tls,
             config: config.clone(),
             secret,

@@ -57,6 +57,8 @@ pub struct Transport {
     next_id: AtomicU64,
     /// The `Retry-After` of the last 429 or 503 answer, in ms (0: none), taken by the next retry.
     retry_after_ms: AtomicU64,
+    /// `odoo.max_calls_per_sec`: the least time between two calls, and when the next may start.
+    pace: Option<(Duration, tokio::sync::Mutex<tokio::time::Instant>)>,
 }
 
 impl Transport {
@@ -76,7 +78,27 @@ impl Transport {
             errors: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
             retry_after_ms: AtomicU64::new(0),
+            pace: None,
         })
+    }
+
+    /// At most `per_sec` calls a second through this transport (every call waits its turn).
+    pub fn with_rate_limit(mut self, per_sec: Option<std::num::NonZeroU32>) -> Transport {
+        self.pace =
+            per_sec.map(|n| (Duration::from_secs(1) / n.get(), tokio::sync::Mutex::new(tokio::time::Instant::now())));
+        self
+    }
+
+    /// Waits until this call may start under the rate limit.
+    async fn paced(&self) {
+        let Some((interval, next)) = &self.pace else { return };
+        let start = {
+            let mut next = next.lock().await;
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + *interval;
+            start
+        };
+        tokio::time::sleep_until(start).await;
     }
 
     /// The wait the last 429 or 503 answer asked for (`Retry-After`), once.
@@ -175,6 +197,7 @@ impl Transport {
     }
 
     async fn web_version_inner(&self) -> Result<Option<Value>, OdooError> {
+        self.paced().await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}/web/version", self.base);
         let response = self.http.get(&url).send().await.map_err(|e| transport_error(&e, &url))?;
@@ -191,6 +214,7 @@ impl Transport {
     }
 
     async fn jsonrpc(&self, service: &str, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
+        self.paced().await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}/jsonrpc", self.base);
@@ -213,6 +237,7 @@ impl Transport {
     }
 
     async fn json2(&self, secret: &SecretString, model: &str, method: &str, body: Value) -> Result<Value, OdooError> {
+        self.paced().await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}/json/2/{model}/{method}", self.base);
         let response = self

@@ -234,3 +234,21 @@ async fn odoo_online_s_refusals_are_waited_out_or_told_clearly() {
     assert!(r.message.contains("This database is being upgraded"), "Odoo's own words: {}", r.message);
     assert!(w.odoo().moves().is_empty());
 }
+
+/// `odoo.max_calls_per_sec` (a per-target limit of the agent's own, for Odoo Online): the calls
+/// of an import, concurrent reads included, are spaced at least 1/N s apart.
+#[tokio::test]
+async fn max_calls_per_sec_spaces_the_calls_to_one_odoo() {
+    let w = without_addon(None).await;
+    w.write_config("write_mode = \"standard\"\nmax_calls_per_sec = 4");
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    let t = std::time::Instant::now();
+    let r = import(&agent, "100200", "2026-10", false).await;
+    let elapsed = t.elapsed();
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let calls = w.odoo().calls().len() as u32;
+    assert!(calls >= 8, "{:?}", w.odoo().calls());
+    let floor = std::time::Duration::from_millis(250) * (calls - 1);
+    assert!(elapsed >= floor, "{calls} calls in {elapsed:?}, under the floor {floor:?} of 4 a second");
+}
