@@ -11,7 +11,8 @@
 //! - with `BENCH_PROCESSES=1`, only issue 18's measure on the real Odoo 18: a new
 //!   `payflow-agent import` process per import against one bare create of the same move,
 //!   interleaved, at 300 and 3,000 lines; the label says whether the database's addon has
-//!   `payflow_import_plan` (one call) or not (the agent's own reads).
+//!   `payflow_import_plan` (one call) or not (the agent's own reads); `BENCH_WRITE_MODE=standard`
+//!   measures standard write mode (no addon: `PAYFLOW_TEST_ODOO_DB=payflow_std`, its URL).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -145,7 +146,8 @@ impl Odoo {
             .call(
                 "account.move",
                 "search_read",
-                json!([["|", ["ref", "=", "BENCH BARE"], ["payflow_import_key", "like", "silae:100200:2026-09"]]]),
+                // In standard mode (no addon field) the key is in the move's note.
+                json!([["|", ["ref", "=", "BENCH BARE"], [key_field(), "like", "silae:100200:2026-09"]]]),
                 json!({"fields": ["id", "state"]}),
             )
             .await;
@@ -156,10 +158,25 @@ impl Odoo {
     }
 }
 
+/// `BENCH_WRITE_MODE=standard`: the agent writes without the addon (issue 21), e.g. on a database
+/// without it, for issue 18's comparison.
+fn standard_mode() -> bool {
+    std::env::var("BENCH_WRITE_MODE").is_ok_and(|m| m == "standard")
+}
+
+fn key_field() -> &'static str {
+    if standard_mode() {
+        "narration"
+    } else {
+        "payflow_import_key"
+    }
+}
+
 async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agent {
     let path = dir.join("bench.toml");
+    let mode = if standard_mode() { "write_mode = \"standard\"\n" } else { "" };
     std::fs::write(&path, format!(
-        "instance = \"bench\"\ndata_dir = \"state\"\n[silae]\napi_url = \"{}\"\ntoken_url = \"{}\"\n[odoo]\nurl = \"{}\"\ndatabase = \"{}\"\nlogin = \"admin\"\n",
+        "instance = \"bench\"\ndata_dir = \"state\"\n[silae]\napi_url = \"{}\"\ntoken_url = \"{}\"\n[odoo]\nurl = \"{}\"\ndatabase = \"{}\"\nlogin = \"admin\"\n{mode}",
         silae.api_url(), silae.token_url(), odoo.url, odoo.db
     )).unwrap();
     let config = Config::load(&path).unwrap();
@@ -362,7 +379,9 @@ async fn main() {
             "args": [real.db, 2, real.password, "account.move", "payflow_import_plan", [], {"company_id": 1, "journal_code": "SAL", "moves": [], "dry_run": true}]}});
         let probe: Value =
             real.http.post(format!("{}/jsonrpc", real.url)).json(&body).send().await.unwrap().json().await.unwrap();
-        let mode = if probe.get("error").is_some() {
+        let mode = if standard_mode() {
+            "standard write mode (BENCH_WRITE_MODE=standard: stock methods only, the key in the note)"
+        } else if probe.get("error").is_some() {
             "without payflow_import_plan (the agent's own reads, then payflow_import)"
         } else {
             "with payflow_import_plan (one call)"

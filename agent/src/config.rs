@@ -128,6 +128,27 @@ pub struct OdooConfig {
     /// company's own CA. (A future `[odoo.targets.<name>]` takes the same key.)
     #[serde(default)]
     pub ca_file: Option<CaFile>,
+    /// How moves are written: through the payflow_silae addon, or with Odoo's stock models only
+    /// (`standard`: Odoo Online); `auto` picks the addon when it is installed.
+    #[serde(default)]
+    pub write_mode: WriteMode,
+    /// At most this many calls a second to this Odoo (Odoo Online limits the calls per
+    /// database); none: no limit of the agent's own.
+    #[serde(default)]
+    pub max_calls_per_sec: Option<std::num::NonZeroU32>,
+}
+
+/// `odoo.write_mode` (docs/odoo-protocol.md, docs/reliability.md).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// The addon when `payflow_silae` is installed, else `standard`.
+    #[default]
+    Auto,
+    /// Only through the addon: a database without it refuses writing.
+    Addon,
+    /// Odoo's stock models and methods only (what Odoo Online allows), even where the addon is.
+    Standard,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]

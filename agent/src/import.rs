@@ -513,7 +513,11 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             .collect(),
     };
     // With the addon, the whole import (or preview) is one call: docs/odoo-protocol.md.
-    let one_call = odoo.import_plan(&target, &plan, opts.dry_run, attachment.clone(), &attachments, &messages).await;
+    // In standard write mode (no addon) the agent reads and writes with stock methods.
+    let one_call = match odoo.writes_standard() {
+        true => Err(odoo::PlanError::NotAvailable("odoo.write_mode = \"standard\"".into())),
+        false => odoo.import_plan(&target, &plan, opts.dry_run, attachment.clone(), &attachments, &messages).await,
+    };
     if let Some(s) = odoo.current_session().await {
         agent.remember(s);
     }
@@ -546,7 +550,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         // reads, then payflow_import.
         Err(odoo::PlanError::NotAvailable(why)) => {
             tracing::debug!("resolving with the agent's own reads: {why}");
-            match odoo.resolve(&target, &plan).await {
+            match odoo.resolve_for_mode(&target, &plan).await {
                 Ok(r) => r,
                 Err(e) => return Err(with_labels(e)),
             }
@@ -585,8 +589,75 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             odoo::move_entry(m, &resolved, dossier.company_id, file, &messages[i])
         })
         .collect();
+    if odoo.writes_standard() {
+        let in_flight = odoo::standard::InFlight::new(&agent.config.data_dir, &plan);
+        return standard_write(odoo, &in_flight, dossier.company_id, entries, plan, journal_code, resolved).await;
+    }
     let results = odoo.write(entries).await;
     written(odoo, dossier.company_id, results, plan, journal_code, Some(resolved)).await
+}
+
+/// The write of standard mode (`odoo::standard`): the drafts replaced unlinked, the moves
+/// created in one call. A create whose answer is unknown (this run's, lost; or a run that died
+/// after sending it) is searched for, until it shows or its grace passes, before anything else.
+async fn standard_write(
+    odoo: &OdooClient,
+    in_flight: &odoo::standard::InFlight,
+    company_id: i64,
+    mut entries: Vec<Value>,
+    plan: ImportPlan,
+    journal_code: Option<crate::store::Dossier>,
+    resolved: Resolved,
+) -> Result<Done, Failure> {
+    let grace = odoo.in_flight_grace();
+    let found = |moves, error: String, plan, resolved| {
+        in_flight.end();
+        Ok(Done {
+            status: Status::AlreadyImported,
+            facts: Facts::FoundAfterWriteError { error },
+            moves,
+            plan: Some(plan),
+            journal: journal_code.clone(),
+            resolved: Some(resolved),
+        })
+    };
+    if let Some(age) = in_flight.age().filter(|age| *age < grace) {
+        tracing::info!(
+            age_ms = age.as_millis() as u64,
+            "a create of this period was sent without its answer: searching for it first"
+        );
+        let now = odoo.standard_wait_found(company_id, &plan, &resolved, grace - age).await;
+        if let Some(moves) = now.and_then(|now| found_after_write_error(&plan, &now)) {
+            let why = "an earlier run sent these moves and did not see Odoo's answer".to_owned();
+            return found(moves, why, plan, resolved);
+        }
+    }
+    let mut replace = Vec::new();
+    for e in &mut entries {
+        if let Some(x) = e["import_key"].as_str().and_then(|k| resolved.existing.get(k)) {
+            replace.push(x.id);
+            e["replaces"] = json!(true);
+        }
+    }
+    if let Err(e) = in_flight.begin() {
+        let why = format!("cannot mark the standard write in flight in the data folder, so nothing was written: {e}");
+        return Err(Failure::new(ErrorKind::State, why));
+    }
+    let results = match odoo.standard_write(company_id, &replace, &entries).await {
+        Err(odoo::WriteError::Odoo(e)) => {
+            // Lost or refused: Odoo may still commit it. Search (polling, within the grace)
+            // before anything else; never sent again in this run.
+            let now = odoo.standard_wait_found(company_id, &plan, &resolved, grace).await;
+            if let Some(moves) = now.and_then(|now| found_after_write_error(&plan, &now)) {
+                return found(moves, e.to_string(), plan, resolved);
+            }
+            in_flight.end();
+            return Err(e.into());
+        }
+        other => other,
+    };
+    in_flight.end();
+    written(odoo, company_id, results, plan, journal_code, Some(resolved)).await
 }
 
 /// A write's answer that cannot be read: failed, never "already imported"; the next run reads

@@ -72,7 +72,7 @@ impl From<ResolveError> for Failure {
             ResolveError::Company { .. } | ResolveError::AddonMissing { .. } => ErrorKind::Config,
             ResolveError::Journal(_) => ErrorKind::MissingJournal,
             ResolveError::Accounts(..) => ErrorKind::MissingAccounts,
-            ResolveError::Locked(_) => ErrorKind::OdooRejected,
+            ResolveError::Locked(_) | ResolveError::Refused(_) => ErrorKind::OdooRejected,
         };
         Failure::new(kind, e.to_string())
     }

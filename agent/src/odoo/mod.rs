@@ -2,6 +2,7 @@
 //! of every rupture resolved in one search, and one atomic write through the `payflow_silae`
 //! addon. See docs/odoo-protocol.md for the calls.
 
+pub mod standard;
 pub mod transport;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -42,6 +43,9 @@ pub struct OdooClient {
     config: OdooConfig,
     secret: SecretString,
     session: Mutex<Option<Session>>,
+    /// `write_mode = "auto"` once this database was found without the addon (kept with the
+    /// session for the process's later imports).
+    pub(crate) standard_found: std::sync::atomic::AtomicBool,
 }
 
 /// What an import targets in Odoo.
@@ -235,7 +239,10 @@ pub enum ResolveError {
     Accounts(String, Vec<MissingAccount>),
     #[error("{0}")]
     Locked(String),
-    #[error("the payflow_silae addon is not installed in the Odoo database {database} ({detail}): install it from odoo_addon/payflow_silae (Apps > PayFlow (Silae)); previews (--dry-run) work without it")]
+    /// Standard write mode found what it cannot write over (docs/reliability.md).
+    #[error("{0}")]
+    Refused(String),
+    #[error("the payflow_silae addon is not installed in the Odoo database {database} ({detail}): install it from odoo_addon/payflow_silae (Apps > PayFlow (Silae)), or write without it with odoo.write_mode = \"standard\" (or \"auto\"); previews (--dry-run) work without it")]
     AddonMissing { database: String, detail: String },
 }
 
@@ -334,11 +341,13 @@ impl OdooClient {
                 &config.database,
                 Duration::from_secs(config.timeout_secs),
                 &tls,
-            )?,
+            )?
+            .with_rate_limit(config.max_calls_per_sec),
             tls,
             config: config.clone(),
             secret,
             session: Mutex::new(None),
+            standard_found: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -508,7 +517,8 @@ impl OdooClient {
             max_delay: Duration::from_secs(2),
             max_attempts: if retry { READ_ATTEMPTS } else { 1 },
             deadline: None,
-            max_retry_after: Duration::ZERO,
+            // A 429 or 503's `Retry-After` is honoured up to a minute.
+            max_retry_after: Duration::from_secs(60),
         };
         crate::retry::run(
             &policy,
@@ -532,7 +542,9 @@ impl OdooClient {
                             Err(e) => Step::Fail(e),
                         }
                     }
-                    Err(e @ OdooError::Unavailable(_)) => Step::Retry { error: e, after: None },
+                    Err(e @ OdooError::Unavailable(_)) => {
+                        Step::Retry { error: e, after: self.transport.take_retry_after() }
+                    }
                     Err(e) => Step::Fail(e),
                 }
             },
@@ -633,6 +645,17 @@ impl OdooClient {
 
     /// Resolves company, journal, accounts, analytic accounts and existing keys, concurrently.
     pub async fn resolve(&self, target: &Target<'_>, plan: &ImportPlan) -> Result<Resolved, ResolveError> {
+        self.resolve_with(target, plan, true).await
+    }
+
+    /// [`Self::resolve`]; without `keys`, the addon's key field is not searched (standard mode).
+    pub async fn resolve_with(
+        &self,
+        target: &Target<'_>,
+        plan: &ImportPlan,
+        keys: bool,
+    ) -> Result<Resolved, ResolveError> {
+        let search_keys = keys;
         let session = self.connect(None).await?;
         let cid = target.company_id;
         let lock_fields: &[&str] = if session.major >= 18 {
@@ -693,13 +716,24 @@ impl OdooClient {
                     Ok(Vec::new())
                 }
             },
-            self.search_existing(cid, &keys),
-            self.search_read(
-                "account.move",
-                json!([["payflow_import_key", "=like", prefix], ["company_id", "=", cid]]),
-                &["payflow_import_key"],
-                json!({}),
-            ),
+            async {
+                match search_keys {
+                    true => self.search_existing(cid, &keys).await,
+                    false => Ok(Vec::new()),
+                }
+            },
+            async {
+                if !search_keys {
+                    return Ok(Vec::new());
+                }
+                self.search_read(
+                    "account.move",
+                    json!([["payflow_import_key", "=like", prefix], ["company_id", "=", cid]]),
+                    &["payflow_import_key"],
+                    json!({}),
+                )
+                .await
+            },
         );
         // Company and lock dates first: they decide whether anything else matters.
         let companies = companies?;

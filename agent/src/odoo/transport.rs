@@ -61,6 +61,10 @@ pub struct Transport {
     pub calls: AtomicU64,
     pub errors: AtomicU64,
     next_id: AtomicU64,
+    /// The `Retry-After` of the last 429 or 503 answer, in ms (0: none), taken by the next retry.
+    retry_after_ms: AtomicU64,
+    /// `odoo.max_calls_per_sec`: the least time between two calls, and when the next may start.
+    pace: Option<(Duration, tokio::sync::Mutex<tokio::time::Instant>)>,
 }
 
 impl Transport {
@@ -79,7 +83,42 @@ impl Transport {
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
+            retry_after_ms: AtomicU64::new(0),
+            pace: None,
         })
+    }
+
+    /// At most `per_sec` calls a second through this transport (every call waits its turn).
+    pub fn with_rate_limit(mut self, per_sec: Option<std::num::NonZeroU32>) -> Transport {
+        self.pace =
+            per_sec.map(|n| (Duration::from_secs(1) / n.get(), tokio::sync::Mutex::new(tokio::time::Instant::now())));
+        self
+    }
+
+    /// Waits until this call may start under the rate limit.
+    async fn paced(&self) {
+        let Some((interval, next)) = &self.pace else { return };
+        let start = {
+            let mut next = next.lock().await;
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + *interval;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+
+    /// The wait the last 429 or 503 answer asked for (`Retry-After`), once.
+    pub fn take_retry_after(&self) -> Option<Duration> {
+        let ms = self.retry_after_ms.swap(0, Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
+    }
+
+    /// Reads the answer's `Retry-After` (kept for the retry) and gives it for the message.
+    fn note_retry_after(&self, response: &reqwest::Response) -> Option<Duration> {
+        let wait = crate::silae::parse_retry_after(response.headers())?;
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.retry_after_ms.store(ms, Ordering::Relaxed);
+        Some(wait)
     }
 
     /// A `common` service call (`version`, `authenticate`) over JSON-RPC.
@@ -196,30 +235,34 @@ impl Transport {
     }
 
     async fn web_version_inner(&self) -> Result<Option<Value>, OdooError> {
+        self.paced().await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}/web/version", self.base);
         let response = self.http.get(&url).send().await.map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
+        let wait = self.note_retry_after(&response);
         let bytes = read_body(response, &url).await?;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(http_error(status, &bytes, &url));
+            return Err(http_error(status, &bytes, &url, wait));
         }
         Ok(serde_json::from_slice::<Value>(&bytes).ok().filter(|v| v.get("version_info").is_some()))
     }
 
     async fn jsonrpc(&self, service: &str, method: &str, args: Vec<Value>) -> Result<Value, OdooError> {
+        self.paced().await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}/jsonrpc", self.base);
         let body = json!({"jsonrpc": "2.0", "method": "call", "params": {"service": service, "method": method, "args": args}, "id": id});
         let response = self.http.post(&url).json(&body).send().await.map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
+        let wait = self.note_retry_after(&response);
         let bytes = read_body(response, &url).await?;
         if !status.is_success() {
-            return Err(http_error(status, &bytes, &url));
+            return Err(http_error(status, &bytes, &url, wait));
         }
         let answer: Value = serde_json::from_slice(&bytes).map_err(|e| {
             OdooError::Unavailable(format!("{url}: the answer is not JSON ({e}): is this an Odoo server?"))
@@ -232,6 +275,7 @@ impl Transport {
     }
 
     async fn json2(&self, secret: &SecretString, model: &str, method: &str, body: Value) -> Result<Value, OdooError> {
+        self.paced().await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}/json/2/{model}/{method}", self.base);
         let response = self
@@ -244,6 +288,7 @@ impl Transport {
             .await
             .map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
+        let wait = self.note_retry_after(&response);
         let bytes = read_body(response, &url).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
@@ -261,7 +306,7 @@ impl Transport {
                 v["name"].as_str().unwrap_or_default(),
                 v.get("message").and_then(Value::as_str).unwrap_or_default(),
             )),
-            _ => Err(http_error(status, &bytes, &url)),
+            _ => Err(http_error(status, &bytes, &url, wait)),
         }
     }
 }
@@ -286,12 +331,24 @@ fn transport_error(e: &reqwest::Error, url: &str) -> OdooError {
     ))
 }
 
-fn http_error(status: reqwest::StatusCode, bytes: &[u8], url: &str) -> OdooError {
+fn http_error(status: reqwest::StatusCode, bytes: &[u8], url: &str, wait: Option<Duration>) -> OdooError {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
     if status == reqwest::StatusCode::NOT_FOUND {
         return OdooError::Unavailable(format!(
             "{url}: HTTP 404: this URL does not serve this protocol (check odoo.url and odoo.protocol)"
+        ));
+    }
+    let after = wait.map(|w| format!(", retry after {} s", w.as_secs())).unwrap_or_default();
+    let said = if first.is_empty() { String::new() } else { format!(" Odoo said: {first}") };
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return OdooError::Unavailable(format!(
+            "{url}: HTTP 429 (too many requests{after}): the Odoo host limits the calls to this database (Odoo Online does). PayFlow waits as asked and retries its reads; a write is not sent again and the next run tries again.{said}"
+        ));
+    }
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return OdooError::Unavailable(format!(
+            "{url}: HTTP 503 (service unavailable{after}): the database is asleep, being upgraded, in maintenance or over its quota (Odoo Online), or the server is down. Nothing was written by this call; the next run tries again (for Odoo Online, see the database's status on odoo.com).{said}"
         ));
     }
     OdooError::Unavailable(format!(

@@ -723,7 +723,7 @@ fn parse<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, SilaeError>
         .map_err(|e| SilaeError::BadResponse(format!("{path}: invalid JSON ({e}); {} bytes received", bytes.len())))
 }
 
-fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }

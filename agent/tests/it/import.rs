@@ -306,6 +306,8 @@ async fn without_the_addon_writing_is_refused_but_a_preview_works() {
     let mut cfg = OdooSimConfig::demo(18);
     cfg.addon_installed = false;
     let w = World::start_with(cfg).await;
+    // `auto` writes in standard mode there (standard.rs); `addon` refuses.
+    w.write_config("write_mode = \"addon\"");
     let agent = w.agent();
     add_dossier(&agent, &dossier("100200", 5));
     let r = import(&agent, "100200", "2026-10", false).await;

@@ -15,6 +15,7 @@
 //! Odoo 19 log holds no deprecated call at all (scripts/test checks it).
 
 use payflow_agent::import::{ErrorKind, Status};
+use payflow_agent::odoo::standard::parse_narration;
 use serde_json::{json, Value};
 
 use crate::util::*;
@@ -28,6 +29,9 @@ struct Real {
     /// The admin's password (17, 18) or API key (19, JSON-2).
     secret: String,
     http: reqwest::Client,
+    /// A database without the payflow_silae addon (`write_mode = "standard"`): the key is in
+    /// each move's note.
+    standard: bool,
 }
 
 /// Whether a skip of this series must fail the run.
@@ -111,8 +115,23 @@ impl Real {
         v.get(0).and_then(Value::as_i64).or_else(|| v.as_i64()).unwrap_or_else(|| panic!("{model}.create: {v}"))
     }
 
+    /// The real Odoo 18's database without the addon (`PAYFLOW_TEST_ODOO_STD_DB`, default
+    /// `payflow_std`, at `PAYFLOW_TEST_ODOO_URL`), or why its test is skipped.
+    async fn find_standard() -> Result<Real, String> {
+        let db = std::env::var("PAYFLOW_TEST_ODOO_STD_DB").unwrap_or_else(|_| "payflow_std".into());
+        let url = std::env::var("PAYFLOW_TEST_ODOO_STD_URL").unwrap_or_else(|_| "http://127.0.0.1:8071".into());
+        let mut real = Real::find_db(18, Some((url, db)), false).await?;
+        real.standard = true;
+        Ok(real)
+    }
+
     /// The real Odoo of a series, or why its test is skipped.
     async fn find(series: u32) -> Result<Real, String> {
+        Real::find_db(series, None, true).await
+    }
+
+    /// `at`: the URL and database, instead of the series' defaults.
+    async fn find_db(series: u32, at: Option<(String, String)>, addon: bool) -> Result<Real, String> {
         let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let (url, db, secret) = match series {
             17 => (
@@ -134,8 +153,9 @@ impl Real {
                 })?,
             ),
         };
+        let (url, db) = at.unwrap_or((url, db));
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
-        let real = Real { series, url: url.clone(), db, secret, http };
+        let real = Real { series, url: url.clone(), db, secret, http, standard: !addon };
         let modules = real
             .call(
                 "ir.module.module",
@@ -150,8 +170,12 @@ impl Real {
         if !base.starts_with(&format!("{series}.")) {
             return Err(format!("the Odoo at {url} is not a {series}.0 (base {base:?})"));
         }
-        if !rows.iter().any(|m| m["name"] == "payflow_silae" && m["state"] == "installed") {
+        let installed = rows.iter().any(|m| m["name"] == "payflow_silae" && m["state"] == "installed");
+        if addon && !installed {
             return Err(format!("the payflow_silae addon is not installed in the Odoo database {} at {url}", real.db));
+        }
+        if !addon && installed {
+            return Err(format!("the payflow_silae addon is installed in the Odoo database {} at {url}: standard mode's test needs a database without it", real.db));
         }
         Ok(real)
     }
@@ -250,6 +274,28 @@ impl Real {
     }
 
     async fn moves(&self) -> Vec<Value> {
+        if self.standard {
+            // The key from each move's note, under the addon's field name for the assertions.
+            let v = self
+                .ok(
+                    "account.move",
+                    "search_read",
+                    None,
+                    json!({"domain": [["narration", "ilike", "silae:"]], "fields": ["id", "state", "narration", "ref", "date", "line_ids"], "order": "id"}),
+                )
+                .await;
+            return v
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut m| {
+                    let key = parse_narration(m["narration"].as_str().unwrap_or_default()).map(|(k, _)| k);
+                    m["payflow_import_key"] = json!(key);
+                    m
+                })
+                .collect();
+        }
         let v = self
             .ok(
                 "account.move",
@@ -285,6 +331,210 @@ async fn real_odoo_18_imports_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_odoo_19_imports_exactly_once_over_json_2() {
     scenario(19).await;
+}
+
+/// Whether the standard-mode database's test may not skip (`PAYFLOW_REQUIRE_REAL_ODOO` names
+/// `18std`, or is `1` / `all`).
+fn standard_required() -> bool {
+    let v = std::env::var("PAYFLOW_REQUIRE_REAL_ODOO").unwrap_or_default();
+    v.split(',').any(|s| s.trim() == "18std")
+}
+
+/// Issue 21: the real Odoo 18 WITHOUT the addon, `write_mode = "auto"` finding it absent
+/// (standard mode): the samples imported as with the addon (same lines, totals, date, ref,
+/// analytic, attachment), a re-run creating nothing, a key edited away refused, not doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_odoo_18_without_the_addon_imports_exactly_once_in_standard_mode() {
+    let real = match Real::find_standard().await {
+        Ok(r) => r,
+        Err(why) => {
+            assert!(
+                !standard_required(),
+                "the real Odoo 18 without the addon is required (PAYFLOW_REQUIRE_REAL_ODOO) but: {why}"
+            );
+            println!("skipped: real Odoo 18 without the addon: {why}");
+            return;
+        }
+    };
+    real.prepare().await;
+    let w = World::with_odoo(None, real.url.clone(), real.db.clone(), real.secret.clone()).await;
+    let ids = crate::import::scenario_imports_once(&w).await;
+    let moves = real.moves().await;
+    assert_eq!(moves.len(), 2, "{moves:?}");
+    for (m, key, total, count) in [
+        (&moves[0], "silae:100300:2026-10:etablissement-paris", 16_400_394, 15),
+        (&moves[1], "silae:100300:2026-10:etablissement-lyon", 4_268_207, 13),
+    ] {
+        let id = m["id"].as_i64().unwrap();
+        assert!(ids.contains(&id));
+        assert_eq!(m["payflow_import_key"], key);
+        assert_eq!((m["state"].as_str(), m["date"].as_str()), (Some("draft"), Some("2026-10-31")));
+        let lines = real.lines(id).await;
+        assert_eq!(lines.len(), count);
+        let debit: i64 = lines.iter().map(|l| cents(&l["debit"])).sum();
+        let credit: i64 = lines.iter().map(|l| cents(&l["credit"])).sum();
+        assert_eq!((debit, credit), (total, total));
+        // Silae's answer attached in the same create, as the addon attaches it, naming the key.
+        let files = real
+            .search(
+                "ir.attachment",
+                json!([["res_model", "=", "account.move"], ["res_id", "=", id]]),
+                &["name", "mimetype", "description", "datas"],
+            )
+            .await;
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files[0]["name"], "silae-100300-2026-10.json");
+        assert_eq!(files[0]["mimetype"], "application/json");
+        assert_eq!(files[0]["description"], key);
+        assert!(files[0]["datas"].as_str().is_some_and(|d| d.len() > 100));
+    }
+    assert_eq!(moves[0]["ref"], "SALAIRES OCTOBRE 2026 - Établissement Paris");
+    let paris_lines = real.lines(moves[0]["id"].as_i64().unwrap()).await;
+    let analytic: Vec<i64> = paris_lines
+        .iter()
+        .filter(|l| l["analytic_distribution"].as_object().is_some_and(|d| !d.is_empty()))
+        .map(|l| cents(&l["debit"]))
+        .collect();
+    assert_eq!(analytic.len(), 4, "{paris_lines:?}");
+    assert_eq!(analytic.iter().sum::<i64>(), 6_779_337 + 203_379 + 4_519_558 + 135_587);
+
+    // A key edited away in Odoo (the Paris note's key line removed): refused, never doubled.
+    let agent = w.agent();
+    let paris = moves[0]["id"].as_i64().unwrap();
+    let note = moves[0]["narration"].clone();
+    real.ok("account.move", "write", Some(json!([paris])), json!({"vals": {"narration": "<p>Note modifiée</p>"}}))
+        .await;
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::OdooRejected), "{}", r.message);
+    assert!(r.message.contains("edited away") && r.message.contains("nothing was written"), "{}", r.message);
+    assert_eq!(real.moves().await.len(), 1, "the edited move no longer shows its key; nothing created");
+    real.ok("account.move", "write", Some(json!([paris])), json!({"vals": {"narration": note}})).await;
+    assert_eq!(import(&agent, "100300", "2026-10", false).await.status, Status::AlreadyImported);
+    assert_eq!(real.moves().await.len(), 2);
+
+    // The single establishment; missing accounts; a locked period (the agent's own check); the empty month.
+    add_dossier(&agent, &dossier("100200", 5));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert_eq!(import(&agent, "100200", "2026-10", false).await.status, Status::AlreadyImported);
+    assert_eq!(real.moves().await.len(), 3);
+    real.cleanup().await;
+    let mut d = dossier("100200", 5);
+    d.account_map.insert("43730000".into(), "999991".into());
+    add_dossier(&agent, &d);
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::MissingAccounts), "{}", r.message);
+    add_dossier(&agent, &dossier("100200", 5));
+    real.lock(Some("2026-12-31")).await;
+    let r = import(&agent, "100200", "2026-10", false).await;
+    real.lock(None).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::OdooRejected), "{}", r.message);
+    assert!(real.moves().await.is_empty(), "nothing written");
+    assert_eq!(import(&agent, "100200", "2026-08", false).await.status, Status::NoData);
+    // Only stock models and methods: the agent never asked for an addon's method again once
+    // auto found it absent (one refused payflow_import_plan per process at most).
+    real.cleanup().await;
+}
+
+/// Issue 21: `kill -9` at random points of standard-mode imports on the real Odoo 18 without
+/// the addon (`PAYFLOW_STD_CRASH_KILLS`, 5 by default; scripts/reliability runs 200), each
+/// followed by a normal run: no move twice, no period left without its move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_odoo_18_without_the_addon_survives_kill_9_in_standard_mode() {
+    use rand::{Rng, SeedableRng};
+    use std::time::{Duration, Instant};
+    let real = match Real::find_standard().await {
+        Ok(r) => r,
+        Err(why) => {
+            assert!(
+                !standard_required(),
+                "the real Odoo 18 without the addon is required (PAYFLOW_REQUIRE_REAL_ODOO) but: {why}"
+            );
+            println!("skipped: real Odoo 18 without the addon: {why}");
+            return;
+        }
+    };
+    let kills = crate::reliability::env_count("PAYFLOW_STD_CRASH_KILLS", 5);
+    real.prepare().await;
+    let numbers: Vec<String> = (0..kills + 1).map(|i| format!("{}", 710_000 + i)).collect();
+    let samples = tempfile::tempdir().unwrap();
+    for n in &numbers {
+        std::fs::write(samples.path().join(format!("dossier-{n}-2026-10.json")), crate::reliability::payroll_of(n))
+            .unwrap();
+    }
+    let w = World::with_odoo_and_samples(real.url.clone(), real.db.clone(), real.secret.clone(), samples.path().into())
+        .await;
+    // A create in flight is waited for up to twice the timeout: kept short here.
+    w.write_config("write_mode = \"standard\"\ntimeout_secs = 10");
+    let agent = w.agent();
+    for n in &numbers {
+        add_dossier(&agent, &dossier(n, 5));
+    }
+    let import = |n: &str| {
+        let mut cmd = w.cli_command(&w.config_path, &["import", "--dossier", n, "--period", "2026-10", "--json"]);
+        cmd.env("PAYFLOW_ODOO_SECRET", &real.secret);
+        cmd
+    };
+    // A preview first (the session found and remembered), then one uninterrupted import gives
+    // the span over which the kills are spread.
+    let mut preview = import(&numbers[kills]);
+    preview.arg("--dry-run");
+    assert!(w.output(&mut preview).status.success());
+    let t = Instant::now();
+    let out = w.output(&mut import(&numbers[kills]));
+    let span = t.elapsed();
+    assert!(out.status.success(), "{}", text(&out));
+    let pending = w.dir.path().join("state").join("standard-writes");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let mut phases: std::collections::BTreeMap<&str, usize> = Default::default();
+    for n in &numbers[..kills] {
+        let mut child = import(n).spawn().unwrap();
+        std::thread::sleep(span.mul_f64(rng.gen_range(0.0..1.1)));
+        child.kill().unwrap(); // SIGKILL
+        let killed = child.wait_with_output().unwrap();
+        keep_for_scan("a standard-mode import killed by SIGKILL", &text(&killed));
+        let latest = agent.store().runs(&payflow_agent::store::RunFilter {
+            dossier: Some(n.clone()),
+            limit: Some(1),
+            ..Default::default()
+        });
+        let recorded = latest.unwrap().first().is_some_and(|r| r.status != Status::Running);
+        let in_flight = std::fs::read_dir(&pending)
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains(n.as_str())))
+            .unwrap_or(false);
+        let phase = if killed.status.success() || recorded {
+            "after the run was recorded"
+        } else if in_flight {
+            "create sent, its answer not seen"
+        } else {
+            "before the create was sent"
+        };
+        *phases.entry(phase).or_default() += 1;
+        let t = Instant::now();
+        let out = w.output(&mut import(n));
+        assert!(out.status.success(), "the run after a kill ({phase}) failed: {}", text(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            matches!(report["status"].as_str(), Some("imported" | "already_imported")),
+            "after a kill ({phase}): {report}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(60), "the run after a kill took {:?}", t.elapsed());
+    }
+    let mut by_key: std::collections::HashMap<String, usize> = Default::default();
+    for m in real.moves().await {
+        if let Some(k) = m["payflow_import_key"].as_str().filter(|k| k.starts_with("silae:71")) {
+            *by_key.entry(k.to_owned()).or_default() += 1;
+        }
+    }
+    let duplicates: usize = by_key.values().map(|c| c - 1).sum();
+    let lost = numbers.iter().filter(|n| !by_key.keys().any(|k| k.starts_with(&format!("silae:{n}:2026-10:")))).count();
+    println!(
+        "reliability: standard mode on the real Odoo 18 without the addon: {kills} kill -9 over a {:.0} ms import: {phases:?}; duplicate moves {duplicates}, periods never imported {lost}",
+        span.as_secs_f64() * 1e3
+    );
+    assert_eq!(duplicates, 0, "{by_key:?}");
+    assert_eq!(lost, 0);
+    real.cleanup().await;
 }
 
 /// Every sample on the real Odoo of `series`: the two establishments, the single one (by two

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn env_count(name: &str, default: usize) -> usize {
+pub(crate) fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
 }
 
@@ -28,7 +28,7 @@ fn sample(name: &str) -> String {
 }
 
 /// The 100200 payroll (one rupture, 13 lines) under another dossier number.
-fn payroll_of(number: &str) -> Vec<u8> {
+pub(crate) fn payroll_of(number: &str) -> Vec<u8> {
     sample("dossier-100200-2026-10.json").replace("\"100200\"", &format!("\"{number}\"")).into_bytes()
 }
 

@@ -106,6 +106,16 @@ impl World {
         World::with_samples(sim, odoo_url, odoo_db, odoo_secret, samples_dir()).await
     }
 
+    /// A real Odoo and a Silae serving the payrolls of `samples`.
+    pub async fn with_odoo_and_samples(
+        odoo_url: String,
+        odoo_db: String,
+        odoo_secret: String,
+        samples: PathBuf,
+    ) -> World {
+        World::with_samples(None, odoo_url, odoo_db, odoo_secret, samples).await
+    }
+
     /// The simulated Odoo and a Silae serving the payrolls of `samples`.
     pub async fn with_silae_samples(samples: PathBuf) -> World {
         let mut cfg = OdooSimConfig::demo(18);

@@ -530,6 +530,22 @@ fn create_move(db: &mut Db, env: &Env, vals: &Value, created_log: bool) -> OdooR
         l.insert("move_id".into(), json!(id));
         db.insert("account.move.line", l);
     }
+    // `attachment_ids` (Odoo's One2many on res_id, domain res_model = account.move):
+    // `Command.create` makes the attachment in the same transaction.
+    if let Some(Value::Array(commands)) = vals.get("attachment_ids") {
+        let attachment = db.model("ir.attachment")?;
+        for c in commands {
+            match c.as_array().map(Vec::as_slice) {
+                Some([code, _, Value::Object(v)]) if code.as_i64() == Some(0) => {
+                    let mut v = v.clone();
+                    v.insert("res_model".into(), json!("account.move"));
+                    v.insert("res_id".into(), json!(id));
+                    db.create_plain(env, &attachment, &Value::Object(v))?;
+                }
+                _ => return Err(OdooError::value(format!("unsupported attachment_ids command {c}"))),
+            }
+        }
+    }
     if created_log {
         post_message(db, "account.move", id, "<p>Journal Entry created</p>");
     }

@@ -135,6 +135,14 @@ impl Shared {
                 );
                 Err((status, [(header::CONTENT_TYPE, "text/html")], body).into_response())
             }
+            OdooFault::Refused { status, retry_after_secs, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let mut r = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+                if let Some(s) = retry_after_secs {
+                    r.headers_mut().insert(header::RETRY_AFTER, s.into());
+                }
+                Err(r)
+            }
             OdooFault::Slow(d) => Ok(Some(d)),
             OdooFault::Answer(text) => {
                 let result: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));

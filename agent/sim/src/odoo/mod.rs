@@ -68,6 +68,10 @@ pub enum OdooFault {
     Slow(Duration),
     /// The connection is closed without an answer (nothing reaches Odoo).
     Drop,
+    /// What a SaaS front (Odoo Online) answers before Odoo: this status, its `Retry-After` (s)
+    /// when given, and this body (nothing reaches Odoo). E.g. 429 (too many requests), 503 (the
+    /// database asleep, being upgraded, in maintenance, over quota).
+    Refused { status: u16, retry_after_secs: Option<u64>, body: String },
     /// HTTP 200 with this JSON text as the JSON-RPC `result` (nothing reaches Odoo): an answer
     /// that is not what the method returns.
     Answer(String),
@@ -327,6 +331,14 @@ impl OdooSim {
         } else if let Some(m) = db.get_mut("account.move", id) {
             m.insert("state".into(), json!("posted"));
             m.insert("posted_before".into(), json!(true));
+        }
+    }
+
+    /// Sets one stored field of a move directly, as a person editing it in Odoo would (tests
+    /// of standard write mode: a note edited, a date changed).
+    pub fn edit_move(&self, id: i64, field: &str, value: Value) {
+        if let Some(m) = self.shared.db.lock().unwrap().get_mut("account.move", id) {
+            m.insert(field.into(), value);
         }
     }
 

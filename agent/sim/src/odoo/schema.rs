@@ -240,6 +240,7 @@ pub fn model(name: &str, version: u32, addon: bool) -> Option<Model> {
                 f("ref", "Reference", Char),
                 f("narration", "Terms and Conditions", Html),
                 f("line_ids", "Journal Items", One2many("account.move.line", "move_id")),
+                f("attachment_ids", "Attachments", One2many("ir.attachment", "res_id")),
                 f("currency_id", "Currency", Many2one("res.currency")),
                 computed("amount_total", "Total", Monetary),
                 f("posted_before", "Posted Before", Boolean),
@@ -277,6 +278,7 @@ pub fn model(name: &str, version: u32, addon: bool) -> Option<Model> {
                 f("mimetype", "Mime Type", Char),
                 f("type", "Type", Selection(&["url", "binary"])),
                 f("file_size", "File Size", Integer),
+                f("description", "Description", Char),
             ]);
             ("ir.attachment", "Attachment", "id desc", CompanyRule::None)
         }
