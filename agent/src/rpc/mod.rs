@@ -217,7 +217,7 @@ impl Service {
             Err(_) => false,
         };
         let local = agent.clone();
-        let (silae_configured, last_run, next_due, key_expiry) = blocking(move || {
+        let (silae_configured, last_run, next_due, key_expiry, targets) = blocking(move || {
             let agent = local;
             let silae_configured =
                 [SecretName::SilaeClientId, SecretName::SilaeClientSecret, SecretName::SilaeSubscriptionKey]
@@ -258,7 +258,9 @@ impl Service {
                     (which, entry)
                 })
                 .collect();
-            (silae_configured, last_run, next_due, key_expiry)
+            // Per Odoo target: its dossiers, what failed there and what is late.
+            let targets = crate::summary::gather(store, &agent.config, today).unwrap_or_default();
+            (silae_configured, last_run, next_due, key_expiry, targets)
         })
         .await;
         json!({
@@ -271,6 +273,7 @@ impl Service {
             "smtp_configured": c.smtp.is_some(),
             "last_run": last_run,
             "next_due": next_due,
+            "targets": targets,
         })
     }
 }

@@ -13,5 +13,6 @@ mod run_due;
 mod series;
 mod silae_client;
 mod silae_shapes;
+mod targets;
 mod tls;
 mod util;
