@@ -57,15 +57,22 @@ pub struct AlertsConfig {
 pub struct RpcConfig {
     #[serde(default = "default_listen", deserialize_with = "de_listen")]
     pub listen: SocketAddr,
-    /// Listening on a non-loopback address needs this opt-in (logged as a warning): the
-    /// service has no TLS of its own; put it behind a TLS proxy.
+    /// Kept for older configs: listening beyond loopback now needs `tls_cert` and `tls_key`
+    /// (plain HTTP is never served beyond loopback).
     #[serde(default)]
     pub allow_remote: bool,
+    /// The service's certificate chain (PEM, the server's first) and private key (PEM): it
+    /// then speaks HTTPS only. Relative paths are taken from the config file's folder; both
+    /// are read and checked on load.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        RpcConfig { listen: default_listen(), allow_remote: false }
+        RpcConfig { listen: default_listen(), allow_remote: false, tls_cert: None, tls_key: None }
     }
 }
 
@@ -146,6 +153,13 @@ pub struct OdooConfig {
     /// `default`, of the dossiers naming none. Only under `[odoo]` (docs/targets.md).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, OdooConfig>,
+}
+
+impl RpcConfig {
+    /// The certificate chain and key files, when the service speaks HTTPS.
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
+    }
 }
 
 /// The name of the `[odoo]` table itself as a target: of the dossiers naming none.
@@ -412,8 +426,21 @@ impl Config {
             expected: "an IANA time zone such as \"Europe/Paris\"",
             found: config.timezone.clone(),
         })?;
-        config.validate(path)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+        for file in [config.rpc.tls_cert.as_mut(), config.rpc.tls_key.as_mut()].into_iter().flatten() {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        config.validate(path)?;
+        if let Some((cert, key)) = config.rpc.tls() {
+            crate::rpc::server::tls_acceptor(cert, key).map_err(|found| ConfigError::Invalid {
+                file: path.to_owned(),
+                key: "rpc.tls_cert",
+                expected: "a PEM certificate chain (the server's first) and, in rpc.tls_key, its PEM private key",
+                found,
+            })?;
+        }
         let Config { silae, odoo, smtp, .. } = &mut config;
         let (odoo_ca, targets) = (odoo.ca_file.as_mut(), &mut odoo.targets);
         for (key, ca) in [
@@ -451,10 +478,17 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return invalid("data_dir", "a folder path", "");
         }
-        if !self.rpc.listen.ip().is_loopback() && !self.rpc.allow_remote {
+        if self.rpc.tls_cert.is_some() != self.rpc.tls_key.is_some() {
+            let (key, found) = match &self.rpc.tls_cert {
+                Some(cert) => ("rpc.tls_key", cert.display().to_string()),
+                None => ("rpc.tls_cert", String::new()),
+            };
+            return invalid(key, "both rpc.tls_cert and rpc.tls_key (PEM files), or neither", &found);
+        }
+        if !self.rpc.listen.ip().is_loopback() && self.rpc.tls().is_none() {
             return invalid(
                 "rpc.listen",
-                "a loopback address (127.0.0.1), or rpc.allow_remote = true behind a TLS proxy",
+                "a loopback address (127.0.0.1), or rpc.tls_cert and rpc.tls_key (PEM) to serve HTTPS beyond loopback: plain HTTP is never served beyond loopback",
                 &self.rpc.listen.to_string(),
             );
         }

@@ -9,6 +9,7 @@ mod payments;
 mod real_odoo;
 mod reliability;
 mod rpc;
+mod rpc_tls;
 mod run_due;
 mod series;
 mod silae_client;
