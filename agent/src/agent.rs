@@ -19,6 +19,9 @@ pub struct Agent {
     pub secrets: Secrets,
     silae: tokio::sync::OnceCell<SilaeClient>,
     odoo: tokio::sync::OnceCell<OdooClient>,
+    /// One client per `[odoo.targets.<name>]`, each built on first use: its own session,
+    /// connections and pause (docs/targets.md).
+    targets: std::collections::BTreeMap<String, tokio::sync::OnceCell<OdooClient>>,
 }
 
 impl Agent {
@@ -34,7 +37,31 @@ impl Agent {
 
     /// An agent on a store already open (a config reload keeps the database it had).
     pub fn sharing(config: Config, store: Arc<Store>, secrets: Secrets) -> Agent {
-        Agent { config, store, secrets, silae: tokio::sync::OnceCell::new(), odoo: tokio::sync::OnceCell::new() }
+        let targets = config.odoo.targets.keys().map(|name| (name.clone(), tokio::sync::OnceCell::new())).collect();
+        Agent {
+            config,
+            store,
+            secrets,
+            silae: tokio::sync::OnceCell::new(),
+            odoo: tokio::sync::OnceCell::new(),
+            targets,
+        }
+    }
+
+    /// Saves a dossier (CLI `dossier add`, RPC `dossiers.upsert`) once its target is one of
+    /// the config's: an unknown target is refused with what to do, and changes nothing.
+    pub fn save_dossier(&self, d: &crate::store::Dossier) -> Result<crate::store::Dossier, StoreError> {
+        d.validate()?;
+        if self.config.odoo_target(&d.target).is_none() {
+            return Err(StoreError::InvalidDossier(format!(
+                "target {:?}: this instance's config has no such Odoo target (it has: {}); declare [odoo.targets.{}] and its secret odoo_secret_{} first",
+                d.target,
+                self.config.target_names().join(", "),
+                d.target,
+                d.target
+            )));
+        }
+        self.store.upsert_dossier(d, &self.now())
     }
 
     /// Runs SQLite work on the blocking pool: a database locked by another process (busy
@@ -157,17 +184,27 @@ impl Agent {
         marked
     }
 
-    /// The Odoo client, built on first use, connected with the session remembered in the
-    /// store (so an import does not authenticate again).
+    /// The Odoo client of `[odoo]` (the target `default`), built on first use, connected with
+    /// the session remembered in the store (so an import does not authenticate again).
     pub async fn odoo(&self) -> Result<&OdooClient, Failure> {
-        let client = self
-            .odoo
+        self.odoo_for(crate::config::DEFAULT_TARGET).await
+    }
+
+    /// The Odoo client of a target (`default` or a `[odoo.targets.<name>]`), built on first use
+    /// with its secret `odoo_secret_<name>`, connected with the session remembered for it. A
+    /// target the config does not declare fails with kind `config`, nothing asked of any Odoo.
+    pub async fn odoo_for(&self, target: &str) -> Result<&OdooClient, Failure> {
+        let (cell, o, section) = match self.targets.get(target) {
+            Some(cell) => (cell, &self.config.odoo.targets[target], format!("odoo.targets.{target}")),
+            None if target == crate::config::DEFAULT_TARGET => (&self.odoo, &self.config.odoo, "odoo".to_owned()),
+            None => return Err(unknown_target(target, &self.config)),
+        };
+        let client = cell
             .get_or_try_init(|| async {
-                let secret = self.secrets.require(SecretName::OdooSecret)?;
-                Ok::<_, Failure>(OdooClient::new(&self.config.odoo, secret)?)
+                let secret = self.secrets.require(SecretName::odoo_target(target))?;
+                Ok::<_, Failure>(OdooClient::in_section(&section, o, secret)?)
             })
             .await?;
-        let o = &self.config.odoo;
         // An "xmlrpc" session of an older agent reads as none: authenticate again.
         let remembered = self
             .store()
@@ -175,7 +212,7 @@ impl Agent {
             .and_then(|s| Some(Session { protocol: s.protocol, major: u32::try_from(s.major).ok()?, uid: s.uid }));
         let session = client.connect(remembered).await?;
         if remembered != Some(session) {
-            self.remember(session);
+            self.remember_for(target, session);
         }
         Ok(client)
     }
@@ -185,14 +222,38 @@ impl Agent {
         (self.silae.get(), self.odoo.get())
     }
 
-    /// Keeps the session for the next process.
+    /// A target's client if it was built (`check` reads its TLS verdicts after a failure).
+    pub fn built_client(&self, target: &str) -> Option<&OdooClient> {
+        match self.targets.get(target) {
+            Some(cell) => cell.get(),
+            None => self.odoo.get(),
+        }
+    }
+
+    /// Keeps the session of `[odoo]` for the next process.
     pub fn remember(&self, s: Session) {
-        let o = &self.config.odoo;
+        self.remember_for(crate::config::DEFAULT_TARGET, s)
+    }
+
+    /// Keeps a target's session for the next process (keyed by its url, database and login).
+    pub fn remember_for(&self, target: &str, s: Session) {
+        let Some(o) = self.config.odoo_target(target) else { return };
         let row = crate::store::OdooSession { protocol: s.protocol, major: s.major.into(), uid: s.uid };
         if let Err(e) = self.store().save_odoo_session(o.url.as_str(), &o.database, &o.login, Some(&row), &self.now()) {
             tracing::warn!("cannot remember the Odoo session: {e}");
         }
     }
+}
+
+/// The failure of a dossier naming a target the config lacks (removed from the config since).
+pub fn unknown_target(target: &str, config: &Config) -> Failure {
+    Failure::new(
+        crate::run::ErrorKind::Config,
+        format!(
+            "the Odoo target {target:?} is not in the config (targets: {}): declare [odoo.targets.{target}] with its secret odoo_secret_{target}, or change the dossier's target",
+            config.target_names().join(", ")
+        ),
+    )
 }
 
 pub fn now_in(tz: &jiff::tz::TimeZone) -> String {

@@ -69,7 +69,8 @@ pub async fn after_run(agent: &Agent, dossier: &Dossier, report: &RunReport) {
         return;
     }
     let (subject, body) = compose(agent, dossier, report, &decision);
-    let outcome = send(agent, &dossier.alert_emails, &subject, &body).await;
+    let to = with_firm(agent, dossier.alert_emails.clone());
+    let outcome = send(agent, &to, &subject, &body).await;
     let note = match &outcome {
         Ok(to) => format!("{} sent to {to}", describe(&decision)),
         Err(why) if agent.config.smtp.is_none() => {
@@ -175,6 +176,16 @@ pub fn key_notices_due(
     due
 }
 
+/// The addresses of an alert: `to`, then the firm's (`[alerts] firm_emails`), once each.
+fn with_firm(agent: &Agent, mut to: Vec<String>) -> Vec<String> {
+    for address in &agent.config.alerts.firm_emails {
+        if !to.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+            to.push(address.clone());
+        }
+    }
+    to
+}
+
 /// The instance's alert addresses: every enabled dossier's, once each, in order.
 fn instance_addresses(dossiers: &[Dossier]) -> Vec<AlertEmail> {
     let mut all: Vec<AlertEmail> = Vec::new();
@@ -207,7 +218,7 @@ async fn key_expiry_notices(agent: &Agent) {
     if due.is_empty() {
         return;
     }
-    let to = instance_addresses(&dossiers);
+    let to = with_firm(agent, instance_addresses(&dossiers));
     for notice in due {
         let now = agent.now();
         let (claim, stamp, dest) =
@@ -394,12 +405,25 @@ fn kind_fr(kind: Option<ErrorKind>) -> (&'static str, &'static str) {
 
 /// The subject and text of an alert, in French.
 pub fn compose(agent: &Agent, dossier: &Dossier, report: &RunReport, decision: &Decision) -> (String, String) {
-    let who = format!("{} (dossier Silae {})", dossier.name, dossier.silae_number);
+    // With several Odoo targets, the client's database is named wherever the dossier is.
+    let base = agent.config.odoo_target(&dossier.target).filter(|_| !agent.config.odoo.targets.is_empty());
+    let who = match base {
+        Some(_) => {
+            format!("{} (dossier Silae {}, base client « {} »)", dossier.name, dossier.silae_number, dossier.target)
+        }
+        None => format!("{} (dossier Silae {})", dossier.name, dossier.silae_number),
+    };
     let when = mois(&report.period);
-    let where_ = format!(
+    let mut where_ = format!(
         "Où regarder : dans Odoo, menu Facturation (ou Comptabilité) > PayFlow (Silae) > Journal des imports, dossier {} (instance PayFlow « {} »).",
         dossier.silae_number, agent.config.instance
     );
+    if let Some(o) = base {
+        where_.push_str(&format!(
+            "\nBase client : « {} » — base Odoo « {} » sur {}, où les écritures de ce dossier sont passées.",
+            dossier.target, o.database, o.url
+        ));
+    }
     match decision {
         Decision::Recovered => (
             format!("[PayFlow] Import de la paie rétabli — {who}"),

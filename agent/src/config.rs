@@ -1,6 +1,7 @@
 //! The TOML configuration: no secret in it. Loaded strictly (unknown keys refused), then
 //! validated; every error names the file, the key and what is expected.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,18 @@ pub struct Config {
     pub odoo: OdooConfig,
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`: who gets the alert e-mails besides each dossier's own addresses.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// The accounting firm's own addresses: every alert of every dossier (every target) and
+    /// the Silae secrets' expiry notices go to them as well.
+    #[serde(default)]
+    pub firm_emails: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -44,15 +57,22 @@ pub struct Config {
 pub struct RpcConfig {
     #[serde(default = "default_listen", deserialize_with = "de_listen")]
     pub listen: SocketAddr,
-    /// Listening on a non-loopback address needs this opt-in (logged as a warning): the
-    /// service has no TLS of its own; put it behind a TLS proxy.
+    /// Kept for older configs: listening beyond loopback now needs `tls_cert` and `tls_key`
+    /// (plain HTTP is never served beyond loopback).
     #[serde(default)]
     pub allow_remote: bool,
+    /// The service's certificate chain (PEM, the server's first) and private key (PEM): it
+    /// then speaks HTTPS only. Relative paths are taken from the config file's folder; both
+    /// are read and checked on load.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        RpcConfig { listen: default_listen(), allow_remote: false }
+        RpcConfig { listen: default_listen(), allow_remote: false, tls_cert: None, tls_key: None }
     }
 }
 
@@ -125,7 +145,7 @@ pub struct OdooConfig {
     #[serde(default = "default_odoo_timeout")]
     pub timeout_secs: u64,
     /// A CA to trust for this Odoo besides the system's store and the bundled roots (PEM): a
-    /// company's own CA. (A future `[odoo.targets.<name>]` takes the same key.)
+    /// company's own CA. Each `[odoo.targets.<name>]` takes the same key.
     #[serde(default)]
     pub ca_file: Option<CaFile>,
     /// How moves are written: through the payflow_silae addon, or with Odoo's stock models only
@@ -136,6 +156,11 @@ pub struct OdooConfig {
     /// database); none: no limit of the agent's own.
     #[serde(default)]
     pub max_calls_per_sec: Option<std::num::NonZeroU32>,
+    /// Other Odoo databases this instance writes to (`[odoo.targets.<name>]`, the same keys; the
+    /// secret `odoo_secret_<name>`): a dossier names its target, `[odoo]` itself is the target
+    /// `default`, of the dossiers naming none. Only under `[odoo]` (docs/targets.md).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, OdooConfig>,
 }
 
 /// `odoo.write_mode` (docs/odoo-protocol.md, docs/reliability.md).
@@ -150,6 +175,28 @@ pub enum WriteMode {
     /// Odoo's stock models and methods only (what Odoo Online allows), even where the addon is.
     Standard,
 }
+
+impl RpcConfig {
+    /// The certificate chain and key files, when the service speaks HTTPS.
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
+    }
+}
+
+/// The name of the `[odoo]` table itself as a target: of the dossiers naming none.
+pub const DEFAULT_TARGET: &str = "default";
+
+/// A target's name: lowercase letters, digits and `_`, a letter first, at most 40 (it names the
+/// secret `odoo_secret_<name>` and its environment variable `PAYFLOW_ODOO_SECRET_<NAME>`).
+pub fn valid_target_name(name: &str) -> bool {
+    name.len() <= 40
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// What a target's name must be, for the errors.
+pub const TARGET_NAME_EXPECTED: &str =
+    "a target name of lowercase letters, digits and '_', a letter first, at most 40 (\"default\" is [odoo] itself)";
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -367,6 +414,9 @@ pub enum ConfigError {
     Syntax { file: PathBuf, message: String },
     #[error("{file}: key `{key}`: expected {expected}, found {found:?}")]
     Invalid { file: PathBuf, key: &'static str, expected: &'static str, found: String },
+    /// A key of one `[odoo.targets.<name>]` table.
+    #[error("{file}: key `{key}`: expected {expected}, found {found:?}")]
+    Target { file: PathBuf, key: String, expected: &'static str, found: String },
 }
 
 impl Config {
@@ -397,14 +447,31 @@ impl Config {
             expected: "an IANA time zone such as \"Europe/Paris\"",
             found: config.timezone.clone(),
         })?;
-        config.validate(path)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+        for file in [config.rpc.tls_cert.as_mut(), config.rpc.tls_key.as_mut()].into_iter().flatten() {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        config.validate(path)?;
+        if let Some((cert, key)) = config.rpc.tls() {
+            crate::rpc::server::tls_acceptor(cert, key).map_err(|found| ConfigError::Invalid {
+                file: path.to_owned(),
+                key: "rpc.tls_cert",
+                expected: "a PEM certificate chain (the server's first) and, in rpc.tls_key, its PEM private key",
+                found,
+            })?;
+        }
         let Config { silae, odoo, smtp, .. } = &mut config;
+        let (odoo_ca, targets) = (odoo.ca_file.as_mut(), &mut odoo.targets);
         for (key, ca) in [
             ("silae.ca_file", silae.ca_file.as_mut()),
-            ("odoo.ca_file", odoo.ca_file.as_mut()),
+            ("odoo.ca_file", odoo_ca),
             ("smtp.ca_file", smtp.as_mut().and_then(|s| s.ca_file.as_mut())),
-        ] {
+        ]
+        .into_iter()
+        .chain(targets.values_mut().map(|t| ("odoo.targets.<name>.ca_file", t.ca_file.as_mut())))
+        {
             let Some(ca) = ca else { continue };
             if ca.path.is_relative() {
                 ca.path = base.join(&ca.path);
@@ -432,10 +499,17 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return invalid("data_dir", "a folder path", "");
         }
-        if !self.rpc.listen.ip().is_loopback() && !self.rpc.allow_remote {
+        if self.rpc.tls_cert.is_some() != self.rpc.tls_key.is_some() {
+            let (key, found) = match &self.rpc.tls_cert {
+                Some(cert) => ("rpc.tls_key", cert.display().to_string()),
+                None => ("rpc.tls_cert", String::new()),
+            };
+            return invalid(key, "both rpc.tls_cert and rpc.tls_key (PEM files), or neither", &found);
+        }
+        if !self.rpc.listen.ip().is_loopback() && self.rpc.tls().is_none() {
             return invalid(
                 "rpc.listen",
-                "a loopback address (127.0.0.1), or rpc.allow_remote = true behind a TLS proxy",
+                "a loopback address (127.0.0.1), or rpc.tls_cert and rpc.tls_key (PEM) to serve HTTPS beyond loopback: plain HTTP is never served beyond loopback",
                 &self.rpc.listen.to_string(),
             );
         }
@@ -474,6 +548,50 @@ impl Config {
         if !(1..=3600).contains(&self.odoo.timeout_secs) {
             return invalid("odoo.timeout_secs", "seconds between 1 and 3600", &self.odoo.timeout_secs.to_string());
         }
+        for (name, t) in &self.odoo.targets {
+            if !valid_target_name(name) || name == DEFAULT_TARGET {
+                return invalid("odoo.targets", TARGET_NAME_EXPECTED, name);
+            }
+            let at = |key: &str, expected: &'static str, found: String| {
+                Err(ConfigError::Target {
+                    file: file.to_owned(),
+                    key: format!("odoo.targets.{name}.{key}"),
+                    expected,
+                    found,
+                })
+            };
+            if !t.targets.is_empty() {
+                return at(
+                    "targets",
+                    "targets only under [odoo] ([odoo.targets.<name>]), not within a target",
+                    String::new(),
+                );
+            }
+            if t.protocol == OdooProtocol::Xmlrpc {
+                return at(
+                    "protocol",
+                    "\"auto\", \"jsonrpc\" or \"json2\" (XML-RPC is not supported)",
+                    "xmlrpc".into(),
+                );
+            }
+            if t.database.trim().is_empty() {
+                return at("database", "the Odoo database name", String::new());
+            }
+            if t.login.trim().is_empty() {
+                return at("login", "the Odoo user's login", String::new());
+            }
+            if !(1..=3600).contains(&t.timeout_secs) {
+                return at("timeout_secs", "seconds between 1 and 3600", t.timeout_secs.to_string());
+            }
+        }
+        for e in &self.alerts.firm_emails {
+            if !looks_like_mailbox(e) || e.contains('<') || e.len() > 254 {
+                return invalid("alerts.firm_emails", "e-mail addresses such as [\"paie@cabinet.fr\"]", e);
+            }
+        }
+        if self.alerts.firm_emails.len() > 20 {
+            return invalid("alerts.firm_emails", "at most 20 addresses", &self.alerts.firm_emails.len().to_string());
+        }
         if let Some(smtp) = &self.smtp {
             if smtp.host.trim().is_empty() {
                 return invalid("smtp.host", "the SMTP server's host name", "");
@@ -491,6 +609,20 @@ impl Config {
 
     pub fn secrets_key_path(&self) -> PathBuf {
         self.secrets_key_file.clone().unwrap_or_else(|| self.data_dir.join("secrets.key"))
+    }
+
+    /// The Odoo a dossier's target names: `[odoo.targets.<name>]`, or `[odoo]` for `default`;
+    /// `None` for a name the config does not declare.
+    pub fn odoo_target(&self, name: &str) -> Option<&OdooConfig> {
+        match name {
+            DEFAULT_TARGET => Some(&self.odoo),
+            other => self.odoo.targets.get(other),
+        }
+    }
+
+    /// Every target's name, `default` first.
+    pub fn target_names(&self) -> Vec<&str> {
+        std::iter::once(DEFAULT_TARGET).chain(self.odoo.targets.keys().map(String::as_str)).collect()
     }
 
     /// The time zone named by `timezone`, resolved on load.
@@ -669,6 +801,47 @@ username = "notifications@example.com"
         // No TLS key turns verification off: such a key is refused as unknown.
         let err = parse(&MINIMAL.replace("login = ", "tls_verify = false\nlogin = ")).unwrap_err().to_string();
         assert!(err.contains("unknown field `tls_verify`"), "{err}");
+    }
+
+    #[test]
+    fn odoo_targets_take_the_keys_of_odoo_and_are_named_with_care() {
+        let with = |extra: &str| parse(&format!("{MINIMAL}{extra}"));
+        let c = with(
+            "\n[odoo.targets.client_b]\nurl = \"https://b.example.com\"\ndatabase = \"b\"\nlogin = \"bot\"\ntimeout_secs = 30\n\n[odoo.targets.c2]\nurl = \"http://c\"\ndatabase = \"c\"\nlogin = \"bot\"\n\n[alerts]\nfirm_emails = [\"paie@cabinet.fr\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.target_names(), ["default", "c2", "client_b"]);
+        assert_eq!(c.odoo_target("default").unwrap().database, "prod");
+        let b = c.odoo_target("client_b").unwrap();
+        assert_eq!((b.url.as_str(), b.timeout_secs, b.protocol), ("https://b.example.com", 30, OdooProtocol::Auto));
+        assert_eq!(c.odoo_target("c2").unwrap().timeout_secs, 120, "the same defaults as [odoo]");
+        assert!(c.odoo_target("nope").is_none());
+        assert_eq!(c.alerts.firm_emails, ["paie@cabinet.fr"]);
+        assert!(parse(MINIMAL).unwrap().alerts.firm_emails.is_empty());
+        let target = |name: &str, body: &str| with(&format!("\n[odoo.targets.{name}]\n{body}\n"));
+        let ok = "url = \"http://b\"\ndatabase = \"b\"\nlogin = \"bot\"";
+        let cases = [
+            (target("Client-B", ok), "key `odoo.targets`: expected a target name of lowercase letters"),
+            (target("default", ok), "found \"default\""),
+            (target("b", &ok.replace("\"b\"\n", "\" \"\n")), "key `odoo.targets.b.database`"),
+            (target("b", &format!("{ok}\nprotocol = \"xmlrpc\"")), "key `odoo.targets.b.protocol`"),
+            (target("b", &format!("{ok}\ntimeout_secs = 0")), "key `odoo.targets.b.timeout_secs`"),
+            (target("b", &format!("{ok}\ncolour = 1")), "unknown field `colour`"),
+            (target("b", "url = \"http://b\"\ndatabase = \"b\""), "missing field `login`"),
+            (
+                with(&format!("\n[odoo.targets.b]\n{ok}\n[odoo.targets.b.targets.c]\n{ok}\n")),
+                "key `odoo.targets.b.targets`: expected targets only under [odoo]",
+            ),
+            (with("\n[alerts]\nfirm_emails = [\"cabinet\"]\n"), "key `alerts.firm_emails`"),
+        ];
+        for (result, expected) in cases {
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.starts_with("/etc/payflow/prod.toml: ") && err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
+        }
+        assert!(valid_target_name("client_b2") && !valid_target_name("2b") && !valid_target_name(&"a".repeat(41)));
     }
 
     #[test]

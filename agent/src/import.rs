@@ -66,6 +66,8 @@ async fn not_run(
         (dossier.to_owned(), opts.trigger, opts.triggered_by.clone(), opts.dry_run, agent.now());
     let report = failed_report(dossier, period, opts, None, f);
     let end = RunOutcome { outcome: report.outcome.clone(), plan_json: None };
+    let target_of = number.clone();
+    let target = agent.db(move |s| s.dossier_target(&target_of)).await.unwrap_or_else(|_| report.target.clone());
     let run_id = if record {
         let recorded = agent.db(move |s| {
             let id = s.start_run(&number, period, trigger, by.as_deref(), dry_run, &now)?;
@@ -76,7 +78,7 @@ async fn not_run(
     } else {
         None
     };
-    RunReport { run_id, ..report }
+    RunReport { run_id, target, ..report }
 }
 
 /// The report of a run that failed with `f` (recorded as `run_id`, if it was).
@@ -94,12 +96,14 @@ fn failed_report(dossier: &str, period: Period, opts: &ImportOptions, run_id: Op
         dry_run: opts.dry_run,
         plans: Vec::new(),
         outcome,
+        target: crate::store::default_target(),
     }
 }
 
 /// What the daily timer runs: every enabled dossier's due periods, missed ones caught up
-/// oldest first, dossiers side by side (at most `concurrency` at once), each dossier by one
-/// process at a time.
+/// oldest first, dossiers side by side (at most `concurrency` at once per Odoo target, every
+/// target at once: a slow or failing database holds up only its own dossiers; at most
+/// [`MAX_IMPORTS_IN_FLIGHT`] in all), each dossier by one process at a time.
 pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize) -> Vec<RunReport> {
     use futures::StreamExt;
     let dossiers = match agent.db(|s| s.dossiers()).await {
@@ -110,64 +114,77 @@ pub async fn run_due(agent: &Agent, today: jiff::civil::Date, concurrency: usize
         }
     };
     let opts = ImportOptions { dry_run: false, trigger: Trigger::Timer, triggered_by: None };
-    let per_dossier = futures::stream::iter(dossiers.into_iter().filter(|d| d.enabled))
-        .map(|d| {
-            let opts = opts.clone();
-            async move {
-                // Another run-due or import on this dossier: wait for it (bounded), then do
-                // what it left; past the wait, each due period is recorded as not imported.
-                let due = |done| crate::schedule::due_periods(d.start_period, d.transfer_day, today, &done, 24);
-                let lock = agent.lock_dossier(&d.silae_number, LOCK_WAIT).await;
-                // (failure, whether the database can take a record of it)
-                let stale = match &lock {
-                    Ok(_) => interrupt_stale_runs(agent, &d.silae_number).await.map_err(|e| (cannot_record(e), false)),
-                    Err(e) => Err((e.clone().into(), true)),
-                };
-                let number = d.silae_number.clone();
-                let done = agent.db(move |s| s.done_periods(&number)).await;
-                let (done, failure) = match (done, stale) {
-                    (Ok(done), Ok(_)) => (done, None),
-                    (Ok(done), Err(f)) => (done, Some(f)),
-                    (Err(e), _) => (Default::default(), Some((cannot_record(e), false))),
-                };
-                if let Some((f, record)) = failure {
-                    let mut reports = Vec::new();
-                    for period in due(done) {
-                        reports.push(not_run(agent, &d.silae_number, period, &opts, f.clone(), record).await);
-                    }
-                    if reports.is_empty() && !matches!(lock, Err(LockError::Busy { .. })) {
-                        // Nothing due, or the due periods unknown: the failure is still told.
-                        let period = crate::schedule::latest_due(today, d.transfer_day);
-                        reports.push(not_run(agent, &d.silae_number, period, &opts, f, record).await);
-                    }
-                    return reports;
-                }
-                let latest = crate::schedule::latest_due(today, d.transfer_day);
-                let recheck = d.payments && done.contains(&latest);
-                let mut due = due(done);
-                // With salary payments, the latest due period is looked at again each day until
-                // the next one is due: a batch Silae publishes after the payroll lands then
-                // (what is in Odoo already stays, exactly once).
-                if recheck && !due.contains(&latest) {
-                    due.push(latest);
-                }
+    let in_flight = tokio::sync::Semaphore::new(MAX_IMPORTS_IN_FLIGHT);
+    let per_dossier = |d: crate::store::Dossier| {
+        let opts = opts.clone();
+        let in_flight = &in_flight;
+        async move {
+            let Ok(_permit) = in_flight.acquire().await else { return Vec::new() };
+            // Another run-due or import on this dossier: wait for it (bounded), then do
+            // what it left; past the wait, each due period is recorded as not imported.
+            let due = |done| crate::schedule::due_periods(d.start_period, d.transfer_day, today, &done, 24);
+            let lock = agent.lock_dossier(&d.silae_number, LOCK_WAIT).await;
+            // (failure, whether the database can take a record of it)
+            let stale = match &lock {
+                Ok(_) => interrupt_stale_runs(agent, &d.silae_number).await.map_err(|e| (cannot_record(e), false)),
+                Err(e) => Err((e.clone().into(), true)),
+            };
+            let number = d.silae_number.clone();
+            let done = agent.db(move |s| s.done_periods(&number)).await;
+            let (done, failure) = match (done, stale) {
+                (Ok(done), Ok(_)) => (done, None),
+                (Ok(done), Err(f)) => (done, Some(f)),
+                (Err(e), _) => (Default::default(), Some((cannot_record(e), false))),
+            };
+            if let Some((f, record)) = failure {
                 let mut reports = Vec::new();
-                for period in due {
-                    let r = run_period_locked(agent, &d.silae_number, period, &opts).await;
-                    // A period Silae has not closed: the later ones are not closed either.
-                    let stop = r.status == Status::Waiting;
-                    reports.push(r);
-                    if stop {
-                        break;
-                    }
+                for period in due(done) {
+                    reports.push(not_run(agent, &d.silae_number, period, &opts, f.clone(), record).await);
                 }
-                drop(lock);
-                reports
+                if reports.is_empty() && !matches!(lock, Err(LockError::Busy { .. })) {
+                    // Nothing due, or the due periods unknown: the failure is still told.
+                    let period = crate::schedule::latest_due(today, d.transfer_day);
+                    reports.push(not_run(agent, &d.silae_number, period, &opts, f, record).await);
+                }
+                return reports;
             }
-        })
-        .buffer_unordered(concurrency.max(1));
-    per_dossier.collect::<Vec<_>>().await.into_iter().flatten().collect()
+            let latest = crate::schedule::latest_due(today, d.transfer_day);
+            let recheck = d.payments && done.contains(&latest);
+            let mut due = due(done);
+            // With salary payments, the latest due period is looked at again each day until
+            // the next one is due: a batch Silae publishes after the payroll lands then
+            // (what is in Odoo already stays, exactly once).
+            if recheck && !due.contains(&latest) {
+                due.push(latest);
+            }
+            let mut reports = Vec::new();
+            for period in due {
+                let r = run_period_locked(agent, &d.silae_number, period, &opts).await;
+                // A period Silae has not closed: the later ones are not closed either.
+                let stop = r.status == Status::Waiting;
+                reports.push(r);
+                if stop {
+                    break;
+                }
+            }
+            drop(lock);
+            reports
+        }
+    };
+    let mut by_target: std::collections::BTreeMap<String, Vec<crate::store::Dossier>> = Default::default();
+    for d in dossiers.into_iter().filter(|d| d.enabled) {
+        by_target.entry(d.target.clone()).or_default().push(d);
+    }
+    let per_target = by_target.into_values().map(|list| {
+        futures::stream::iter(list).map(&per_dossier).buffer_unordered(concurrency.max(1)).collect::<Vec<_>>()
+    });
+    futures::future::join_all(per_target).await.into_iter().flatten().flatten().collect()
 }
+
+/// The most imports `run_due` has in flight at once over all targets (each holds a lock file
+/// and connections): far above a target's `concurrency`, so slow targets hold up others only
+/// when this many of their imports are stuck at once.
+pub const MAX_IMPORTS_IN_FLIGHT: usize = 256;
 
 async fn run_period_locked(agent: &Agent, dossier: &str, period: Period, opts: &ImportOptions) -> RunReport {
     let report = record_period(agent, dossier, period, opts).await;
@@ -184,9 +201,13 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
     // Record first: a run that cannot be recorded asks nothing of Silae or Odoo.
     let (number, trigger, by, dry_run, now) =
         (dossier.to_owned(), opts.trigger, opts.triggered_by.clone(), opts.dry_run, agent.now());
-    let started = agent.db(move |s| s.start_run(&number, period, trigger, by.as_deref(), dry_run, &now)).await;
-    let run_id = match started {
-        Ok(id) => Some(id),
+    let started = agent
+        .db(move |s| {
+            Ok((s.start_run(&number, period, trigger, by.as_deref(), dry_run, &now)?, s.dossier_target(&number)?))
+        })
+        .await;
+    let (run_id, target) = match started {
+        Ok((id, target)) => (Some(id), target),
         Err(e) => {
             tracing::error!(dossier, %period, "cannot record the run: {e}");
             return failed_report(dossier, period, opts, None, cannot_record(e));
@@ -243,6 +264,7 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
         dry_run: opts.dry_run,
         plans,
         outcome,
+        target,
     };
     match report.status {
         Status::Failed => {
@@ -426,6 +448,9 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     if let Some(refused) = before_start(&dossier, period) {
         return Err(refused);
     }
+    if agent.config.odoo_target(&dossier.target).is_none() {
+        return Err(crate::agent::unknown_target(&dossier.target, &agent.config));
+    }
     let silae = agent.silae().await?;
     if dossier.wait_closed {
         let open = silae.periode_en_cours(dossier_number).await?;
@@ -466,7 +491,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     let journal_code = Some(dossier.clone());
     // A preview checks Odoo too when it can (accounts, journal, lock dates, existing moves),
     // and says so when it cannot.
-    if opts.dry_run && agent.secrets.get(SecretName::OdooSecret)?.is_none() {
+    if opts.dry_run && agent.secrets.get(SecretName::odoo_target(&dossier.target))?.is_none() {
         return Ok(Done {
             status: Status::Previewed,
             facts: Facts::Previewed { odoo: None },
@@ -476,7 +501,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
             resolved: None,
         });
     }
-    let odoo = agent.odoo().await?;
+    let odoo = agent.odoo_for(&dossier.target).await?;
     let target = Target {
         company_id: dossier.company_id,
         journal_code: &dossier.journal_code,
@@ -519,7 +544,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         false => odoo.import_plan(&target, &plan, opts.dry_run, attachment.clone(), &attachments, &messages).await,
     };
     if let Some(s) = odoo.current_session().await {
-        agent.remember(s);
+        agent.remember_for(&dossier.target, s);
     }
     let with_labels = |e: ResolveError| {
         let mut failure = Failure::from(e);

@@ -19,5 +19,6 @@ pub mod schedule;
 pub mod secrets;
 pub mod silae;
 pub mod store;
+pub mod summary;
 pub mod tls;
 pub mod winservice;

@@ -106,6 +106,8 @@ pub struct RunReport {
     /// The move plans, one per Silae rupture (what is, or would be, written).
     pub plans: Vec<Value>,
     pub outcome: Outcome,
+    /// The Odoo target of the dossier (`default`: `[odoo]`).
+    pub target: String,
 }
 
 /// How an import was asked for.

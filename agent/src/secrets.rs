@@ -25,6 +25,9 @@ pub enum SecretName {
     OdooSecret,
     SmtpPassword,
     RpcToken,
+    /// `odoo_secret_<name>`: the password or API key of the Odoo target `<name>`
+    /// (`[odoo.targets.<name>]`); made by [`SecretName::odoo_target`].
+    OdooTarget(&'static str),
 }
 
 impl SecretName {
@@ -45,7 +48,29 @@ impl SecretName {
             SecretName::OdooSecret => "odoo_secret",
             SecretName::SmtpPassword => "smtp_password",
             SecretName::RpcToken => "rpc_token",
+            SecretName::OdooTarget(name) => name,
         }
+    }
+
+    /// The secret of an Odoo target: `odoo_secret` for `default` (`[odoo]`), else
+    /// `odoo_secret_<name>`. (Names are kept for the process's life: a config has a few.)
+    pub fn odoo_target(target: &str) -> SecretName {
+        if target == crate::config::DEFAULT_TARGET {
+            return SecretName::OdooSecret;
+        }
+        static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let full = format!("odoo_secret_{target}");
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        let name = match names.get(full.as_str()) {
+            Some(n) => n,
+            None => {
+                let leaked: &'static str = Box::leak(full.into_boxed_str());
+                names.insert(leaked);
+                leaked
+            }
+        };
+        SecretName::OdooTarget(name)
     }
 
     pub fn env_var(self) -> String {
@@ -62,6 +87,9 @@ impl fmt::Display for SecretName {
 impl FromStr for SecretName {
     type Err = SecretError;
     fn from_str(s: &str) -> Result<SecretName, SecretError> {
+        if let Some(target) = s.strip_prefix("odoo_secret_").filter(|t| crate::config::valid_target_name(t)) {
+            return Ok(SecretName::odoo_target(target));
+        }
         SecretName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| SecretError::UnknownName(s.to_owned()))
     }
 }
@@ -89,7 +117,7 @@ impl fmt::Display for Source {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error(
-        "unknown secret name {0:?}: expected one of silae_client_id, silae_client_secret, silae_subscription_key, odoo_secret, smtp_password, rpc_token"
+        "unknown secret name {0:?}: expected one of silae_client_id, silae_client_secret, silae_subscription_key, odoo_secret, odoo_secret_<target>, smtp_password, rpc_token"
     )]
     UnknownName(String),
     #[error(
@@ -429,6 +457,12 @@ mod tests {
             "{err}"
         );
         assert!(matches!("nope".parse::<SecretName>(), Err(SecretError::UnknownName(_))));
+        // A target's secret: its name, its environment variable; `default` is odoo_secret.
+        let b: SecretName = "odoo_secret_client_b".parse().unwrap();
+        assert_eq!((b.as_str(), b.env_var()), ("odoo_secret_client_b", "PAYFLOW_ODOO_SECRET_CLIENT_B".to_owned()));
+        assert_eq!(b, SecretName::odoo_target("client_b"));
+        assert_eq!(SecretName::odoo_target("default"), SecretName::OdooSecret);
+        assert!("odoo_secret_Client-B".parse::<SecretName>().is_err());
         assert!(matches!(s.set(SecretName::RpcToken, &SecretString::from("\n")), Err(SecretError::Empty(_))));
         // A lost key: the store cannot be read, and the error says so without any value.
         s.set(SecretName::RpcToken, &SecretString::from("planted-token-value")).unwrap();

@@ -104,7 +104,9 @@ impl Cmd {
             }
         }
         if !self.offline {
-            check_odoo(&agent, &mut r).await;
+            for target in agent.config.target_names() {
+                check_odoo(&agent, &mut r, target).await;
+            }
             if let Some(smtp) = &agent.config.smtp {
                 check_smtp_tls(smtp, &mut r).await;
                 match crate::alert::test_connection(&agent).await {
@@ -148,6 +150,7 @@ fn needed(config: &Config) -> Vec<SecretName> {
         SecretName::SilaeSubscriptionKey,
         SecretName::OdooSecret,
     ];
+    needed.extend(config.odoo.targets.keys().map(|t| SecretName::odoo_target(t)));
     if config.smtp.as_ref().is_some_and(|s| s.username.is_some()) {
         needed.push(SecretName::SmtpPassword);
     }
@@ -178,56 +181,61 @@ pub fn require_secrets(config: &Config) -> Result<(), super::ConfigProblem> {
     }
 }
 
-async fn check_odoo(agent: &Agent, r: &mut Report) {
-    let odoo = match agent.odoo().await {
+/// One Odoo target: `odoo …` lines for `[odoo]`, `odoo <name> …` for `[odoo.targets.<name>]`,
+/// then its dossiers.
+async fn check_odoo(agent: &Agent, r: &mut Report, target: &str) {
+    let Some(config) = agent.config.odoo_target(target) else { return };
+    let label = match target {
+        crate::config::DEFAULT_TARGET => "odoo".to_owned(),
+        name => format!("odoo {name}"),
+    };
+    let label = label.as_str();
+    let odoo = match agent.odoo_for(target).await {
         Ok(o) => o,
         Err(f) => {
             // The client is built before it connects: its TLS verdicts say why, if TLS was it.
-            if let (_, Some(client)) = agent.built_clients() {
-                tls_lines(r, "odoo", &client.tls, ());
+            if let Some(client) = agent.built_client(target) {
+                tls_lines(r, label, &client.tls, ());
             }
-            return r.fail("odoo", format_args!("{} [{}]", f.message, f.kind));
+            return r.fail(label, format_args!("{} [{}]", f.message, f.kind));
         }
     };
     let session = odoo.current_session().await.expect("connected");
-    match tls_lines(r, "odoo", &odoo.tls, odoo.authenticate().await) {
+    match tls_lines(r, label, &odoo.tls, odoo.authenticate().await) {
         Ok(s) => {
-            agent.remember(s);
+            agent.remember_for(target, s);
             r.ok(
-                "odoo",
+                label,
                 format_args!(
                     "{} database {} as {} (Odoo {}, {} protocol, uid {})",
-                    agent.config.odoo.url,
-                    agent.config.odoo.database,
-                    agent.config.odoo.login,
+                    config.url,
+                    config.database,
+                    config.login,
                     s.major,
                     s.protocol.as_str(),
                     s.uid
                 ),
             )
         }
-        Err(e) => return r.fail("odoo", format_args!("{e} (remembered session: Odoo {})", session.major)),
+        Err(e) => return r.fail(label, format_args!("{e} (remembered session: Odoo {})", session.major)),
     }
     match odoo.addon_installed().await {
-        Ok(true) => r.ok("odoo addon", "payflow_silae installed"),
+        Ok(true) => r.ok(&format!("{label} addon"), "payflow_silae installed"),
         Ok(false) => r.fail(
-            "odoo addon",
+            &format!("{label} addon"),
             "payflow_silae is not installed: install odoo_addon/payflow_silae (Apps > PayFlow (Silae)); without it nothing can be written",
         ),
-        Err(e) => r.fail("odoo addon", e),
+        Err(e) => r.fail(&format!("{label} addon"), e),
     }
     let companies = match odoo.companies().await {
         Ok(c) => c,
-        Err(e) => return r.fail("odoo companies", e),
+        Err(e) => return r.fail(&format!("{label} companies"), e),
     };
-    for d in agent.store().dossiers().unwrap_or_default() {
+    for d in agent.store().dossiers().unwrap_or_default().into_iter().filter(|d| d.target == target) {
         let what = format!("dossier {} in Odoo", d.silae_number);
         let Some(company) = companies.as_array().into_iter().flatten().find(|c| c["id"].as_i64() == Some(d.company_id))
         else {
-            r.fail(
-                &what,
-                format_args!("company {} not found or not allowed to {}", d.company_id, agent.config.odoo.login),
-            );
+            r.fail(&what, format_args!("company {} not found or not allowed to {}", d.company_id, config.login));
             continue;
         };
         let journal =
@@ -240,7 +248,7 @@ async fn check_odoo(agent: &Agent, r: &mut Report) {
             None => r.fail(
                 &what,
                 format_args!(
-                    "no journal {} in {}: create a Miscellaneous journal with that code, or change the dossier (`payflow-agent odoo companies` lists them)",
+                    "no journal {} in {}: create a Miscellaneous journal with that code, or change the dossier (`payflow-agent odoo companies --target {target}` lists them)",
                     d.journal_code,
                     company["name"].as_str().unwrap_or("?")
                 ),

@@ -78,6 +78,10 @@ pub struct Add {
     /// Keep the dossier but do not import it.
     #[arg(long)]
     disabled: bool,
+    /// The Odoo database its moves go to: a `[odoo.targets.<name>]` of the config (default:
+    /// `[odoo]`, the target `default`).
+    #[arg(long, value_name = "NAME", default_value = crate::config::DEFAULT_TARGET)]
+    target: String,
 }
 
 #[derive(Debug, Args)]
@@ -126,12 +130,14 @@ impl Cmd {
                     payments: a.payments_journal.is_some(),
                     payments_journal: a.payments_journal,
                     large: a.large,
+                    target: a.target,
                 };
-                let saved = store.upsert_dossier(&d, &agent.now())?;
+                let saved = agent.save_dossier(&d)?;
                 outln!(
-                    "dossier {} saved: {} (company {}, journal {}, day {}){}",
+                    "dossier {} saved: {} (target {}, company {}, journal {}, day {}){}",
                     saved.silae_number,
                     saved.name,
+                    saved.target,
                     saved.company_id,
                     saved.journal_code,
                     saved.transfer_day,
@@ -149,9 +155,10 @@ impl Cmd {
                     outln!("no dossier: add one with `payflow-agent dossier add`");
                 } else {
                     outln!(
-                        "{:<10} {:<30} {:>7} {:<8} {:>3} {:<8} ALERTS",
+                        "{:<10} {:<30} {:<12} {:>7} {:<8} {:>3} {:<8} ALERTS",
                         "SILAE",
                         "NAME",
+                        "TARGET",
                         "COMPANY",
                         "JOURNAL",
                         "DAY",
@@ -159,9 +166,10 @@ impl Cmd {
                     );
                     for d in all {
                         outln!(
-                            "{:<10} {:<30} {:>7} {:<8} {:>3} {:<8} {}",
+                            "{:<10} {:<30} {:<12} {:>7} {:<8} {:>3} {:<8} {}",
                             d.silae_number,
                             d.name,
+                            d.target,
                             d.company_id,
                             d.journal_code,
                             d.transfer_day,
@@ -207,7 +215,7 @@ async fn accounts(agent: &Agent, a: Accounts) -> anyhow::Result<ExitCode> {
             a.dossier
         ),
     };
-    let odoo = agent.odoo().await.map_err(|f| anyhow::anyhow!("{} [{}]", f.message, f.kind))?;
+    let odoo = agent.odoo_for(&dossier.target).await.map_err(|f| anyhow::anyhow!("{} [{}]", f.message, f.kind))?;
     let chart = odoo.chart(dossier.company_id).await?;
     let planned = crate::accounts::plan(&missing, &chart);
     outln!("{:<10} {:<8} {:<40} {:<20} {:<9} LIKE", "SILAE", "CODE", "NAME", "TYPE", "RECONCILE");

@@ -12,13 +12,16 @@ pub enum Cmd {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// The Odoo target to ask: a `[odoo.targets.<name>]` of the config (default: `[odoo]`).
+        #[arg(long, value_name = "NAME", default_value = crate::config::DEFAULT_TARGET)]
+        target: String,
     },
 }
 
 impl Cmd {
     pub async fn run(self, agent: &Agent) -> anyhow::Result<ExitCode> {
-        let Cmd::Companies { json } = self;
-        let odoo = agent.odoo().await.map_err(|f| anyhow::anyhow!("{} [{}]", f.message, f.kind))?;
+        let Cmd::Companies { json, target } = self;
+        let odoo = agent.odoo_for(&target).await.map_err(|f| anyhow::anyhow!("{} [{}]", f.message, f.kind))?;
         let companies = odoo.companies().await?;
         if json {
             outln!("{}", serde_json::to_string_pretty(&companies)?);

@@ -13,7 +13,7 @@ pub struct Cmd {
     /// The day to run for (default: today in the configured time zone).
     #[arg(long, value_name = "YYYY-MM-DD")]
     date: Option<jiff::civil::Date>,
-    /// How many dossiers are worked on at once.
+    /// How many dossiers of one Odoo target are worked on at once (every target at once).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
     /// One JSON object per run, one per line.
@@ -33,8 +33,12 @@ impl Cmd {
                 outln!("{}", serde_json::to_string(r).context("JSON")?);
             } else {
                 let kind = r.error_kind.map(|k| format!(" [{k}]")).unwrap_or_default();
+                let target = match r.target.as_str() {
+                    crate::config::DEFAULT_TARGET => String::new(),
+                    t => format!(" (target {t})"),
+                };
                 outln!(
-                    "dossier {} period {}: {}{kind} — {}",
+                    "dossier {}{target} period {}: {}{kind} — {}",
                     r.dossier,
                     r.period,
                     r.status.as_str(),

@@ -34,7 +34,8 @@ impl Cmd {
                 outln!("{name} stored in {}", secrets.store_path().display());
             }
             Cmd::List => {
-                for name in SecretName::ALL {
+                let targets = config.odoo.targets.keys().map(|t| SecretName::odoo_target(t));
+                for name in SecretName::ALL.into_iter().chain(targets) {
                     outln!("{:<24} {}", name.as_str(), secrets.source(name)?);
                 }
             }

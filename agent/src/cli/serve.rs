@@ -21,9 +21,7 @@ pub async fn run_until(
     // A service without the secrets an import needs does not start (exit 78), as `check --offline`.
     super::check::require_secrets(&config)?;
     let listen = config.rpc.listen;
-    if !listen.ip().is_loopback() {
-        tracing::warn!(%listen, "the JSON-RPC service listens beyond loopback (rpc.allow_remote): put it behind a TLS proxy");
-    }
+    let scheme = if config.rpc.tls().is_some() { "https" } else { "http" };
     let agent = Agent::open(config)?;
     let svc = Service::new(agent, config_path)
         .map_err(|e| super::ConfigProblem(format!("{e}: the Odoo addon authenticates with it")))?;
@@ -32,7 +30,7 @@ pub async fn run_until(
     #[cfg(unix)]
     reload_on_sighup(svc.clone());
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(%listen, "PayFlow JSON-RPC service ready");
+    tracing::info!(%listen, "PayFlow JSON-RPC service ready on {scheme}://{listen}/");
     super::systemd::notify_ready();
     serve(svc, listener, shutdown, Duration::from_secs(60)).await?;
     tracing::info!("stopped");

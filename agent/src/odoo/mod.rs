@@ -333,8 +333,13 @@ const READ_ATTEMPTS: u32 = 3;
 
 impl OdooClient {
     pub fn new(config: &OdooConfig, secret: SecretString) -> Result<OdooClient, OdooError> {
-        // A future `[odoo.targets.<name>]` builds its own with `trust("odoo.targets.<name>", ..)`.
-        let tls = crate::config::trust("odoo", config.ca_file.as_ref()).map_err(OdooError::Unavailable)?;
+        OdooClient::in_section("odoo", config, secret)
+    }
+
+    /// The client of the config table `section` (`odoo`, `odoo.targets.<name>`: named in
+    /// `check`'s TLS hints).
+    pub fn in_section(section: &str, config: &OdooConfig, secret: SecretString) -> Result<OdooClient, OdooError> {
+        let tls = crate::config::trust(section, config.ca_file.as_ref()).map_err(OdooError::Unavailable)?;
         Ok(OdooClient {
             transport: Transport::new(
                 config.url.as_str(),

@@ -63,6 +63,8 @@ struct Upsert {
 #[serde(deny_unknown_fields)]
 struct RunsList {
     dossier: Option<String>,
+    /// Only the runs of this Odoo target (`default`: `[odoo]`).
+    target: Option<String>,
     status: Option<Status>,
     period: Option<Period>,
     limit: Option<u32>,
@@ -97,6 +99,17 @@ struct JobId {
 #[serde(deny_unknown_fields)]
 struct Target {
     target: String,
+    /// With `target = "odoo"`: which Odoo target (default: `[odoo]`).
+    #[serde(default = "crate::store::default_target")]
+    odoo_target: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Companies {
+    /// The Odoo target (default: `[odoo]`).
+    #[serde(default = "crate::store::default_target")]
+    target: String,
 }
 
 fn store_err(e: crate::store::StoreError) -> ErrorObjectOwned {
@@ -130,9 +143,7 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
     m.register_blocking_method("dossiers.upsert", |p, svc, _| {
         let a: Upsert = parse(&p)?;
         let agent = svc.agent();
-        let now = agent.now();
-        let saved = agent.store().upsert_dossier(&a.dossier, &now).map_err(store_err);
-        saved
+        agent.save_dossier(&a.dossier).map_err(store_err)
     })
     .expect("unique name");
     m.register_blocking_method("dossiers.remove", |p, svc, _| {
@@ -159,16 +170,20 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
     })
     .expect("unique name");
     m.register_async_method("odoo.companies", |p, svc, _| async move {
-        parse::<NoParams>(&p)?;
+        let a: Companies = parse(&p)?;
+        bounded("target", Some(&a.target), 40)?;
         let agent = svc.agent();
-        let odoo = agent.odoo().await.map_err(|f| err(UNAVAILABLE, format!("{} [{}]", f.message, f.kind)))?;
+        let odoo =
+            agent.odoo_for(&a.target).await.map_err(|f| err(UNAVAILABLE, format!("{} [{}]", f.message, f.kind)))?;
         odoo.companies().await.map_err(|e| err(UNAVAILABLE, e.to_string()))
     })
     .expect("unique name");
     m.register_blocking_method("runs.list", |p, svc, _| {
         let a: RunsList = parse(&p)?;
         bounded("dossier", a.dossier.as_deref(), limits::NUMBER)?;
+        bounded("target", a.target.as_deref(), 40)?;
         let filter = RunFilter {
+            target: a.target,
             dossier: a.dossier,
             status: a.status,
             period: a.period.map(|p| p.to_string()),
@@ -232,6 +247,7 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
     m.register_async_method("connections.test", |p, svc, _| async move {
         let a: Target = parse(&p)?;
         bounded("target", Some(&a.target), 16)?;
+        bounded("odoo_target", Some(&a.odoo_target), 40)?;
         let agent = svc.agent();
         // `facts`: what the addon renders in the user's language; `message`: the English
         // sentence (the CLI's, and the detail of a failure).
@@ -248,7 +264,7 @@ pub fn module(svc: Arc<Service>) -> RpcModule<Arc<Service>> {
                     })
                     .map_err(|e| e.to_string()),
             },
-            "odoo" => match agent.odoo().await {
+            "odoo" => match agent.odoo_for(&a.odoo_target).await {
                 Err(f) => Err(f.message),
                 Ok(o) => match o.authenticate().await {
                     Ok(s) => {

@@ -188,7 +188,7 @@ impl Service {
         if config.rpc != current.config.rpc {
             tracing::warn!(
                 listen = %config.rpc.listen,
-                "rpc.listen or rpc.allow_remote changed: it takes effect at the next restart of the service (it still listens as before)"
+                "rpc.listen, rpc.tls_cert or rpc.tls_key changed: it takes effect at the next restart of the service (it still listens as before)"
             );
         }
         let agent = Agent::sharing(config, store, secrets);
@@ -217,7 +217,7 @@ impl Service {
             Err(_) => false,
         };
         let local = agent.clone();
-        let (silae_configured, last_run, next_due, key_expiry) = blocking(move || {
+        let (silae_configured, last_run, next_due, key_expiry, targets) = blocking(move || {
             let agent = local;
             let silae_configured =
                 [SecretName::SilaeClientId, SecretName::SilaeClientSecret, SecretName::SilaeSubscriptionKey]
@@ -258,7 +258,9 @@ impl Service {
                     (which, entry)
                 })
                 .collect();
-            (silae_configured, last_run, next_due, key_expiry)
+            // Per Odoo target: its dossiers, what failed there and what is late.
+            let targets = crate::summary::gather(store, &agent.config, today).unwrap_or_default();
+            (silae_configured, last_run, next_due, key_expiry, targets)
         })
         .await;
         json!({
@@ -271,6 +273,7 @@ impl Service {
             "smtp_configured": c.smtp.is_some(),
             "last_run": last_run,
             "next_due": next_due,
+            "targets": targets,
         })
     }
 }
@@ -308,7 +311,13 @@ pub async fn serve_with_cap(
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(svc.clone());
-    server::run(listener, app, shutdown, max_connections).await;
+    // HTTPS when the config gives a certificate and key (checked on load: an error here is a
+    // file changed since, and nothing is served rather than plain HTTP).
+    let tls = match svc.agent().config.rpc.tls() {
+        None => None,
+        Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(std::io::Error::other)?),
+    };
+    server::run(listener, app, shutdown, max_connections, tls).await;
     svc.stopping.store(true, Ordering::Relaxed);
     let mut jobs = std::mem::take(&mut *svc.jobs.lock().unwrap());
     let drained = tokio::time::timeout(grace, async { while jobs.join_next().await.is_some() {} }).await;

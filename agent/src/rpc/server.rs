@@ -53,12 +53,37 @@ fn raise_nofile_limit() -> u64 {
     MAX_CONNECTIONS + RESERVED_FDS
 }
 
+/// The TLS side of `serve` (`rpc.tls_cert`, `rpc.tls_key`): TLS 1.2 and 1.3 with ring, the
+/// chain and key read from their PEM files. The error says which file and why.
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no certificate (-----BEGIN CERTIFICATE-----) in it", cert.display()));
+    }
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: no private key read: {e}", key.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| format!("{} and {}: {e}", cert.display(), key.display()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains the connections (bounded).
+/// With `tls`, every connection is a TLS one (its handshake within `HEADER_TIMEOUT`).
 pub async fn run(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     max_connections: usize,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -83,20 +108,18 @@ pub async fn run(
             },
         };
         let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _slot = slot;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
-                    // Idle: closed at once; a request in progress: finished, then closed.
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+            match tls {
+                None => serve_connection(stream, service, stop).await,
+                Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, service, stop).await,
+                    // Plain HTTP, a refused or a slow handshake: the connection is closed.
+                    Ok(Err(e)) => tracing::debug!("TLS handshake refused: {e}"),
+                    Err(_) => tracing::debug!("TLS handshake not done within {} s", HEADER_TIMEOUT.as_secs()),
+                },
             }
         });
     }
@@ -112,5 +135,27 @@ pub async fn run(
         );
         connections.abort_all();
         while connections.join_next().await.is_some() {}
+    }
+}
+
+/// One HTTP/1 connection (plain or TLS) until it ends or the service stops.
+async fn serve_connection<I>(
+    io: I,
+    service: TowerToHyperService<axum::Router>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+            // Idle: closed at once; a request in progress: finished, then closed.
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
     }
 }

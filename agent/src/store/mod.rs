@@ -23,6 +23,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0007_silae_key_expiry.sql")),
         M::up(include_str!("migrations/0008_large_dossiers_key_notices.sql")),
         M::up(include_str!("migrations/0009_payments.sql")),
+        M::up(include_str!("migrations/0013_targets.sql")),
     ])
 });
 
@@ -92,6 +93,14 @@ pub struct Dossier {
     /// A big dossier: its journal is always asked for asynchronously (docs/silae.md).
     #[serde(default)]
     pub large: bool,
+    /// The Odoo database its moves go to: a `[odoo.targets.<name>]` of the config, or
+    /// `default` (`[odoo]`).
+    #[serde(default = "default_target")]
+    pub target: String,
+}
+
+pub fn default_target() -> String {
+    crate::config::DEFAULT_TARGET.to_owned()
 }
 
 impl Dossier {
@@ -205,6 +214,13 @@ impl Dossier {
                 limits::CODE
             ));
         }
+        if !crate::config::valid_target_name(&self.target) {
+            return bad(format!(
+                "target {:?}: expected {}",
+                limits::shown(&self.target),
+                crate::config::TARGET_NAME_EXPECTED
+            ));
+        }
         if self.company_id <= 0 {
             return bad(format!("company_id {}: expected the Odoo company id (a positive integer)", self.company_id));
         }
@@ -290,6 +306,8 @@ pub struct Run {
     pub alert: Option<String>,
     /// The typed outcome (rebuilt from the columns for runs recorded before it existed).
     pub outcome: Outcome,
+    /// The Odoo target of its dossier when it started (`default`: `[odoo]`).
+    pub target: String,
 }
 
 /// The end of a run: its typed outcome (the status, kind, message, moves and totals columns
@@ -304,6 +322,8 @@ pub struct RunOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub dossier: Option<String>,
+    /// Only the runs made for this Odoo target.
+    pub target: Option<String>,
     pub status: Option<Status>,
     pub period: Option<String>,
     pub before_id: Option<i64>,
@@ -416,15 +436,15 @@ impl Store {
         conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
                                    account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map,
-                                   payments, payments_journal, large)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16)
+                                   payments, payments_journal, large, target)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (silae_number) DO UPDATE SET
                 name = excluded.name, company_id = excluded.company_id, journal_code = excluded.journal_code,
                 transfer_day = excluded.transfer_day, alert_emails = excluded.alert_emails, enabled = excluded.enabled,
                 account_map = excluded.account_map, analytic = excluded.analytic, start_period = excluded.start_period,
                 wait_closed = excluded.wait_closed, updated_at = excluded.updated_at, journal_map = excluded.journal_map,
                 payments = excluded.payments, payments_journal = excluded.payments_journal,
-                large = excluded.large",
+                large = excluded.large, target = excluded.target",
             params![
                 d.silae_number,
                 d.name,
@@ -442,6 +462,7 @@ impl Store {
                 d.payments,
                 d.payments_journal.as_deref().map(str::trim),
                 d.large,
+                d.target,
             ],
         )?;
         self.dossier(&d.silae_number)
@@ -459,6 +480,15 @@ impl Store {
         let mut stmt = conn.prepare(&format!("{DOSSIER_SELECT} ORDER BY silae_number"))?;
         let rows = stmt.query_map([], dossier_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A dossier's target (`default` for a dossier not configured: its run fails anyway).
+    pub fn dossier_target(&self, silae_number: &str) -> Result<String, StoreError> {
+        let found = self
+            .read()
+            .query_row("SELECT target FROM dossiers WHERE silae_number = ?1", [silae_number], |r| r.get(0))
+            .optional()?;
+        Ok(found.unwrap_or_else(default_target))
     }
 
     /// Removes a dossier (its runs stay in the log); `false` when there was none.
@@ -480,8 +510,9 @@ impl Store {
         self.check()?;
         let conn = self.write();
         conn.execute(
-            "INSERT INTO runs (dossier, period, trigger, triggered_by, dry_run, started_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
+            "INSERT INTO runs (dossier, period, trigger, triggered_by, dry_run, started_at, status, target)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running',
+                     coalesce((SELECT target FROM dossiers WHERE silae_number = ?1), 'default'))",
             params![dossier, period.to_string(), trigger.as_str(), triggered_by, dry_run, now],
         )?;
         Ok(conn.last_insert_rowid())
@@ -532,6 +563,7 @@ impl Store {
         let limit = f.limit.unwrap_or(100).min(10_000);
         let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
         args.extend(f.dossier.as_ref().map(|v| v as &dyn rusqlite::ToSql));
+        args.extend(f.target.as_ref().map(|v| v as &dyn rusqlite::ToSql));
         args.extend(f.status.as_ref().map(|v| v as &dyn rusqlite::ToSql));
         args.extend(f.period.as_ref().map(|v| v as &dyn rusqlite::ToSql));
         args.extend(f.before_id.as_ref().map(|v| v as &dyn rusqlite::ToSql));
@@ -548,6 +580,7 @@ fn runs_sql(f: &RunFilter) -> String {
     let mut sql = format!("{RUN_SELECT} WHERE 1");
     let clauses = [
         (f.dossier.is_some(), " AND dossier = ?"),
+        (f.target.is_some(), " AND target = ?"),
         (f.status.is_some(), " AND status = ?"),
         (f.period.is_some(), " AND period = ?"),
         (f.before_id.is_some(), " AND id < ?"),
@@ -917,7 +950,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 const DOSSIER_SELECT: &str = "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal, large FROM dossiers";
+    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal, large, target FROM dossiers";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
@@ -960,11 +993,12 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
         payments: row.get(12)?,
         payments_journal: row.get(13)?,
         large: row.get(14)?,
+        target: row.get(15)?,
     })
 }
 
 const RUN_SELECT: &str = "SELECT id, dossier, period, trigger, triggered_by, dry_run, started_at, finished_at, status,
-    error_kind, message, moves, total_debit, total_credit, line_count, alert, outcome FROM runs";
+    error_kind, message, moves, total_debit, total_credit, line_count, alert, outcome, target FROM runs";
 
 fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
     let stored: Option<String> = row.get(16)?;
@@ -1003,6 +1037,7 @@ fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
         line_count: row.get(14)?,
         alert: row.get(15)?,
         outcome,
+        target: row.get(17)?,
     })
 }
 
@@ -1027,6 +1062,7 @@ mod tests {
             payments: false,
             payments_journal: None,
             large: false,
+            target: "default".into(),
         }
     }
 
@@ -1218,6 +1254,7 @@ mod tests {
             period: Some("2026-10".into()),
             before_id: Some(b),
             limit: Some(1),
+            target: Some("default".into()),
         };
         assert_eq!(s.runs(&both).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [a]);
         assert!(s
@@ -1262,6 +1299,7 @@ mod tests {
             (RunFilter { status: Some(Status::Failed), ..Default::default() }, "runs_by_status"),
             (RunFilter { period: x.clone(), ..Default::default() }, "runs_by_period"),
             (RunFilter { dossier: x.clone(), before_id: Some(9), ..Default::default() }, "runs_by_dossier"),
+            (RunFilter { target: x.clone(), ..Default::default() }, "runs_by_target"),
         ];
         for (filter, index) in cases {
             let sql = runs_sql(&filter).replacen("?", "'x'", 1).replace("?", "50");

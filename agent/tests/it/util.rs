@@ -24,7 +24,8 @@ pub const PLANTED: [(&str, &str); 4] = [
 ];
 /// Every secret value the suite plants somewhere (the RPC token and the SMTP password in their
 /// tests, the simulators' demo credentials in the Silae client's), searched for in outputs.
-pub const SEARCHED: [&str; 10] = [
+pub const SEARCHED: [&str; 11] = [
+    "planted-odoo-secret-client-b-41d9",
     SILAE_CLIENT_ID,
     SILAE_CLIENT_SECRET,
     SILAE_SUBSCRIPTION_KEY,
@@ -298,6 +299,7 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         payments: false,
         payments_journal: None,
         large: false,
+        target: "default".into(),
     }
 }
 

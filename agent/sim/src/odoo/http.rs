@@ -118,6 +118,11 @@ impl Shared {
             }
             calls.push((model.to_owned(), method.to_owned()));
         }
+        let _ = self.held.subscribe().wait_for(|held| !held).await;
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         let specific = self
             .method_faults
             .lock()

@@ -88,6 +88,10 @@ struct Shared {
     deprecated: Mutex<Vec<String>>,
     faults: Mutex<VecDeque<OdooFault>>,
     method_faults: Mutex<HashMap<(String, String), VecDeque<OdooFault>>>,
+    /// Every call waits this long before it is worked on (a distant or busy Odoo).
+    latency: Mutex<Duration>,
+    /// While `true`, every call waits (held) until it is released: a database that hangs.
+    held: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -227,6 +231,8 @@ impl OdooSim {
             deprecated: Mutex::default(),
             faults: Mutex::default(),
             method_faults: Mutex::default(),
+            latency: Mutex::default(),
+            held: tokio::sync::watch::Sender::new(false),
         });
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -268,6 +274,16 @@ impl OdooSim {
     /// this list stays empty.
     pub fn deprecated_calls(&self) -> Vec<String> {
         self.shared.deprecated.lock().unwrap().clone()
+    }
+
+    /// Every call from now on takes at least `d` more before it is worked on (zero: none).
+    pub fn set_latency(&self, d: Duration) {
+        *self.shared.latency.lock().unwrap() = d;
+    }
+
+    /// Holds every call (`true`: they wait, logged, without an answer) until released (`false`).
+    pub fn hold(&self, yes: bool) {
+        self.shared.held.send_replace(yes);
     }
 
     /// Queues a fault for the next call without a fault of its own (FIFO).
