@@ -277,7 +277,7 @@ class PayflowRun(models.Model):
     def _payflow_corrected_text(self, moves, currency=None):
         """Drafts changed in Odoo and posted entries Silae corrected: which, who, when, the
         difference per account, what to do."""
-        lines = [_("Nothing was written.")]
+        lines = []
         for move in moves:
             name = self._payflow_move_label(move.get("move") or {})
             if move.get("state") == "draft":
@@ -308,6 +308,9 @@ class PayflowRun(models.Model):
                     },
                     currency or self.env.company.currency_id,
                 ))
+        # The list's summary is the first line: which move, and that nothing was written.
+        head = _("Nothing was written.")
+        lines = [f"{lines[0]} {head}"] + lines[1:] if lines else [head]
         if any(m.get("state") == "draft" for m in moves):
             lines.append(
                 _(

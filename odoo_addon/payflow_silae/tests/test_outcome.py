@@ -150,6 +150,8 @@ class TestOutcome(TransactionCase):
         for word in ENGLISH_WORDS:
             self.assertNotIn(word, text)
         self.assertEqual(run.error_kind, "changed_in_odoo")
+        self.assertIn("SAL/2026/10/0001", run.summary)
+        self.assertIn("Rien n'a été écrit.", run.summary)
         english = self._run(dict(corrected, id=9005), "en_US").outcome_text
         self.assertIn("641100 Salaires: debit", english)
         self.assertIn("changed in Odoo by Jeanne Comptable", english)
