@@ -83,7 +83,6 @@ class PayflowDossier(models.Model):
     )
     corrections = fields.Selection(
         [("alert", "Alert"), ("adjust", "Adjust")],
-        string="Corrections",
         default="alert",
         required=True,
         help="When Silae corrects a payroll already posted in Odoo (the posted entry is never "
