@@ -212,6 +212,7 @@ async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agen
                 payments_journal: None,
                 large: false,
                 target: "default".into(),
+                corrections: Default::default(),
             },
             "t",
         )

@@ -57,6 +57,7 @@ async fn main() {
             payments_journal: None,
             large: false,
             target: "default".into(),
+            corrections: Default::default(),
         };
         store.upsert_dossier(&dossier, "2026-11-01T06:00:00+01:00").unwrap();
     }

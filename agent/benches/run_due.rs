@@ -77,6 +77,7 @@ async fn main() {
                     payments_journal: None,
                     large: false,
                     target: "default".into(),
+                    corrections: Default::default(),
                 },
                 "t",
             )

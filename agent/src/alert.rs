@@ -396,6 +396,14 @@ fn kind_fr(kind: Option<ErrorKind>) -> (&'static str, &'static str) {
             "PayFlow ne peut pas enregistrer son travail sur le serveur (base locale verrouillée, disque plein ou dossier de données inaccessible) ; rien n'a été envoyé à Odoo.",
             "Transmettez ce message à l'administrateur de PayFlow ; l'import sera retenté à la prochaine exécution.",
         ),
+        Some(ErrorKind::ChangedInOdoo) => (
+            "Silae donne une autre paie pour un brouillon modifié à la main dans Odoo ; PayFlow ne le remplace pas et n'a rien écrit.",
+            "Reportez à la main sur le brouillon les écarts listés ci-dessous, ou supprimez le brouillon pour que le prochain import reprenne la paie de Silae.",
+        ),
+        Some(ErrorKind::PostedChanged) => (
+            "Silae a corrigé une paie déjà comptabilisée dans Odoo ; la pièce comptabilisée n'est pas modifiée et rien n'a été écrit.",
+            "Passez l'écart listé ci-dessous à la main, ou choisissez « Régulariser » (Corrections) sur le dossier : PayFlow créera une pièce de régularisation en brouillon.",
+        ),
         Some(ErrorKind::Config) | None => (
             "la configuration de PayFlow est incomplète.",
             "Transmettez ce message à l'administrateur de PayFlow.",

@@ -348,6 +348,37 @@ pub enum Decision {
     Write { pending: Vec<usize> },
 }
 
+/// Posted moves Odoo holds under another payload than the plan's (Silae corrected them): a
+/// refusal, where `payflow_import_plan` is missing (it alone compares the amounts and adjusts).
+fn posted_changed(plan: &ImportPlan, held: &Resolved) -> Option<Failure> {
+    let moves: Vec<crate::outcome::CorrectedMove> = plan
+        .moves
+        .iter()
+        .filter_map(|m| {
+            let e = held.existing.get(&m.import_key)?;
+            let other = e.payload_hash.as_deref() != Some(m.payload_hash.as_str());
+            (e.state == MoveState::Posted && other).then(|| crate::outcome::CorrectedMove {
+                import_key: m.import_key.clone(),
+                odoo_move: MoveRef { id: e.id, name: e.name.clone(), rupture_label: Some(m.rupture_label.clone()) },
+                state: "posted".into(),
+                changed_by: None,
+                changed_at: None,
+                reasons: Vec::new(),
+                adjustments: Vec::new(),
+                diff: Vec::new(),
+            })
+        })
+        .collect();
+    if moves.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "{}\nThe payflow_silae addon of this database has no payflow_import_plan: update it to see the difference per account (and to let `--corrections adjust` book it)",
+        crate::outcome::corrected_english(&moves)
+    );
+    Some(Failure { kind: ErrorKind::PostedChanged, message, facts: Some(Facts::Corrected { moves }) })
+}
+
 /// Decides over the plan (legacy keys already adopted) and what Odoo holds for it. No I/O.
 pub fn decide(plan: &ImportPlan, held: &Resolved, dry_run: bool) -> Decision {
     if let Some(why) = plan.renamed(&held.period_keys) {
@@ -357,6 +388,9 @@ pub fn decide(plan: &ImportPlan, held: &Resolved, dry_run: bool) -> Decision {
         if !dry_run {
             return Decision::Refuse(missing.clone().into());
         }
+    }
+    if let Some(refused) = posted_changed(plan, held) {
+        return Decision::Refuse(refused);
     }
     // A draft of the same payload is already there; posted moves are never touched.
     let pending: Vec<usize> = (0..plan.moves.len())
@@ -383,6 +417,7 @@ pub fn decide(plan: &ImportPlan, held: &Resolved, dry_run: bool) -> Decision {
             create: (pending.len() - replace) as i64,
             replace: replace as i64,
             already: (plan.moves.len() - pending.len()) as i64,
+            adjust: 0,
             addon_missing: held.addon_missing.as_ref().map(|e| e.to_string()),
         });
     }
@@ -407,6 +442,9 @@ fn found_after_write_error(plan: &ImportPlan, now: &HashMap<String, Existing>) -
 fn after_write(plan: &ImportPlan, held: &Resolved, results: &[WriteResult]) -> (Status, Facts, Vec<MoveRef>) {
     let written: HashMap<&str, MoveRef> =
         results.iter().map(|r| (r.import_key.as_str(), move_ref(r.id, r.name.as_deref()))).collect();
+    // The adjustments of posted moves Silae corrected come after the plan's moves.
+    let (adjustments, results): (Vec<&WriteResult>, Vec<&WriteResult>) =
+        results.iter().partition(|r| journal::is_adjustment_key(&r.import_key));
     let moves: Vec<MoveRef> = plan
         .moves
         .iter()
@@ -417,15 +455,18 @@ fn after_write(plan: &ImportPlan, held: &Resolved, results: &[WriteResult]) -> (
                 .or_else(|| held.existing.get(&m.import_key).map(|e| move_ref(e.id, e.name.as_deref())))
         })
         .filter(|m| m.id > 0)
+        .chain(adjustments.iter().map(|r| move_ref(r.id, r.name.as_deref())))
         .collect();
     let created = results.iter().filter(|r| r.result == WriteOutcome::Created).count();
     let replaced = results.iter().filter(|r| r.result == WriteOutcome::Replaced).count();
-    let status = if created + replaced == 0 { Status::AlreadyImported } else { Status::Imported };
+    let adjusted = adjustments.len() as i64;
+    let status = if created + replaced == 0 && adjusted == 0 { Status::AlreadyImported } else { Status::Imported };
     let facts = Facts::Imported {
         company: held.company_name.clone(),
         created: created as i64,
         replaced: replaced as i64,
-        already: (plan.moves.len() - created - replaced) as i64,
+        already: plan.moves.len().saturating_sub(created + replaced) as i64,
+        adjusted,
     };
     (status, facts, moves)
 }
@@ -509,6 +550,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         account_map: &dossier.account_map,
         analytic: &dossier.analytic,
         payments_journal: dossier.payments_journal.as_deref().filter(|_| dossier.payments),
+        corrections: dossier.corrections,
     };
     // A payment move carries its own Silae answer and says what it pays.
     let messages: Vec<String> = plan
@@ -555,15 +597,19 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
     };
     // Set when Odoo was asked to write and wrote nothing: only a rename refusal explains that.
     let mut refused = false;
+    // The adjustments a preview found to create (posted moves Silae corrected).
+    let mut adjust = 0;
     let resolved = match one_call {
         Ok(answer) if answer.written => {
             // The moves Odoo holds under their legacy key keep it (its rows name that key).
             plan.adopt_legacy_keys(&|k| answer.moves.iter().any(|r| r.import_key == k));
             let company_id = dossier.company_id;
-            return written(odoo, company_id, Ok(answer.moves), plan, journal_code, Some(answer.resolved)).await;
+            let rows = answer.moves.into_iter().chain(answer.adjustments).collect();
+            return written(odoo, company_id, Ok(rows), plan, journal_code, Some(answer.resolved)).await;
         }
         Ok(answer) => {
             refused = !opts.dry_run || answer.renamed;
+            adjust = answer.adjustments.len() as i64;
             answer.resolved
         }
         Err(odoo::PlanError::Resolve(e)) => return Err(with_labels(e)),
@@ -582,7 +628,21 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         }
     };
     plan.adopt_legacy_keys(&|k| resolved.existing.contains_key(k));
-    let decision = decide(&plan, &resolved, opts.dry_run);
+    let mut decision = decide(&plan, &resolved, opts.dry_run);
+    if adjust > 0 {
+        decision = match decision {
+            Decision::Preview(check) => Decision::Preview(OdooCheck { adjust, ..check }),
+            Decision::AlreadyImported { .. } => Decision::Preview(OdooCheck {
+                company: resolved.company_name.clone(),
+                create: 0,
+                replace: 0,
+                already: plan.moves.len() as i64,
+                adjust,
+                addon_missing: None,
+            }),
+            other => other,
+        };
+    }
     if refused && !matches!(decision, Decision::Refuse(_)) {
         let why = "payflow_import_plan wrote nothing and named no problem the agent knows (a rename it does not see)";
         return Err(write_failure(odoo::WriteError::Malformed(why.to_owned())));
@@ -897,15 +957,39 @@ mod tests {
         let p = plan();
         let cases: &[Holds] = &[
             &[(0, 11, "posted", true), (1, 12, "posted", true)],
-            // A posted move is never touched, even of another payload.
-            &[(0, 11, "posted", false), (1, 12, "draft", true)],
-            &[(0, 11, "cancel", false), (1, 12, "posted", false)],
+            &[(0, 11, "posted", true), (1, 12, "draft", true)],
+            // A cancelled move is never touched, whatever its payload.
+            &[(0, 11, "cancel", false), (1, 12, "posted", true)],
         ];
         for odoo in cases {
             for dry_run in [false, true] {
                 match decide(&p, &held(&p, odoo), dry_run) {
                     Decision::AlreadyImported { moves } => {
                         assert_eq!(ids(&moves), [(11, Some("SAL/2026/10/0011")), (12, Some("SAL/2026/10/0012"))])
+                    }
+                    other => panic!("{odoo:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_posted_move_of_another_payload_is_refused_without_payflow_import_plan() {
+        let p = plan();
+        // (payflow_import_plan compares the amounts and adjusts; the agent's own reads cannot.)
+        for odoo in [
+            &[(0, 11, "posted", false), (1, 12, "draft", true)][..],
+            &[(0, 11, "cancel", false), (1, 12, "posted", false)],
+        ] {
+            for dry_run in [false, true] {
+                match decide(&p, &held(&p, odoo), dry_run) {
+                    Decision::Refuse(f) => {
+                        assert_eq!(f.kind, ErrorKind::PostedChanged, "{}", f.message);
+                        assert!(f.message.contains("SAL/2026/10/00"), "{}", f.message);
+                        assert!(f.message.contains("update it"), "{}", f.message);
+                        let Some(Facts::Corrected { moves }) = &f.facts else { panic!("{:?}", f.facts) };
+                        assert_eq!(moves.len(), 1);
+                        assert_eq!(moves[0].state, "posted");
                     }
                     other => panic!("{odoo:?}: {other:?}"),
                 }
@@ -927,6 +1011,7 @@ mod tests {
                 create: *create,
                 replace: *replace,
                 already: *already,
+                adjust: 0,
                 addon_missing: None,
             };
             match decide(&p, &held(&p, odoo), true) {
@@ -995,7 +1080,10 @@ mod tests {
         };
         let (status, facts, moves) = after_write(&p, &odoo, &[result(1, 12, WriteOutcome::Created)]);
         assert_eq!(status, Status::Imported);
-        assert_eq!(facts, Facts::Imported { company: "My Company".into(), created: 1, replaced: 0, already: 1 });
+        assert_eq!(
+            facts,
+            Facts::Imported { company: "My Company".into(), created: 1, replaced: 0, already: 1, adjusted: 0 }
+        );
         assert_eq!(ids(&moves), [(11, Some("SAL/2026/10/0011")), (12, Some("SAL/12"))]);
         let (status, _, _) = after_write(&p, &odoo, &[result(1, 12, WriteOutcome::Unchanged)]);
         assert_eq!(status, Status::AlreadyImported);

@@ -27,10 +27,14 @@ pub enum ErrorKind {
     /// The local state cannot be written (database locked, full disk, deleted, lock file
     /// unusable): nothing was asked of Silae or Odoo.
     State,
+    /// Silae gives another payroll for a draft a person changed in Odoo: never replaced.
+    ChangedInOdoo,
+    /// Silae corrected a payroll already posted in Odoo (the dossier's `corrections = "alert"`).
+    PostedChanged,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Config,
         ErrorKind::SilaeAuth,
         ErrorKind::SilaeUnavailable,
@@ -42,6 +46,8 @@ impl ErrorKind {
         ErrorKind::OdooUnavailable,
         ErrorKind::OdooRejected,
         ErrorKind::State,
+        ErrorKind::ChangedInOdoo,
+        ErrorKind::PostedChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +63,8 @@ impl ErrorKind {
             ErrorKind::OdooUnavailable => "odoo_unavailable",
             ErrorKind::OdooRejected => "odoo_rejected",
             ErrorKind::State => "state",
+            ErrorKind::ChangedInOdoo => "changed_in_odoo",
+            ErrorKind::PostedChanged => "posted_changed",
         }
     }
 
@@ -77,6 +85,8 @@ impl ErrorKind {
             ErrorKind::MissingJournal => Action::CreateJournal,
             ErrorKind::OdooAuth => Action::CheckOdooUser,
             ErrorKind::OdooRejected => Action::ReadOdooRefusal,
+            ErrorKind::ChangedInOdoo => Action::ReviewChangedDraft,
+            ErrorKind::PostedChanged => Action::BookPostedCorrection,
         }
     }
 }
@@ -190,6 +200,227 @@ pub enum Action {
     ReadOdooRefusal,
     FixConfig,
     ReportToAdministrator,
+    /// Report Silae's differences on the changed draft by hand, or delete it so that the next
+    /// run imports Silae's payroll again.
+    ReviewChangedDraft,
+    /// Book the difference by hand, or set the dossier's corrections to `adjust`.
+    BookPostedCorrection,
+}
+
+/// One account (and analytic account) whose amounts differ between what Odoo holds and what
+/// Silae now says, in cents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDiff {
+    /// The Odoo account code (Silae's code when it has no Odoo account).
+    pub account: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub analytic: Option<String>,
+    pub odoo_debit_cents: i64,
+    pub odoo_credit_cents: i64,
+    pub silae_debit_cents: i64,
+    pub silae_credit_cents: i64,
+}
+
+impl AccountDiff {
+    fn head(&self) -> String {
+        let mut text = self.account.clone();
+        if let Some(n) = self.name.as_deref().filter(|n| !n.is_empty()) {
+            text.push_str(&format!(" {n}"));
+        }
+        if let Some(a) = &self.analytic {
+            text.push_str(&format!(" ({a})"));
+        }
+        text
+    }
+
+    fn amounts(debit: i64, credit: i64, amount: fn(i64) -> String, words: (&str, &str)) -> String {
+        match (debit, credit) {
+            (d, 0) => format!("{} {}", words.0, amount(d)),
+            (0, c) => format!("{} {}", words.1, amount(c)),
+            (d, c) => format!("{} {}, {} {}", words.0, amount(d), words.1, amount(c)),
+        }
+    }
+
+    pub fn english(&self) -> String {
+        let a = |d, c| AccountDiff::amounts(d, c, en_amount, ("debit", "credit"));
+        let (o, s) =
+            (a(self.odoo_debit_cents, self.odoo_credit_cents), a(self.silae_debit_cents, self.silae_credit_cents));
+        match (
+            self.odoo_debit_cents == 0 && self.odoo_credit_cents == 0,
+            self.silae_debit_cents == 0 && self.silae_credit_cents == 0,
+        ) {
+            (true, _) => format!("{}: added by Silae, {s}", self.head()),
+            (_, true) => format!("{}: removed by Silae (Odoo holds {o})", self.head()),
+            _ => format!("{}: {o} in Odoo, {s} by Silae", self.head()),
+        }
+    }
+
+    pub fn french(&self) -> String {
+        let a = |d, c| AccountDiff::amounts(d, c, fr_amount, ("débit", "crédit"));
+        let (o, s) =
+            (a(self.odoo_debit_cents, self.odoo_credit_cents), a(self.silae_debit_cents, self.silae_credit_cents));
+        match (
+            self.odoo_debit_cents == 0 && self.odoo_credit_cents == 0,
+            self.silae_debit_cents == 0 && self.silae_credit_cents == 0,
+        ) {
+            (true, _) => format!("{} : ajouté par Silae, {s}", self.head()),
+            (_, true) => format!("{} : retiré par Silae (Odoo porte {o})", self.head()),
+            _ => format!("{} : {o} dans Odoo, {s} selon Silae", self.head()),
+        }
+    }
+}
+
+/// A move of the period Odoo holds under another payload than Silae's latest: a draft a person
+/// changed (never replaced), or a posted move Silae corrected (never touched).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectedMove {
+    pub import_key: String,
+    #[serde(rename = "move")]
+    pub odoo_move: MoveRef,
+    /// `draft` or `posted`.
+    pub state: String,
+    /// Who changed the draft last, and when (Odoo's time, UTC).
+    #[serde(default)]
+    pub changed_by: Option<String>,
+    #[serde(default)]
+    pub changed_at: Option<String>,
+    /// What changed: `move`, `lines`, `attachment`, `message`.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// The adjustments already booked for a posted move (counted in `diff`).
+    #[serde(default)]
+    pub adjustments: Vec<MoveRef>,
+    /// Per account: what Odoo holds against what Silae now says.
+    pub diff: Vec<AccountDiff>,
+}
+
+impl CorrectedMove {
+    fn english(&self) -> String {
+        let mut text = match self.state.as_str() {
+            "draft" => format!(
+                "- the draft {} ({}), changed in Odoo by {} on {} UTC ({}):",
+                self.odoo_move.label(),
+                self.import_key,
+                self.changed_by.as_deref().unwrap_or("?"),
+                self.changed_at.as_deref().unwrap_or("?"),
+                self.reasons.join(", ")
+            ),
+            _ => format!(
+                "- the posted move {} ({}{}):",
+                self.odoo_move.label(),
+                self.import_key,
+                match self.adjustments.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        ", with its adjustments {}",
+                        self.adjustments.iter().map(MoveRef::label).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            ),
+        };
+        for d in &self.diff {
+            text.push_str(&format!("\n    {}", d.english()));
+        }
+        text
+    }
+
+    fn french(&self) -> String {
+        let mut text = match self.state.as_str() {
+            "draft" => format!(
+                "- le brouillon {}, modifié dans Odoo par {} le {} (UTC) ({}) :",
+                self.odoo_move.label(),
+                self.changed_by.as_deref().unwrap_or("?"),
+                self.changed_at.as_deref().unwrap_or("?"),
+                self.reasons.iter().map(|r| reason_fr(r)).collect::<Vec<_>>().join(", ")
+            ),
+            _ => format!(
+                "- la pièce comptabilisée {}{} :",
+                self.odoo_move.label(),
+                match self.adjustments.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        " (avec ses régularisations {})",
+                        self.adjustments.iter().map(MoveRef::label).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            ),
+        };
+        for d in &self.diff {
+            text.push_str(&format!("\n    {}", d.french()));
+        }
+        text
+    }
+}
+
+fn reason_fr(reason: &str) -> &str {
+    match reason {
+        "move" => "pièce",
+        "lines" => "lignes",
+        "attachment" => "pièce jointe",
+        "message" => "message",
+        other => other,
+    }
+}
+
+/// The English text of corrected moves (the run's message, the refusal's text).
+pub fn corrected_english(moves: &[CorrectedMove]) -> String {
+    let drafts: Vec<&CorrectedMove> = moves.iter().filter(|m| m.state == "draft").collect();
+    let posted: Vec<&CorrectedMove> = moves.iter().filter(|m| m.state != "draft").collect();
+    let mut parts = Vec::new();
+    if !drafts.is_empty() {
+        let mut text = format!(
+            "nothing was written: Silae now gives another payroll for {} draft(s) a person changed in Odoo, which PayFlow never replaces:",
+            drafts.len()
+        );
+        for m in drafts {
+            text.push_str(&format!("\n{}", m.english()));
+        }
+        text.push_str("\nWhat to do: report Silae's differences on the draft by hand (then the next runs leave it), or delete the draft so that the next run imports Silae's payroll again.");
+        parts.push(text);
+    }
+    if !posted.is_empty() {
+        let mut text = format!(
+            "nothing was written: Silae corrected {} payroll move(s) already posted in Odoo (never touched):",
+            posted.len()
+        );
+        for m in posted {
+            text.push_str(&format!("\n{}", m.english()));
+        }
+        text.push_str("\nWhat to do: book the difference by hand, or let PayFlow book it as a draft adjustment move: payflow-agent dossier add ... --corrections adjust (the dossier's form in Odoo: Corrections = Adjust).");
+        parts.push(text);
+    }
+    parts.join("\n")
+}
+
+fn corrected_french(moves: &[CorrectedMove]) -> String {
+    let drafts: Vec<&CorrectedMove> = moves.iter().filter(|m| m.state == "draft").collect();
+    let posted: Vec<&CorrectedMove> = moves.iter().filter(|m| m.state != "draft").collect();
+    let mut parts = Vec::new();
+    if !drafts.is_empty() {
+        let mut text = format!(
+            "Rien n'a été écrit : Silae donne une autre paie pour {} brouillon(s) modifié(s) dans Odoo, que PayFlow ne remplace jamais :",
+            drafts.len()
+        );
+        for m in drafts {
+            text.push_str(&format!("\n{}", m.french()));
+        }
+        text.push_str("\nÀ faire : reportez à la main les écarts de Silae sur le brouillon, ou supprimez le brouillon pour que le prochain import reprenne la paie de Silae.");
+        parts.push(text);
+    }
+    if !posted.is_empty() {
+        let mut text = format!(
+            "Rien n'a été écrit : Silae a corrigé {} pièce(s) de paie déjà comptabilisée(s) dans Odoo (jamais modifiées) :",
+            posted.len()
+        );
+        for m in posted {
+            text.push_str(&format!("\n{}", m.french()));
+        }
+        text.push_str("\nÀ faire : passez l'écart à la main, ou choisissez « Régulariser » (Corrections) sur le dossier pour que PayFlow crée une pièce de régularisation en brouillon.");
+        parts.push(text);
+    }
+    parts.join("\n")
 }
 
 /// One move in Odoo, by id and by name (SAL/2026/10/0001).
@@ -250,6 +481,9 @@ pub struct OdooCheck {
     pub create: i64,
     pub replace: i64,
     pub already: i64,
+    /// Adjustment moves to create for posted moves Silae corrected (`corrections = "adjust"`).
+    #[serde(default)]
+    pub adjust: i64,
     /// The addon is missing: a preview works, an import would not.
     pub addon_missing: Option<String>,
 }
@@ -258,12 +492,15 @@ pub struct OdooCheck {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "case", rename_all = "snake_case")]
 pub enum Facts {
-    /// Written: `created` new moves, `replaced` drafts, `already` left as they were.
+    /// Written: `created` new moves, `replaced` drafts, `already` left as they were, and
+    /// `adjusted` draft adjustments of posted moves Silae corrected (listed last in `moves`).
     Imported {
         company: String,
         created: i64,
         replaced: i64,
         already: i64,
+        #[serde(default)]
+        adjusted: i64,
     },
     /// Every move of the period is already in Odoo; nothing written.
     AlreadyImported,
@@ -289,6 +526,11 @@ pub enum Facts {
         accounts: Vec<MissingAccount>,
         analytic: Vec<String>,
         detail: String,
+    },
+    /// Moves Odoo holds under another payload than Silae's latest that cannot be replaced:
+    /// drafts a person changed (`changed_in_odoo`), posted moves (`posted_changed`).
+    Corrected {
+        moves: Vec<CorrectedMove>,
     },
     /// Any other failure, with the English text of the error (names what to fix).
     Error {
@@ -425,8 +667,12 @@ impl Outcome {
         });
         let summary = summary.unwrap_or_default();
         match &self.facts {
-            Facts::Imported { company, created, replaced, already } => format!(
-                "{summary}; in Odoo ({company}): {created} created, {replaced} draft(s) replaced, {already} already there: move(s) {}",
+            Facts::Imported { company, created, replaced, already, adjusted } => format!(
+                "{summary}; in Odoo ({company}): {created} created, {replaced} draft(s) replaced, {already} already there{}: move(s) {}",
+                match adjusted {
+                    0 => String::new(),
+                    n => format!(", {n} draft adjustment(s) of posted move(s) Silae corrected"),
+                },
                 self.move_list()
             ),
             Facts::AlreadyImported => format!("already in Odoo: move(s) {}; nothing was written", self.move_list()),
@@ -438,11 +684,15 @@ impl Outcome {
                 "dry run: {summary}; Odoo not checked (the secret odoo_secret is not set); nothing was written"
             ),
             Facts::Previewed { odoo: Some(c) } => format!(
-                "dry run: {summary}; checked in Odoo ({}): would create {}, replace {} draft(s), leave {} already imported; nothing was written{}",
+                "dry run: {summary}; checked in Odoo ({}): would create {}, replace {} draft(s), leave {} already imported{}; nothing was written{}",
                 c.company,
                 c.create,
                 c.replace,
                 c.already,
+                match c.adjust {
+                    0 => String::new(),
+                    n => format!(", create {n} draft adjustment(s) of posted move(s) Silae corrected"),
+                },
                 c.addon_missing.as_ref().map(|e| format!(". Warning: {e}")).unwrap_or_default()
             ),
             Facts::NoData => format!("Silae has no payroll entries for dossier {} in {}", self.dossier, self.period),
@@ -455,6 +705,7 @@ impl Outcome {
                 self.dossier, self.period
             ),
             Facts::MissingAccounts { detail, .. } | Facts::Error { detail } => detail.clone(),
+            Facts::Corrected { moves } => corrected_english(moves),
             Facts::Interrupted => INTERRUPTED_EN.to_owned(),
             Facts::Legacy { message } => message.clone(),
         }
@@ -479,8 +730,12 @@ impl Outcome {
         let summary = summary.unwrap_or_default();
         let mois = mois(&self.period);
         match &self.facts {
-            Facts::Imported { company, created, replaced, already } => format!(
-                "{summary} ; dans Odoo ({company}) : {created} créée(s), {replaced} brouillon(s) remplacé(s), {already} déjà présente(s) : {}",
+            Facts::Imported { company, created, replaced, already, adjusted } => format!(
+                "{summary} ; dans Odoo ({company}) : {created} créée(s), {replaced} brouillon(s) remplacé(s), {already} déjà présente(s){} : {}",
+                match adjusted {
+                    0 => String::new(),
+                    n => format!(", {n} régularisation(s) en brouillon de pièces comptabilisées corrigées par Silae"),
+                },
                 self.move_list()
             ),
             Facts::AlreadyImported | Facts::FoundAfterWriteError { .. } => {
@@ -490,8 +745,15 @@ impl Outcome {
                 format!("Aperçu : {summary} ; Odoo non vérifié ; rien n'a été écrit.")
             }
             Facts::Previewed { odoo: Some(c) } => format!(
-                "Aperçu : {summary} ; vérifié dans Odoo ({}) : {} à créer, {} brouillon(s) à remplacer, {} déjà importée(s) ; rien n'a été écrit.",
-                c.company, c.create, c.replace, c.already
+                "Aperçu : {summary} ; vérifié dans Odoo ({}) : {} à créer, {} brouillon(s) à remplacer, {} déjà importée(s){} ; rien n'a été écrit.",
+                c.company,
+                c.create,
+                c.replace,
+                c.already,
+                match c.adjust {
+                    0 => String::new(),
+                    n => format!(", {n} régularisation(s) à créer"),
+                }
             ),
             Facts::NoData => format!("Silae n'a aucune écriture de paie pour {mois}."),
             Facts::Waiting { in_progress } => format!(
@@ -519,6 +781,7 @@ impl Outcome {
                 );
                 text
             }
+            Facts::Corrected { moves } => corrected_french(moves),
             Facts::Error { detail } => format!("Détail technique (pour l'administrateur) : {detail}"),
             Facts::Interrupted => {
                 "L'import a été interrompu avant sa fin ; rien n'a été écrit à moitié dans Odoo.".to_owned()
@@ -645,7 +908,7 @@ mod tests {
             status: Status::Imported,
             error_kind: None,
             action: Action::None,
-            facts: Facts::Imported { company: "My Company".into(), created: 1, replaced: 0, already: 0 },
+            facts: Facts::Imported { company: "My Company".into(), created: 1, replaced: 0, already: 0, adjusted: 0 },
             totals: Some(totals()),
             moves: vec![MoveRef { id: 7, name: Some("SAL/2026/10/0001".into()), rupture_label: None }],
             dossier: "100200".into(),
@@ -690,6 +953,63 @@ mod tests {
             assert!(!fr.contains(shell), "{shell} in {fr}");
         }
         assert!(o.english().contains("--map 43730000=ODOO_CODE"), "the CLI keeps the command for sysadmins");
+    }
+
+    #[test]
+    fn corrected_moves_read_with_who_when_and_the_diff_per_account() {
+        let diff = |account: &str, o: (i64, i64), s: (i64, i64)| AccountDiff {
+            account: account.into(),
+            name: Some("Salaires".into()),
+            analytic: None,
+            odoo_debit_cents: o.0,
+            odoo_credit_cents: o.1,
+            silae_debit_cents: s.0,
+            silae_credit_cents: s.1,
+        };
+        let draft = CorrectedMove {
+            import_key: "silae:100200:2026-10:siege".into(),
+            odoo_move: MoveRef { id: 7, name: Some("SAL/2026/10/0001".into()), rupture_label: None },
+            state: "draft".into(),
+            changed_by: Some("Jeanne Comptable".into()),
+            changed_at: Some("2026-11-02 10:14:00".into()),
+            reasons: vec!["lines".into()],
+            adjustments: vec![],
+            diff: vec![
+                diff("641100", (6_779_337, 0), (6_809_337, 0)),
+                diff("645300", (0, 0), (12_050, 0)),
+                diff("431100", (0, 500), (0, 0)),
+            ],
+        };
+        let o = Outcome::failed(
+            "100200",
+            "2026-10",
+            ErrorKind::ChangedInOdoo,
+            Facts::Corrected { moves: vec![draft.clone()] },
+        );
+        assert_eq!(o.action, Action::ReviewChangedDraft);
+        let en = o.english();
+        assert!(en.contains("the draft SAL/2026/10/0001 (silae:100200:2026-10:siege), changed in Odoo by Jeanne Comptable on 2026-11-02 10:14:00 UTC (lines)"), "{en}");
+        assert!(en.contains("641100 Salaires: debit 67793.37 in Odoo, debit 68093.37 by Silae"), "{en}");
+        assert!(en.contains("645300 Salaires: added by Silae, debit 120.50"), "{en}");
+        assert!(en.contains("431100 Salaires: removed by Silae (Odoo holds credit 5.00)"), "{en}");
+        assert!(en.contains("delete the draft"), "{en}");
+        let fr = o.french();
+        assert!(fr.contains("le brouillon SAL/2026/10/0001, modifié dans Odoo par Jeanne Comptable"), "{fr}");
+        assert!(fr.contains("débit 67\u{a0}793,37\u{a0}€ dans Odoo, débit 68\u{a0}093,37\u{a0}€ selon Silae"), "{fr}");
+        assert!(!fr.contains("payflow-agent"), "{fr}");
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["facts"]["case"], "corrected");
+        assert_eq!(json["facts"]["moves"][0]["move"]["id"], 7);
+        assert_eq!(json["facts"]["moves"][0]["diff"][0]["silae_debit_cents"], 6_809_337);
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), o);
+        let posted = CorrectedMove { state: "posted".into(), changed_by: None, changed_at: None, ..draft };
+        let o =
+            Outcome::failed("100200", "2026-10", ErrorKind::PostedChanged, Facts::Corrected { moves: vec![posted] });
+        assert_eq!(o.action, Action::BookPostedCorrection);
+        assert!(o.english().contains("already posted in Odoo (never touched)"), "{}", o.english());
+        assert!(o.english().contains("--corrections adjust"), "{}", o.english());
+        assert!(o.french().contains("Régulariser"), "{}", o.french());
+        assert!(!o.french().contains("--corrections"), "{}", o.french());
     }
 
     #[test]

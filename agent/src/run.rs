@@ -73,6 +73,14 @@ impl From<ResolveError> for Failure {
             ResolveError::Journal(_) => ErrorKind::MissingJournal,
             ResolveError::Accounts(..) => ErrorKind::MissingAccounts,
             ResolveError::Locked(_) | ResolveError::Refused(_) => ErrorKind::OdooRejected,
+            ResolveError::Corrected(text, moves) => {
+                let kind = match moves.iter().any(|m| m.state == "draft") {
+                    true => ErrorKind::ChangedInOdoo,
+                    false => ErrorKind::PostedChanged,
+                };
+                let facts = Facts::Corrected { moves: moves.clone() };
+                return Failure { kind, message: text.clone(), facts: Some(facts) };
+            }
         };
         Failure::new(kind, e.to_string())
     }

@@ -785,6 +785,7 @@ async fn moves_contract_inner(t: &Target, p: Proto, f: &Fixture, created: &mut V
     // -- payflow_import -----------------------------------------------------------------------
     payflow_import(t, p, f, created).await;
     payflow_import_plan(t, p, f, created).await;
+    corrections(t, p, f, created).await;
 
     // A posted move cannot be deleted; button_draft returns None, which each protocol shows its
     // way: no `result` (JSON-RPC), `null` (JSON-2), a TypeError fault although done (XML-RPC).
@@ -954,13 +955,11 @@ async fn payflow_import(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64
     let r = unnamed(t, p, import(json!([entry(&key, "h1", 10.0)])).await.unwrap()).await;
     assert_eq!(r, json!([{"import_key": key, "id": first, "result": "unchanged", "state": "draft"}]));
     let r = unnamed(t, p, import(json!([entry(&key, "h2", 11.0)])).await.unwrap()).await;
-    let second = r[0]["id"].as_i64().unwrap();
-    created.push(second);
-    assert_ne!(second, first);
-    assert_eq!(r, json!([{"import_key": key, "id": second, "result": "replaced", "state": "draft"}]));
-    let gone = t.ok(p, "account.move", "read", Some(json!([first])), json!({"fields": ["id", "state"]})).await;
-    assert_eq!(gone, json!([]), "the draft replaced is deleted");
-    let stale = t
+    // An untouched draft is rewritten in place: the same move, Silae's new JSON beside the old.
+    assert_eq!(r, json!([{"import_key": key, "id": first, "result": "replaced", "state": "draft"}]));
+    let read = t.ok(p, "account.move", "read", Some(json!([first])), json!({"fields": ["amount_total"]})).await;
+    assert_eq!(cents(&read[0]["amount_total"]), 1100);
+    let files = t
         .ok(
             p,
             "ir.attachment",
@@ -969,7 +968,22 @@ async fn payflow_import(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64
             json!({"domain": [["res_model", "=", "account.move"], ["res_id", "=", first]], "fields": ["id"]}),
         )
         .await;
-    assert_eq!(stale, json!([]), "with its attachment");
+    assert_eq!(files.as_array().unwrap().len(), 2, "{files}");
+    // A draft changed in Odoo since (its reference here) is never replaced: nothing written.
+    t.write_call(p, "account.move", json!([first]), json!({"ref": "revu par la comptable"})).await.unwrap();
+    let e = import(json!([entry(&key, "h3", 12.0)])).await.unwrap_err();
+    e.is_class(p, Class::UserError);
+    assert!(e.message.contains("was changed in Odoo by") && e.message.contains("nothing was written"), "{e:?}");
+    let read = t
+        .ok(
+            p,
+            "account.move",
+            "read",
+            Some(json!([first])),
+            json!({"fields": ["amount_total", "payflow_payload_hash"]}),
+        )
+        .await;
+    assert_eq!((cents(&read[0]["amount_total"]), &read[0]["payflow_payload_hash"]), (1100, &json!("h2")));
 
     // All or nothing: a bad entry after a good one writes neither.
     let (ok_key, bad_key) = (format!("{}-ok", f.run), format!("{}-bad", f.run));
@@ -1047,9 +1061,9 @@ async fn payflow_import(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64
     assert_eq!(raced.as_array().unwrap().len(), 1, "one move for the key: {raced}");
 
     // Posted: never touched again.
-    t.ok(p, "account.move", "action_post", Some(json!([second])), json!({})).await;
+    t.ok(p, "account.move", "action_post", Some(json!([first])), json!({})).await;
     let r = unnamed(t, p, import(json!([entry(&key, "h3", 12.0)])).await.unwrap()).await;
-    assert_eq!(r, json!([{"import_key": key, "id": second, "result": "posted", "state": "posted"}]));
+    assert_eq!(r, json!([{"import_key": key, "id": first, "result": "posted", "state": "posted"}]));
 }
 
 /// `payflow_import_plan`: the whole import in one call; every problem answered at once with
@@ -1238,6 +1252,118 @@ async fn payflow_import_plan(t: &Target, p: Proto, f: &Fixture, created: &mut Ve
     assert_eq!(r["written"], json!(false));
     let hash = t.ok(p, "account.move", "read", Some(json!([id])), json!({"fields": ["payflow_payload_hash"]})).await;
     assert_eq!(hash[0]["payflow_payload_hash"], "p1", "the draft was not replaced");
+}
+
+/// Corrections (docs/odoo-protocol.md): a draft changed in Odoo is a `changed_in_odoo` problem
+/// with the difference per account; a posted move Silae corrected is a `posted_changed`
+/// problem (`alert`) or gets one draft adjustment holding the difference (`adjust`), once.
+async fn corrections(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64>) {
+    let codes =
+        t.ok(p, "account.account", "read", Some(json!([f.expense, f.payable])), json!({"fields": ["code"]})).await;
+    let code_of = |id: i64| {
+        codes.as_array().unwrap().iter().find(|a| a["id"] == id).unwrap()["code"].as_str().unwrap().to_owned()
+    };
+    let (expense, payable) = (format!("{}00", code_of(f.expense)), format!("{}00", code_of(f.payable)));
+    let key = format!("{}-corr", f.run);
+    let moves = |hash: &str, amount: f64| {
+        json!([{"import_key": key, "payload_hash": hash, "date": "2019-06-30", "ref": "SALAIRES JUIN 2019",
+                "message": "<p>PayFlow : contrat</p>",
+                "lines": [{"account": expense, "name": "Paie", "debit": amount, "credit": 0.0},
+                          {"account": payable, "name": "Net", "debit": 0.0, "credit": amount}]}])
+    };
+    let plan = |moves: Value, corrections: &str, dry_run: bool| {
+        t.call(
+            p,
+            "account.move",
+            "payflow_import_plan",
+            None,
+            json!({
+                "company_id": 1, "journal_code": f.journal_code, "moves": moves, "account_map": {}, "analytic_map": {},
+                "dry_run": dry_run, "key_prefix": key, "corrections": corrections,
+            }),
+        )
+    };
+    match plan(json!([]), "alert", true).await {
+        Ok(_) => {}
+        Err(e) if e.message.contains("does not exist") || e.message.contains("corrections") => {
+            println!("skipped: {} over {p:?}: corrections: the addon has no such step ({})", t.label, e.message);
+            return;
+        }
+        Err(e) => panic!("{}: payflow_import_plan(corrections): {e:?}", t.label),
+    }
+    let r = plan(moves("c1", 10.0), "alert", false).await.unwrap();
+    let id = r["moves"][0]["id"].as_i64().unwrap();
+    created.push(id);
+    t.write_call(p, "account.move", json!([id]), json!({"ref": "revu"})).await.unwrap();
+    for dry_run in [true, false] {
+        let r = plan(moves("c2", 12.0), "alert", dry_run).await.unwrap();
+        assert_eq!(r["written"], json!(false));
+        let problem = &r["problems"][0];
+        assert_eq!(
+            (&problem["kind"], &problem["state"], &problem["move"]["id"]),
+            (&json!("changed_in_odoo"), &json!("draft"), &json!(id)),
+            "{r}"
+        );
+        assert!(problem["changed_by"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+        let rows: Vec<(String, i64, i64, i64, i64)> = problem["diff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let c = |k: &str| d[k].as_i64().unwrap();
+                (
+                    d["account"].as_str().unwrap().to_owned(),
+                    c("odoo_debit"),
+                    c("odoo_credit"),
+                    c("silae_debit"),
+                    c("silae_credit"),
+                )
+            })
+            .collect();
+        let mut expected = vec![(code_of(f.expense), 1000, 0, 1200, 0), (code_of(f.payable), 0, 1000, 0, 1200)];
+        expected.sort();
+        let mut rows = rows;
+        rows.sort();
+        assert_eq!(rows, expected, "{r}");
+    }
+    t.drop_moves(p, &[id]).await;
+    // Posted, then corrected.
+    let r = plan(moves("c1", 10.0), "alert", false).await.unwrap();
+    let id = r["moves"][0]["id"].as_i64().unwrap();
+    created.push(id);
+    t.ok(p, "account.move", "action_post", Some(json!([id])), json!({})).await;
+    let r = plan(moves("c2", 12.0), "alert", false).await.unwrap();
+    assert_eq!((&r["problems"][0]["kind"], &r["written"]), (&json!("posted_changed"), &json!(false)), "{r}");
+    let r = plan(moves("c2", 12.0), "adjust", true).await.unwrap();
+    assert_eq!(r["problems"], json!([]), "{r}");
+    let regul = format!("{key}:regul-1");
+    assert_eq!(
+        r["moves"][1],
+        json!({"import_key": regul, "id": false, "name": false, "result": "created", "state": false, "adjusts": key})
+    );
+    let r = plan(moves("c2", 12.0), "adjust", false).await.unwrap();
+    let row = &r["moves"][1];
+    let adjustment = row["id"].as_i64().unwrap();
+    created.push(adjustment);
+    assert_eq!(
+        (&r["moves"][0]["result"], &row["import_key"], &row["result"], &row["state"]),
+        (&json!("posted"), &json!(regul), &json!("created"), &json!("draft")),
+        "{r}"
+    );
+    let read = t
+        .ok(
+            p,
+            "account.move",
+            "read",
+            Some(json!([adjustment])),
+            json!({"fields": ["ref", "amount_total", "journal_id", "state"]}),
+        )
+        .await;
+    assert_eq!(read[0]["ref"], "REGULARISATION SALAIRES JUIN 2019");
+    assert_eq!((cents(&read[0]["amount_total"]), read[0]["journal_id"][0].as_i64()), (200, Some(f.journal)));
+    let r = plan(moves("c2", 12.0), "adjust", false).await.unwrap();
+    assert_eq!(r["moves"].as_array().unwrap().len(), 1, "a re-run creates nothing more: {r}");
+    t.drop_moves(p, &[adjustment, id]).await;
 }
 
 /// The contract on each protocol of a target, one after the other (they share its lock date).

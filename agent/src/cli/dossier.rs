@@ -75,6 +75,10 @@ pub struct Add {
     /// Import a period even if Silae has not closed it.
     #[arg(long)]
     no_wait_closed: bool,
+    /// When Silae corrects a payroll already posted in Odoo: `alert` (the run fails with the
+    /// difference, nothing written) or `adjust` (a draft adjustment move holds the difference).
+    #[arg(long, value_name = "MODE", default_value = "alert", value_parser = |s: &str| s.parse::<crate::store::Corrections>())]
+    corrections: crate::store::Corrections,
     /// Keep the dossier but do not import it.
     #[arg(long)]
     disabled: bool,
@@ -131,6 +135,7 @@ impl Cmd {
                     payments_journal: a.payments_journal,
                     large: a.large,
                     target: a.target,
+                    corrections: a.corrections,
                 };
                 let saved = agent.save_dossier(&d)?;
                 outln!(

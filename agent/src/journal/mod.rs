@@ -175,7 +175,7 @@ impl ImportPlan {
         let orphans: Vec<&str> = period_keys
             .iter()
             .map(String::as_str)
-            .filter(|k| !ours.contains(k) && !crate::payments::is_payment_key(k))
+            .filter(|k| !ours.contains(k) && !crate::payments::is_payment_key(k) && !is_adjustment_key(k))
             .collect();
         let new: Vec<&MovePlan> = self.moves.iter().filter(|m| !period_keys.contains(&m.import_key)).collect();
         if orphans.is_empty() || new.is_empty() {
@@ -192,6 +192,12 @@ impl ImportPlan {
             orphans.join(", ")
         ))
     }
+}
+
+/// The key of an adjustment move the addon books for a posted move Silae corrected
+/// (`<key>:regul-<n>`, docs/odoo-protocol.md): not a rupture.
+pub fn is_adjustment_key(key: &str) -> bool {
+    key.rsplit_once(":regul-").is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Where in the payload a problem is.

@@ -59,6 +59,8 @@ pub struct Target<'a> {
     pub analytic: &'a BTreeMap<String, String>,
     /// The journal of the salary payment moves (`crate::payments`), when the dossier imports them.
     pub payments_journal: Option<&'a str>,
+    /// What to do with a posted move Silae corrected (`payflow_import_plan`'s `corrections`).
+    pub corrections: crate::store::Corrections,
 }
 
 /// A move already carrying one of the import keys.
@@ -159,11 +161,17 @@ pub struct Problems {
     pub journal: Option<String>,
     pub accounts: Vec<MissingAccount>,
     pub analytic: Vec<String>,
+    /// Moves held under another payload that cannot be replaced (`crate::corrections`).
+    pub corrected: Vec<crate::outcome::CorrectedMove>,
 }
 
 impl Problems {
     pub fn is_empty(&self) -> bool {
-        self.locked.is_empty() && self.journal.is_none() && self.accounts.is_empty() && self.analytic.is_empty()
+        self.locked.is_empty()
+            && self.journal.is_none()
+            && self.accounts.is_empty()
+            && self.analytic.is_empty()
+            && self.corrected.is_empty()
     }
 
     /// The error telling every problem: its kind is the lock date's, else the journal's, else
@@ -177,13 +185,18 @@ impl Problems {
         if !self.accounts.is_empty() || !self.analytic.is_empty() {
             parts.push(describe_missing(&self.accounts, &self.analytic, company));
         }
+        if !self.corrected.is_empty() {
+            parts.push(crate::outcome::corrected_english(&self.corrected));
+        }
         let text = parts.join("\n");
         Err(if !self.locked.is_empty() {
             ResolveError::Locked(text)
         } else if self.journal.is_some() {
             ResolveError::Journal(text)
-        } else {
+        } else if !self.accounts.is_empty() || !self.analytic.is_empty() {
             ResolveError::Accounts(text, self.accounts)
+        } else {
+            ResolveError::Corrected(text, self.corrected)
         })
     }
 }
@@ -209,6 +222,9 @@ pub struct PlanAnswer {
     pub written: bool,
     /// Odoo refused the plan as renamed (see [`ImportPlan::renamed`]); nothing written.
     pub renamed: bool,
+    /// The adjustment moves of posted moves Silae corrected (`corrections = "adjust"`): written,
+    /// or that a preview would create (id 0).
+    pub adjustments: Vec<WriteResult>,
 }
 
 /// Why `payflow_import_plan` gave no plan answer.
@@ -242,6 +258,9 @@ pub enum ResolveError {
     /// Standard write mode found what it cannot write over (docs/reliability.md).
     #[error("{0}")]
     Refused(String),
+    /// Drafts a person changed, or posted moves, that Silae corrected (docs/odoo-protocol.md).
+    #[error("{0}")]
+    Corrected(String, Vec<crate::outcome::CorrectedMove>),
     #[error("the payflow_silae addon is not installed in the Odoo database {database} ({detail}): install it from odoo_addon/payflow_silae (Apps > PayFlow (Silae)), or write without it with odoo.write_mode = \"standard\" (or \"auto\"); previews (--dry-run) work without it")]
     AddonMissing { database: String, detail: String },
 }
@@ -940,6 +959,7 @@ impl OdooClient {
             "analytic_map": target.analytic,
             "dry_run": dry_run,
             "key_prefix": plan.key_prefix(),
+            "corrections": target.corrections.as_str(),
         }));
         if let Some(a) = attachment {
             kwargs.insert("attachment".into(), a);
@@ -1056,7 +1076,76 @@ pub fn parse_plan_answer(
         },
         /// The plan's keys against the period's (`period_keys`): the agent words it.
         Renamed {},
+        /// A draft a person changed, or a posted move, that Silae corrected.
+        ChangedInOdoo(WireCorrected),
+        PostedChanged(WireCorrected),
     }
+    #[derive(serde::Deserialize)]
+    struct WireCorrected {
+        import_key: String,
+        #[serde(rename = "move")]
+        odoo_move: WireMove,
+        state: String,
+        #[serde(default, deserialize_with = "text_or_false")]
+        changed_by: Option<String>,
+        #[serde(default, deserialize_with = "text_or_false")]
+        changed_at: Option<String>,
+        #[serde(default)]
+        reasons: Vec<String>,
+        #[serde(default)]
+        adjustments: Vec<WireMove>,
+        diff: Vec<WireDiff>,
+    }
+    #[derive(serde::Deserialize)]
+    struct WireMove {
+        id: i64,
+        #[serde(default, deserialize_with = "text_or_false")]
+        name: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct WireDiff {
+        account: String,
+        #[serde(default, deserialize_with = "text_or_false")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "text_or_false")]
+        analytic: Option<String>,
+        odoo_debit: i64,
+        odoo_credit: i64,
+        silae_debit: i64,
+        silae_credit: i64,
+    }
+    /// Odoo's `False` for an empty text.
+    fn text_or_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match <Value as serde::Deserialize>::deserialize(d)? {
+            Value::String(s) if !s.is_empty() && s != "/" => Some(s),
+            _ => None,
+        })
+    }
+    let corrected = |w: WireCorrected| {
+        let move_ref = |m: WireMove| crate::outcome::MoveRef { id: m.id, name: m.name, rupture_label: None };
+        crate::outcome::CorrectedMove {
+            import_key: w.import_key,
+            odoo_move: move_ref(w.odoo_move),
+            state: w.state,
+            changed_by: w.changed_by,
+            changed_at: w.changed_at,
+            reasons: w.reasons,
+            adjustments: w.adjustments.into_iter().map(move_ref).collect(),
+            diff: w
+                .diff
+                .into_iter()
+                .map(|d| crate::outcome::AccountDiff {
+                    account: d.account,
+                    name: d.name,
+                    analytic: d.analytic,
+                    odoo_debit_cents: d.odoo_debit,
+                    odoo_credit_cents: d.odoo_credit,
+                    silae_debit_cents: d.silae_debit,
+                    silae_credit_cents: d.silae_credit,
+                })
+                .collect(),
+        }
+    };
     let malformed = |why: String| PlanError::Write(WriteError::Malformed(why));
     let wire: Wire = serde_json::from_value(answer.clone()).map_err(|e| {
         let mut shown = answer.to_string();
@@ -1108,6 +1197,7 @@ pub fn parse_plan_answer(
                 problems.locked.push(locked_text(&plan.period, date, &company_name, &lock_date));
             }
             WireProblem::Renamed {} => renamed = true,
+            WireProblem::ChangedInOdoo(w) | WireProblem::PostedChanged(w) => problems.corrected.push(corrected(w)),
         }
     }
     if !journal_problems.is_empty() {
@@ -1143,8 +1233,31 @@ pub fn parse_plan_answer(
         plan.moves.iter().flat_map(|m| std::iter::once(m.import_key.clone()).chain(m.legacy_key.clone())).collect();
     let mut existing = HashMap::new();
     let mut results = Vec::new();
+    // The adjustments of posted moves Silae corrected: `<key>:regul-<n>`, `adjusts` = the key.
+    let (adjusting, moves): (Vec<Value>, Vec<Value>) =
+        wire.moves.into_iter().partition(|row| row.get("adjusts").is_some_and(Value::is_string));
+    let mut adjustments = Vec::new();
+    for row in &adjusting {
+        let (Some(key), Some(of)) = (row["import_key"].as_str(), row["adjusts"].as_str()) else { continue };
+        let numbered = key.strip_prefix(of).and_then(|n| n.strip_prefix(":regul-"));
+        if !known.iter().any(|k| k == of)
+            || !numbered.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(malformed(format!("an adjustment row {row} that adjusts no move sent")));
+        }
+        adjustments.push(WriteResult {
+            import_key: key.to_owned(),
+            id: row["id"].as_i64().unwrap_or(0),
+            name: row["name"].as_str().filter(|n| !n.is_empty() && *n != "/").map(str::to_owned),
+            result: WriteOutcome::Created,
+            state: MoveState::from_odoo(row["state"].as_str().unwrap_or("draft")),
+        });
+    }
+    if wire.written && adjustments.iter().any(|a| a.id <= 0) {
+        return Err(malformed("a written adjustment without its id".to_owned()));
+    }
     if wire.written {
-        results = parse_rows(&Value::Array(wire.moves), &known).map_err(malformed)?;
+        results = parse_rows(&Value::Array(moves), &known).map_err(malformed)?;
         if let Some(m) = plan.moves.iter().find(|m| {
             !results.iter().any(|r| r.import_key == m.import_key || Some(&r.import_key) == m.legacy_key.as_ref())
         }) {
@@ -1166,7 +1279,7 @@ pub fn parse_plan_answer(
     } else {
         // A preview (or a refusal): the rows of the moves already there carry their id; the
         // others `false`.
-        for row in &wire.moves {
+        for row in &moves {
             let (Some(key), Some(result)) = (row["import_key"].as_str(), row["result"].as_str()) else {
                 return Err(malformed(format!("a preview row without import_key or result: {row}")));
             };
@@ -1185,8 +1298,9 @@ pub fn parse_plan_answer(
                     id,
                     name: row["name"].as_str().filter(|n| !n.is_empty() && *n != "/").map(str::to_owned),
                     state: MoveState::from_odoo(row["state"].as_str().unwrap_or_default()),
-                    // Only "unchanged" says the fingerprint is the plan's.
-                    payload_hash: if result == "unchanged" { plan_hash } else { None },
+                    // "unchanged" says the fingerprint is the plan's; a posted move the answer
+                    // names without a problem is Silae's (same amounts, or adjusted).
+                    payload_hash: if matches!(result, "unchanged" | "posted") { plan_hash } else { None },
                 },
             );
         }
@@ -1208,6 +1322,7 @@ pub fn parse_plan_answer(
         moves: results,
         written: wire.written,
         renamed,
+        adjustments,
     })
 }
 

@@ -23,6 +23,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0007_silae_key_expiry.sql")),
         M::up(include_str!("migrations/0008_large_dossiers_key_notices.sql")),
         M::up(include_str!("migrations/0009_payments.sql")),
+        M::up(include_str!("migrations/0010_corrections.sql")),
         M::up(include_str!("migrations/0013_targets.sql")),
     ])
 });
@@ -97,11 +98,48 @@ pub struct Dossier {
     /// `default` (`[odoo]`).
     #[serde(default = "default_target")]
     pub target: String,
+    /// What a run does when Silae corrected a payroll already posted in Odoo
+    /// (docs/odoo-protocol.md, "Corrections").
+    #[serde(default)]
+    pub corrections: Corrections,
 }
 
 pub fn default_target() -> String {
     crate::config::DEFAULT_TARGET.to_owned()
 }
+
+/// A dossier's answer to a posted payroll Silae corrected: the posted move is never touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Corrections {
+    /// The run fails (`posted_changed`) with the difference per account; nothing written.
+    #[default]
+    Alert,
+    /// A draft adjustment move in the same journal holds exactly the difference.
+    Adjust,
+}
+
+impl Corrections {
+    pub const ALL: [Corrections; 2] = [Corrections::Alert, Corrections::Adjust];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Corrections::Alert => "alert",
+            Corrections::Adjust => "adjust",
+        }
+    }
+}
+
+impl std::str::FromStr for Corrections {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Corrections, String> {
+        Corrections::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("corrections {s:?}: expected alert or adjust"))
+    }
+}
+crate::outcome::sql_text_enum!(Corrections);
 
 impl Dossier {
     /// The Odoo journal of the lines carrying this Silae journal code.
@@ -436,15 +474,15 @@ impl Store {
         conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
                                    account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map,
-                                   payments, payments_journal, large, target)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)
+                                   payments, payments_journal, large, target, corrections)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT (silae_number) DO UPDATE SET
                 name = excluded.name, company_id = excluded.company_id, journal_code = excluded.journal_code,
                 transfer_day = excluded.transfer_day, alert_emails = excluded.alert_emails, enabled = excluded.enabled,
                 account_map = excluded.account_map, analytic = excluded.analytic, start_period = excluded.start_period,
                 wait_closed = excluded.wait_closed, updated_at = excluded.updated_at, journal_map = excluded.journal_map,
                 payments = excluded.payments, payments_journal = excluded.payments_journal,
-                large = excluded.large, target = excluded.target",
+                large = excluded.large, target = excluded.target, corrections = excluded.corrections",
             params![
                 d.silae_number,
                 d.name,
@@ -463,6 +501,7 @@ impl Store {
                 d.payments_journal.as_deref().map(str::trim),
                 d.large,
                 d.target,
+                d.corrections,
             ],
         )?;
         self.dossier(&d.silae_number)
@@ -950,7 +989,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 const DOSSIER_SELECT: &str = "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal, large, target FROM dossiers";
+    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal, large, target, corrections FROM dossiers";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
@@ -994,6 +1033,7 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
         payments_journal: row.get(13)?,
         large: row.get(14)?,
         target: row.get(15)?,
+        corrections: row.get(16)?,
     })
 }
 
@@ -1063,6 +1103,7 @@ mod tests {
             payments_journal: None,
             large: false,
             target: "default".into(),
+            corrections: Corrections::Alert,
         }
     }
 

@@ -184,36 +184,147 @@ async fn a_locked_period_is_refused_before_writing() {
     assert!(w.odoo().moves().is_empty());
 }
 
+/// The sample of dossier 100200 with Silae's payroll corrected: the salaries (641100) and the
+/// net pay (421000) up by `cents`.
+pub fn corrected_100200(cents: i64) -> Vec<u8> {
+    let sample = std::fs::read_to_string(samples_dir().join("dossier-100200-2026-10.json")).unwrap();
+    let up = |text: &str, by: i64| {
+        let c: i64 = (text.parse::<f64>().unwrap() * 100.0).round() as i64 + by;
+        format!("{}.{:02}", c / 100, c % 100)
+    };
+    sample
+        .replace("52885.91", &up("52885.91", cents))
+        .replace("46095.76", &up("46095.76", cents))
+        .replace("77298.4,", &format!("{},", up("77298.4", cents)))
+        .replace("\"totalCredit\": 77298.4", &format!("\"totalCredit\": {}", up("77298.4", cents)))
+        .into_bytes()
+}
+
+pub fn debit_of(m: &serde_json::Value) -> i64 {
+    m["line_ids"].as_array().unwrap().iter().map(|l| cents(&l["debit"])).sum()
+}
+
+/// Balance per account code of the moves, in cents.
+fn balances(moves: &[&serde_json::Value]) -> std::collections::BTreeMap<i64, i64> {
+    let mut out = std::collections::BTreeMap::new();
+    for m in moves {
+        for l in m["line_ids"].as_array().unwrap() {
+            *out.entry(l["account_id"].as_i64().unwrap()).or_insert(0) += cents(&l["debit"]) - cents(&l["credit"]);
+        }
+    }
+    out.retain(|_, v| *v != 0);
+    out
+}
+
 #[tokio::test]
-async fn a_corrected_payroll_replaces_a_draft_but_never_a_posted_move() {
+async fn a_corrected_payroll_rewrites_an_untouched_draft_in_place_and_never_a_posted_move() {
     let w = World::start().await;
     let agent = w.agent();
     add_dossier(&agent, &dossier("100200", 5));
     let first = import(&agent, "100200", "2026-10", false).await;
     assert_eq!(first.status, Status::Imported);
+    let id = w.odoo().moves()[0]["id"].as_i64().unwrap();
     // Silae's payroll is corrected: two lines move by 10.00.
-    let sample = std::fs::read_to_string(samples_dir().join("dossier-100200-2026-10.json")).unwrap();
-    let corrected = sample
-        .replace("52885.91", "52895.91")
-        .replace("46095.76", "46105.76")
-        .replace("77298.4,", "77308.4,")
-        .replace("\"totalCredit\": 77298.4", "\"totalCredit\": 77308.4");
-    w.silae.set_payload("100200", "2026-10", corrected.into_bytes());
+    w.silae.set_payload("100200", "2026-10", corrected_100200(1_000));
     let second = import(&agent, "100200", "2026-10", false).await;
     assert_eq!(second.status, Status::Imported, "{}", second.message);
     assert!(second.message.contains("1 draft(s) replaced"), "{}", second.message);
     let moves = w.odoo().moves();
     assert_eq!(moves.len(), 1, "the draft was replaced, not doubled");
-    let debit: i64 = moves[0]["line_ids"].as_array().unwrap().iter().map(|l| cents(&l["debit"])).sum();
-    assert_eq!(debit, 7_730_840);
-    // Once posted, a further correction does not touch it.
-    let id = moves[0]["id"].as_i64().unwrap();
+    assert_eq!(moves[0]["id"].as_i64(), Some(id), "the same move, rewritten in place");
+    assert_eq!(second.moves, [id]);
+    assert_eq!(debit_of(&moves[0]), 7_730_840);
+    // Once posted, a further correction never touches it: by default the run fails and tells
+    // the difference per account.
     w.odoo().post_move(id);
-    w.silae.set_payload("100200", "2026-10", sample.into_bytes());
+    w.silae.set_payload("100200", "2026-10", corrected_100200(0));
     let third = import(&agent, "100200", "2026-10", false).await;
-    assert_eq!(third.status, Status::AlreadyImported, "{}", third.message);
+    assert_eq!((third.status, third.error_kind), (Status::Failed, Some(ErrorKind::PostedChanged)), "{}", third.message);
+    assert!(third.message.contains("641100 Salaires") || third.message.contains("641100"), "{}", third.message);
+    assert!(third.message.contains("debit 52895.91 in Odoo, debit 52885.91 by Silae"), "{}", third.message);
+    assert!(third.message.contains("--corrections adjust"), "{}", third.message);
+    let french = third.outcome.french();
+    assert!(french.contains("52\u{a0}885,91\u{a0}€ selon Silae"), "{french}");
+    let Facts::Corrected { moves: corrected } = &third.outcome.facts else { panic!("{:?}", third.outcome.facts) };
+    assert_eq!((corrected[0].odoo_move.id, corrected[0].state.as_str()), (id, "posted"));
+    assert_eq!(corrected[0].diff.len(), 2, "{:?}", corrected[0].diff);
     assert_eq!(w.odoo().moves().len(), 1);
+    assert_eq!(debit_of(&w.odoo().moves()[0]), 7_730_840, "the posted move is untouched");
     assert_eq!(w.odoo().moves()[0]["state"], "posted");
+}
+
+#[tokio::test]
+async fn adjust_books_the_difference_of_a_posted_move_once_and_totals_reconcile() {
+    let w = World::start().await;
+    let agent = w.agent();
+    let mut d = dossier("100200", 5);
+    d.corrections = payflow_agent::store::Corrections::Adjust;
+    add_dossier(&agent, &d);
+    assert_eq!(import(&agent, "100200", "2026-10", false).await.status, Status::Imported);
+    let id = w.odoo().moves()[0]["id"].as_i64().unwrap();
+    w.odoo().post_move(id);
+    w.silae.set_payload("100200", "2026-10", corrected_100200(2_550));
+    let preview = import(&agent, "100200", "2026-10", true).await;
+    assert_eq!(preview.status, Status::Previewed, "{}", preview.message);
+    assert!(preview.message.contains("create 1 draft adjustment(s)"), "{}", preview.message);
+    assert_eq!(w.odoo().moves().len(), 1, "a preview writes nothing");
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert!(r.message.contains("1 draft adjustment(s)"), "{}", r.message);
+    let moves = w.odoo().moves();
+    assert_eq!(moves.len(), 2);
+    let adjustment = moves.iter().find(|m| m["id"].as_i64() != Some(id)).unwrap();
+    let original = moves.iter().find(|m| m["id"].as_i64() == Some(id)).unwrap();
+    assert_eq!(r.moves, [id, adjustment["id"].as_i64().unwrap()]);
+    let key = original["payflow_import_key"].as_str().unwrap();
+    assert_eq!(adjustment["payflow_import_key"].as_str(), Some(format!("{key}:regul-1").as_str()));
+    assert_eq!(adjustment["state"], "draft");
+    assert_eq!(adjustment["journal_id"], original["journal_id"]);
+    assert!(
+        adjustment["ref"].as_str().unwrap().starts_with("REGULARISATION SALAIRES OCTOBRE 2026"),
+        "{}",
+        adjustment["ref"]
+    );
+    assert_eq!(debit_of(adjustment), 2_550, "exactly the difference");
+    assert_eq!(debit_of(original), 7_729_840, "the posted move is untouched");
+    // The original plus its adjustment = Silae's latest, per account, to the cent.
+    let total = balances(&[original, adjustment]);
+    let silae: i64 = r.plans[0]["lines"].as_array().unwrap().iter().map(|l| l["debit_cents"].as_i64().unwrap()).sum();
+    assert_eq!(total.values().filter(|v| **v > 0).sum::<i64>(), silae);
+    assert_eq!(silae, 7_729_840 + 2_550);
+    let linked = w.odoo().messages();
+    assert!(linked
+        .iter()
+        .any(|m| m["res_id"].as_i64() == Some(id) && m["body"].as_str().unwrap().contains("adjustment")));
+    // A re-run creates nothing more.
+    let again = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    assert_eq!(w.odoo().moves().len(), 2);
+}
+
+#[tokio::test]
+async fn a_draft_changed_in_odoo_is_never_replaced() {
+    let w = World::start().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    assert_eq!(import(&agent, "100200", "2026-10", false).await.status, Status::Imported);
+    let m = w.odoo().moves()[0].clone();
+    let id = m["id"].as_i64().unwrap();
+    // The accountant re-labels a line.
+    let line = m["line_ids"][0]["id"].as_i64().unwrap();
+    w.odoo().write_move(id, serde_json::json!({"line_ids": [[1, line, {"name": "Salaires revus"}]]})).unwrap();
+    w.silae.set_payload("100200", "2026-10", corrected_100200(1_000));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::ChangedInOdoo)), "{}", r.message);
+    assert_eq!(r.outcome.action, Action::ReviewChangedDraft);
+    assert!(r.message.contains("changed in Odoo by"), "{}", r.message);
+    assert!(r.message.contains("debit 52885.91 in Odoo, debit 52895.91 by Silae"), "{}", r.message);
+    assert!(r.outcome.french().contains("modifié dans Odoo"), "{}", r.outcome.french());
+    let now = w.odoo().moves();
+    assert_eq!(now.len(), 1);
+    assert_eq!(debit_of(&now[0]), 7_729_840, "the draft is untouched");
+    assert!(now[0]["line_ids"].as_array().unwrap().iter().any(|l| l["name"] == "Salaires revus"));
+    assert_eq!(now[0]["payflow_payload_hash"], m["payflow_payload_hash"]);
 }
 
 #[tokio::test]
@@ -525,6 +636,7 @@ async fn the_addon_and_the_agent_resolve_the_same_accounts_and_problems() {
                 account_map: &d.account_map,
                 analytic: &d.analytic,
                 payments_journal: None,
+                corrections: Default::default(),
             };
             let label = format!("Odoo {version}, {case}");
             let own = odoo.resolve(&target, &plan).await;

@@ -311,7 +311,7 @@ impl Real {
         self.search(
             "account.move.line",
             json!([["move_id", "=", move_id]]),
-            &["debit", "credit", "name", "analytic_distribution"],
+            &["debit", "credit", "name", "analytic_distribution", "account_id"],
         )
         .await
     }
@@ -661,4 +661,119 @@ async fn scenario(series: u32) {
 
     // Salary payments: batches, advances, the late batch by the next `run-due`, reconciliation.
     payments::scenario(&real, &w).await;
+    corrections(&real, &w).await;
+}
+
+/// Issue 19: a draft edited by another user then a corrected payroll → untouched, failed
+/// `changed_in_odoo` with the diff; an untouched draft → rewritten in place; a posted move with
+/// `adjust` → one adjustment holding the difference, totals reconciled, a re-run creates nothing.
+async fn corrections(real: &Real, w: &World) {
+    let series = real.series;
+    real.cleanup().await;
+    let agent = w.agent();
+    add_dossier(&agent, &dossier("100200", 5));
+    w.silae.set_payload("100200", "2026-10", crate::import::corrected_100200(0));
+    assert_eq!(import(&agent, "100200", "2026-10", false).await.status, Status::Imported);
+    let id = real.moves().await[0]["id"].as_i64().unwrap();
+    let line = real.lines(id).await.iter().find(|l| cents(&l["debit"]) == 5_288_591).unwrap()["id"].as_i64().unwrap();
+    // Another user re-labels a line (on 19, over JSON-2, the admin does: the fingerprint tells).
+    let edit = json!({"line_ids": [[1, line, {"name": "Salaires revus"}]]});
+    let editor = if series < 19 {
+        let login = format!("payflow-accountant-{series}");
+        let password = "PayFlow-accountant-2026";
+        let manager = real
+            .search(
+                "ir.model.data",
+                json!([["module", "=", "account"], ["name", "=", "group_account_manager"]]),
+                &["res_id"],
+            )
+            .await[0]["res_id"]
+            .as_i64()
+            .unwrap();
+        let uid = match real.search("res.users", json!([["login", "=", login]]), &["id"]).await.first() {
+            Some(u) => u["id"].as_i64().unwrap(),
+            None => {
+                real.create(
+                    "res.users",
+                    json!({"name": "Jeanne Comptable", "login": login, "password": password, "groups_id": [[4, manager]]}),
+                )
+                .await
+            }
+        };
+        let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "object", "method": "execute_kw",
+            "args": [real.db, uid, password, "account.move", "write", [[id], edit], {}]}});
+        let v: Value =
+            real.http.post(format!("{}/jsonrpc", real.url)).json(&body).send().await.unwrap().json().await.unwrap();
+        assert!(v.get("error").is_none(), "the accountant's edit: {v}");
+        "Jeanne Comptable"
+    } else {
+        real.ok("account.move", "write", Some(json!([id])), json!({"vals": edit})).await;
+        ""
+    };
+    w.silae.set_payload("100200", "2026-10", crate::import::corrected_100200(1_000));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(
+        (r.status, r.error_kind),
+        (Status::Failed, Some(ErrorKind::ChangedInOdoo)),
+        "Odoo {series}: {}",
+        r.message
+    );
+    assert!(r.message.contains(&format!("changed in Odoo by {editor}")), "{}", r.message);
+    assert!(r.message.contains("debit 52885.91 in Odoo, debit 52895.91 by Silae"), "{}", r.message);
+    let lines = real.lines(id).await;
+    assert!(lines.iter().any(|l| l["name"] == "Salaires revus"), "the draft is untouched");
+    assert_eq!(lines.iter().map(|l| cents(&l["debit"])).sum::<i64>(), 7_729_840);
+    assert_eq!(real.moves().await.len(), 1);
+
+    // An untouched draft: rewritten in place, same id.
+    real.cleanup().await;
+    assert_eq!(import(&agent, "100200", "2026-10", false).await.status, Status::Imported);
+    let id = real.moves().await[0]["id"].as_i64().unwrap();
+    w.silae.set_payload("100200", "2026-10", crate::import::corrected_100200(2_000));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    assert!(r.message.contains("1 draft(s) replaced"), "{}", r.message);
+    let moves = real.moves().await;
+    assert_eq!((moves.len(), moves[0]["id"].as_i64()), (1, Some(id)), "the same move");
+    assert_eq!(real.lines(id).await.iter().map(|l| cents(&l["debit"])).sum::<i64>(), 7_731_840);
+
+    // Posted, then corrected with `adjust`: one draft adjustment, exactly the difference.
+    real.ok("account.move", "action_post", Some(json!([id])), json!({})).await;
+    let mut d = dossier("100200", 5);
+    d.corrections = payflow_agent::store::Corrections::Adjust;
+    add_dossier(&agent, &d);
+    w.silae.set_payload("100200", "2026-10", crate::import::corrected_100200(4_550));
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "Odoo {series}: {}", r.message);
+    assert!(r.message.contains("1 draft adjustment(s)"), "{}", r.message);
+    let moves = real.moves().await;
+    assert_eq!(moves.len(), 2, "{moves:?}");
+    let adjustment = &moves[1];
+    assert!(adjustment["payflow_import_key"].as_str().unwrap().ends_with(":regul-1"), "{adjustment}");
+    assert_eq!(adjustment["state"], "draft");
+    assert!(adjustment["ref"].as_str().unwrap().starts_with("REGULARISATION SALAIRES OCTOBRE 2026"), "{adjustment}");
+    assert_eq!(moves[0]["state"], "posted");
+    let adjustment_lines = real.lines(adjustment["id"].as_i64().unwrap()).await;
+    assert_eq!(adjustment_lines.iter().map(|l| cents(&l["debit"])).sum::<i64>(), 2_550, "{adjustment_lines:?}");
+    assert_eq!(adjustment_lines.iter().map(|l| cents(&l["credit"])).sum::<i64>(), 2_550);
+    // Original + adjustment = Silae's latest, per account, to the cent.
+    let mut odoo = std::collections::BTreeMap::<String, i64>::new();
+    for l in [real.lines(id).await, adjustment_lines].concat() {
+        let code = l["account_id"][1].as_str().unwrap().split_whitespace().next().unwrap().to_owned();
+        *odoo.entry(code).or_default() += cents(&l["debit"]) - cents(&l["credit"]);
+    }
+    let mut silae = std::collections::BTreeMap::<String, i64>::new();
+    for l in r.plans[0]["lines"].as_array().unwrap() {
+        let code = l["odoo_account"].as_str().unwrap().to_owned();
+        *silae.entry(code).or_default() += l["debit_cents"].as_i64().unwrap() - l["credit_cents"].as_i64().unwrap();
+    }
+    odoo.retain(|_, v| *v != 0);
+    silae.retain(|_, v| *v != 0);
+    assert_eq!(odoo, silae, "Odoo {series}: the original and its adjustment = Silae's latest");
+    assert_eq!(r.plans[0]["total_debit_cents"], 7_729_840 + 4_550);
+    let again = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(again.status, Status::AlreadyImported, "{}", again.message);
+    assert_eq!(real.moves().await.len(), 2, "a re-run creates nothing more");
+    add_dossier(&agent, &dossier("100200", 5));
+    real.cleanup().await;
 }

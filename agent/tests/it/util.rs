@@ -300,6 +300,7 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         payments_journal: None,
         large: false,
         target: "default".into(),
+        corrections: Default::default(),
     }
 }
 

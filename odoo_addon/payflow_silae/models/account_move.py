@@ -90,11 +90,18 @@ class AccountMove(models.Model):
                 continue
             result = "created"
             if existing:
-                existing.unlink()
+                # A draft someone changed is never replaced (docs/odoo-protocol.md).
+                existing._payflow_refuse_changed()
                 result = "replaced"
             vals.update(
                 payflow_import_key=key, payflow_payload_hash=entry.get("payload_hash")
             )
+            # An untouched draft keeps its id: its lines are rewritten in place.
+            if existing and existing._payflow_rewrite(vals, entry):
+                results.append(self._payflow_result(key, existing, result))
+                continue
+            if existing:
+                existing.unlink()
             # PayFlow's own chatter note below says where the move comes from: no automatic
             # "created" log, and the agent's user does not follow every payroll move.
             move = (
@@ -102,6 +109,7 @@ class AccountMove(models.Model):
                 .with_context(mail_create_nolog=True, mail_create_nosubscribe=True)
                 .create(vals)
             )
+            move._payflow_stamp()
             attachment = entry.get("attachment")
             if attachment:
                 self.env["ir.attachment"].create(
@@ -132,6 +140,7 @@ class AccountMove(models.Model):
         dry_run=False,
         attachment=None,
         key_prefix=None,
+        corrections="alert",
     ):
         """The whole import of one period in one call and one transaction.
 
@@ -147,7 +156,9 @@ class AccountMove(models.Model):
         renamed is refused). Then either every problem is answered at once and nothing is
         written, or each move is created / its draft replaced / left as it is (see
         ``payflow_import``). With ``dry_run`` nothing is ever written: the answer says what
-        would be done, in the same shape. docs/odoo-protocol.md describes the answer.
+        would be done, in the same shape. ``corrections`` (``alert`` or ``adjust``) is the
+        dossier's answer to a posted move Silae corrected; a draft changed in Odoo is never
+        replaced (``payflow_corrections``). docs/odoo-protocol.md describes the answer.
         """
         problems = []
         answer = {
@@ -185,6 +196,8 @@ class AccountMove(models.Model):
         self._payflow_lock_problems(company, moves, journals, problems)
         existing = self._payflow_existing(company, moves)
         answer["moves"] = [self._payflow_planned(entry, existing.get(entry["import_key"])) for entry in moves]
+        adjustments = self._payflow_corrections(company, moves, existing, accounts, analytic, corrections, problems)
+        answer["moves"] += self._payflow_adjustment_rows(adjustments)
         answer["period_keys"] = self._payflow_period_keys(company, key_prefix, moves, problems)
         if problems or dry_run:
             return answer
@@ -193,6 +206,7 @@ class AccountMove(models.Model):
             for entry in moves
         ]
         answer["moves"] = self._payflow_write(entries, check_locks=False, found=existing)
+        answer["moves"] += self._payflow_write_adjustments(company, adjustments, attachment)
         answer["written"] = True
         return answer
 
@@ -334,7 +348,9 @@ class AccountMove(models.Model):
         ).mapped("payflow_import_key")
         ours = {k for entry in moves for k in (entry.get("import_key"), entry.get("legacy_key")) if k}
         # Salary payments (their own keys, one per batch) never look like a renamed rupture.
-        orphans = [k for k in period_keys if k not in ours and not PAYMENT_KEY.match(k)]
+        orphans = [
+            k for k in period_keys if k not in ours and not PAYMENT_KEY.match(k) and ":regul-" not in k
+        ]
         new = [
             entry["import_key"]
             for entry in moves

@@ -81,6 +81,15 @@ class PayflowDossier(models.Model):
         help="The bank (or transfer) journal the salary payments are written in.",
         tracking=True,
     )
+    corrections = fields.Selection(
+        [("alert", "Alert"), ("adjust", "Adjust")],
+        default="alert",
+        required=True,
+        help="When Silae corrects a payroll already posted in Odoo (the posted entry is never "
+        "touched): Alert = the import fails and lists the difference per account; Adjust = a "
+        "draft adjustment entry (REGULARISATION SALAIRES ...) holds exactly the difference.",
+        tracking=True,
+    )
     payments_status = fields.Text(
         string="Net pay reconciliation",
         compute="_compute_payments_status",
@@ -296,6 +305,7 @@ class PayflowDossier(models.Model):
             "payments": self.payments,
             "payments_journal": self.payments_journal_id.code or None,
             "large": self.large,
+            "corrections": self.corrections or "alert",
             "journal_map": self._payflow_journal_map(),
         }
 
@@ -339,6 +349,7 @@ class PayflowDossier(models.Model):
             "enabled": bool(data.get("enabled", True)),
             "wait_closed": bool(data.get("wait_closed", True)),
             "large": bool(data.get("large", False)),
+            "corrections": data.get("corrections") if data.get("corrections") in ("alert", "adjust") else "alert",
             "journal_map_json": json.dumps(data.get("journal_map") or {}, sort_keys=True),
             "start_period": data.get("start_period") or False,
             "mapping_ids": mappings,

@@ -34,6 +34,8 @@ ERROR_KINDS = [
     ("odoo_unavailable", "Odoo unavailable"),
     ("odoo_rejected", "Refused by Odoo"),
     ("state", "Agent's local state unavailable"),
+    ("changed_in_odoo", "Draft changed in Odoo"),
+    ("posted_changed", "Posted payroll corrected in Silae"),
 ]
 TRIGGERS = [("cli", "Command line"), ("timer", "Daily run"), ("rpc", "Odoo")]
 PAGE = 200
@@ -198,7 +200,7 @@ class PayflowRun(models.Model):
             )
         period = outcome.get("period") or ""
         if case == "imported":
-            return _(
+            text = _(
                 "Imported: %(summary)s. In Odoo (%(company)s): %(created)s created, "
                 "%(replaced)s draft(s) replaced, %(already)s already there: %(moves)s.",
                 summary=summary,
@@ -208,6 +210,14 @@ class PayflowRun(models.Model):
                 already=facts.get("already"),
                 moves=moves,
             )
+            if facts.get("adjusted"):
+                text += "\n" + _(
+                    "%(count)s draft adjustment(s) of posted entries Silae corrected.",
+                    count=facts["adjusted"],
+                )
+            return text
+        if case == "corrected":
+            return self._payflow_corrected_text(facts.get("moves") or [], currency)
         if case in ("already_imported", "found_after_write_error"):
             return _("Already in Odoo: %(moves)s. Nothing was written twice.", moves=moves)
         if case == "previewed":
@@ -288,6 +298,60 @@ class PayflowRun(models.Model):
         return facts.get("message") or ""
 
     @api.model
+    def _payflow_corrected_text(self, moves, currency=None):
+        """Drafts changed in Odoo and posted entries Silae corrected: which, who, when, the
+        difference per account, what to do."""
+        lines = []
+        for move in moves:
+            name = self._payflow_move_label(move.get("move") or {})
+            if move.get("state") == "draft":
+                lines.append(
+                    _(
+                        "The draft %(move)s was changed in Odoo by %(user)s on %(date)s (UTC) "
+                        "and Silae now gives another payroll for it: it is not replaced.",
+                        move=name,
+                        user=move.get("changed_by") or "?",
+                        date=move.get("changed_at") or "?",
+                    )
+                )
+            else:
+                lines.append(
+                    _("Silae corrected the payroll of the posted entry %(move)s (never modified).", move=name)
+                )
+            Move = self.env["account.move"]
+            for diff in move.get("diff") or []:
+                lines.append("- " + Move._payflow_diff_text(
+                    {
+                        "account": diff.get("account"),
+                        "name": diff.get("name"),
+                        "analytic": diff.get("analytic"),
+                        "odoo_debit": diff.get("odoo_debit_cents") or 0,
+                        "odoo_credit": diff.get("odoo_credit_cents") or 0,
+                        "silae_debit": diff.get("silae_debit_cents") or 0,
+                        "silae_credit": diff.get("silae_credit_cents") or 0,
+                    },
+                    currency or self.env.company.currency_id,
+                ))
+        # The list's summary is the first line: which move, and that nothing was written.
+        head = _("Nothing was written.")
+        lines = [f"{lines[0]} {head}"] + lines[1:] if lines else [head]
+        if any(m.get("state") == "draft" for m in moves):
+            lines.append(
+                _(
+                    "What to do: report Silae's differences on the draft by hand, or delete the "
+                    "draft so that the next import takes Silae's payroll again."
+                )
+            )
+        if any(m.get("state") != "draft" for m in moves):
+            lines.append(
+                _(
+                    "What to do: book the difference by hand, or set Corrections to Adjust on the "
+                    "dossier: PayFlow then creates a draft adjustment entry."
+                )
+            )
+        return "\n".join(lines)
+
+    @api.model
     def _payflow_action_text(self, action):
         texts = {
             "retry_later": _("nothing: the daily run tries again."),
@@ -300,6 +364,13 @@ class PayflowRun(models.Model):
             "read_odoo_refusal": _("read Odoo's refusal below (a locked period must be unlocked)."),
             "fix_config": _("pass this message to the PayFlow administrator."),
             "report_to_administrator": _("if it persists, pass this message to the administrator."),
+            "review_changed_draft": _(
+                "report Silae's differences on the draft by hand, or delete the draft to import "
+                "Silae's payroll again."
+            ),
+            "book_posted_correction": _(
+                "book the difference by hand, or set Corrections to Adjust on the dossier."
+            ),
         }
         return texts.get(action) or _("pass this message to the PayFlow administrator.")
 

@@ -9,3 +9,4 @@ from . import test_french_screens
 from . import test_dossier_checks
 from . import test_journey
 from . import test_payments
+from . import test_corrections

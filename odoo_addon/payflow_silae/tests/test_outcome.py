@@ -152,3 +152,38 @@ class TestOutcome(TransactionCase):
         self.assertIn("Advances: ", english)
         # A run without salary payments shows none.
         self.assertFalse(self._run(IMPORTED, "fr_FR").payment_batches)
+    def test_a_changed_draft_and_a_corrected_posted_entry_in_french_with_the_diff(self):
+        diff = {"account": "641100", "name": "Salaires", "analytic": False,
+                "odoo_debit_cents": 6779337, "odoo_credit_cents": 0,
+                "silae_debit_cents": 6809337, "silae_credit_cents": 0}
+        added = {"account": "645300", "name": "Retraite", "analytic": "Lyon",
+                 "odoo_debit_cents": 0, "odoo_credit_cents": 0,
+                 "silae_debit_cents": 12050, "silae_credit_cents": 0}
+        corrected = dict(
+            MISSING, id=9004, error_kind="changed_in_odoo",
+            outcome=dict(
+                MISSING["outcome"], error_kind="changed_in_odoo", action="review_changed_draft",
+                facts={"case": "corrected", "moves": [
+                    {"import_key": "silae:100200:2026-10:siege", "move": {"id": 7, "name": "SAL/2026/10/0001"},
+                     "state": "draft", "changed_by": "Jeanne Comptable", "changed_at": "2026-11-02 10:14:00",
+                     "reasons": ["lines"], "adjustments": [], "diff": [diff, added]},
+                    {"import_key": "silae:100200:2026-10:lyon", "move": {"id": 8, "name": "SAL/2026/10/0002"},
+                     "state": "posted", "reasons": [], "adjustments": [], "diff": [added]},
+                ]},
+            ),
+        )
+        run = self._run(corrected, "fr_FR")
+        text = run._payflow_outcome_text(json.loads(run.outcome), self.eur)
+        self.assertIn("Le brouillon SAL/2026/10/0001 a été modifié dans Odoo par Jeanne Comptable", text)
+        self.assertIn("641100 Salaires : débit 67\u00a0793,37\u00a0€ dans Odoo, débit 68\u00a0093,37\u00a0€ selon Silae", text)
+        self.assertIn("645300 Retraite (Lyon) : ajouté par Silae, débit 120,50\u00a0€", text)
+        self.assertIn("Silae a corrigé la paie de la pièce comptabilisée SAL/2026/10/0002", text)
+        self.assertIn("Régulariser", text)
+        for word in ENGLISH_WORDS:
+            self.assertNotIn(word, text)
+        self.assertEqual(run.error_kind, "changed_in_odoo")
+        self.assertIn("SAL/2026/10/0001", run.summary)
+        self.assertIn("Rien n'a été écrit.", run.summary)
+        english = self._run(dict(corrected, id=9005), "en_US").outcome_text
+        self.assertIn("641100 Salaires: debit", english)
+        self.assertIn("changed in Odoo by Jeanne Comptable", english)

@@ -477,7 +477,7 @@ pub fn post_message(db: &mut Db, model: &str, res_id: i64, body: &str) -> i64 {
 
 /// `created_log`: Odoo's own "Journal Entry created" note (the addon creates its moves with
 /// `mail_create_nolog`: its PayFlow note says where they come from).
-fn create_move(db: &mut Db, env: &Env, vals: &Value, created_log: bool) -> OdooResult<i64> {
+pub(super) fn create_move(db: &mut Db, env: &Env, vals: &Value, created_log: bool) -> OdooResult<i64> {
     let model = db.model("account.move")?;
     let mut m = db.convert_vals(&model, vals, None)?;
     let lines = new_lines(db, vals.get("line_ids"))?;
@@ -582,7 +582,7 @@ const POSTED_READONLY: &[&str] = &[
     "invoice_cash_rounding_id",
 ];
 
-fn write_moves(db: &mut Db, env: &Env, ids: &[i64], vals: &Value) -> OdooResult<()> {
+pub(super) fn write_moves(db: &mut Db, env: &Env, ids: &[i64], vals: &Value) -> OdooResult<()> {
     let model = db.model("account.move")?;
     db.ensure_exist(env, &model, ids)?;
     let Value::Object(v) = vals else {
@@ -871,17 +871,40 @@ fn write_entries(db: &mut Db, env: &Env, moves: &Value, check_locks: bool) -> Od
                 );
                 continue;
             }
-            unlink_moves(db, env, &[id])?;
+            // A draft someone changed is never replaced (the addon's `_payflow_refuse_changed`).
+            if let Some((reasons, who, when)) = super::corrections::changes(db, env, id) {
+                return Err(OdooError::user(format!(
+                    "The draft {} was changed in Odoo by {who} on {when} ({}) and Silae now gives another payroll for it: it is not replaced and nothing was written. Report Silae's changes on it by hand, or delete it to import Silae's payroll again.",
+                    m.get("name").and_then(Value::as_str).unwrap_or(""),
+                    reasons.join(", ")
+                )));
+            }
         }
         vals["payflow_import_key"] = key.clone();
         vals["payflow_payload_hash"] = if hash.is_null() { json!(false) } else { hash.clone() };
+        // An untouched draft keeps its id: its lines are rewritten in place.
+        let old = existing.as_ref().and_then(|m| m["id"].as_i64());
+        let rewritten = match old {
+            Some(id) => super::corrections::rewrite(db, env, id, &vals)?,
+            None => false,
+        };
+        if let (Some(id), false) = (old, rewritten) {
+            unlink_moves(db, env, &[id])?;
+        }
         let company_env = Env {
             companies: std::iter::once(company)
                 .chain(env.companies.iter().copied().filter(|c| *c != company))
                 .collect(),
             ..env.clone()
         };
-        let id = create_move(db, &company_env, &vals, false)?;
+        let id = match (old, rewritten) {
+            (Some(id), true) => id,
+            _ => {
+                let id = create_move(db, &company_env, &vals, false)?;
+                super::corrections::stamp(db, env, id);
+                id
+            }
+        };
         if let Some(att) = entry.get("attachment").filter(|a| truthy(a)) {
             let text =
                 |f: &str, default: &str| att.get(f).filter(|v| truthy(v)).cloned().unwrap_or_else(|| json!(default));
@@ -941,6 +964,7 @@ pub fn payflow_import_plan(db: &mut Db, env: &Env, args: &[Option<&Value>]) -> O
     let dry_run = args[5].is_some_and(truthy);
     let attachment = args[6].cloned().unwrap_or(Value::Null);
     let key_prefix = args.get(7).copied().flatten().and_then(Value::as_str).unwrap_or("").to_owned();
+    let corrections = args.get(8).copied().flatten().and_then(Value::as_str).unwrap_or("alert").to_owned();
     let mut problems: Vec<Value> = Vec::new();
     let mut answer = json!({
         "series": db.version, "company": false, "journal": false, "journals": {}, "accounts": {},
@@ -983,6 +1007,20 @@ pub fn payflow_import_plan(db: &mut Db, env: &Env, args: &[Option<&Value>]) -> O
     plan_locks(db, company_id, &moves, &journals, &mut problems);
     let existing = plan_existing(db, company_id, &mut moves);
     answer["moves"] = moves.iter().map(|m| planned(m, existing.get(m["import_key"].as_str().unwrap_or("")))).collect();
+    let adjustments = super::corrections::step(
+        db,
+        env,
+        company_id,
+        &moves,
+        &existing,
+        &account_ids,
+        &analytic,
+        &corrections,
+        &mut problems,
+    );
+    if let Value::Array(rows) = &mut answer["moves"] {
+        rows.extend(super::corrections::rows(db, &adjustments));
+    }
     answer["period_keys"] = json!(plan_period_keys(db, company_id, &key_prefix, &moves, &mut problems));
     if !problems.is_empty() || dry_run {
         answer["problems"] = Value::Array(problems);
@@ -1024,6 +1062,10 @@ pub fn payflow_import_plan(db: &mut Db, env: &Env, args: &[Option<&Value>]) -> O
         })
         .collect();
     answer["moves"] = write_entries(db, env, &Value::Array(entries), false)?;
+    let adjusted = super::corrections::write(db, env, company_id, &adjustments, &attachment)?;
+    if let Value::Array(rows) = &mut answer["moves"] {
+        rows.extend(adjusted);
+    }
     answer["written"] = json!(true);
     Ok(answer)
 }

@@ -11,6 +11,7 @@
 //! (XML-RPC), `fmt` (Python's and Odoo's formatting), `error` (exceptions per protocol).
 
 mod account;
+mod corrections;
 mod error;
 mod fmt;
 mod http;
@@ -356,6 +357,16 @@ impl OdooSim {
         if let Some(m) = self.shared.db.lock().unwrap().get_mut("account.move", id) {
             m.insert(field.into(), value);
         }
+    }
+
+    /// Writes on a move as a person does in Odoo's form (`write`, `line_ids` as commands).
+    pub fn write_move(&self, id: i64, vals: Value) -> Result<(), String> {
+        let mut db = self.shared.db.lock().unwrap();
+        let env = db.env(service::ADMIN_UID, serde_json::Map::new()).map_err(|e| format!("{e:?}"))?;
+        let mut work = db.clone();
+        account::write(&mut work, &env, "account.move", &[id], &vals).map_err(|e| format!("{e:?}"))?;
+        *db = work;
+        Ok(())
     }
 
     /// Every ir.attachment (`name`, `datas`, `mimetype`, `res_model`, `res_id`…), by id.

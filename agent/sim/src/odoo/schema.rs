@@ -249,6 +249,8 @@ pub fn model(name: &str, version: u32, addon: bool) -> Option<Model> {
                 fields.extend([
                     f("payflow_import_key", "PayFlow import key", Char),
                     f("payflow_payload_hash", "PayFlow payload fingerprint", Char),
+                    f("payflow_lines_hash", "PayFlow lines fingerprint", Char),
+                    f("payflow_adjusted_move_id", "PayFlow: adjusts", Many2one("account.move")),
                 ]);
             }
             ("account.move", "Journal Entry", "date desc, name desc, id desc", CompanyRule::Company)
