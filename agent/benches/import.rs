@@ -194,6 +194,7 @@ async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agen
                 payments: false,
                 payments_journal: None,
                 large: false,
+                partner_map: Default::default(),
             },
             "t",
         )

@@ -56,6 +56,7 @@ async fn main() {
             payments: false,
             payments_journal: None,
             large: false,
+            partner_map: Default::default(),
         };
         store.upsert_dossier(&dossier, "2026-11-01T06:00:00+01:00").unwrap();
     }

@@ -76,6 +76,7 @@ async fn main() {
                     payments: false,
                     payments_journal: None,
                     large: false,
+                    partner_map: Default::default(),
                 },
                 "t",
             )

@@ -288,6 +288,7 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         payments: false,
         payments_journal: None,
         large: false,
+        partner_map: Default::default(),
     }
 }
 

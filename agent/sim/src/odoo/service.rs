@@ -266,6 +266,7 @@ fn signature(db: &Db, model: &str, method: &str) -> Option<Sig> {
                 "dry_run",
                 "attachment",
                 "key_prefix",
+                "partner_map",
             ],
             3,
             true,
@@ -573,7 +574,7 @@ fn run(
         }
         "payflow_import" => account::payflow_import(db, env, arg(bound, 0).unwrap_or(&Value::Null)),
         "payflow_import_plan" => {
-            let args: Vec<Option<&Value>> = (0..8).map(|i| arg(bound, i)).collect();
+            let args: Vec<Option<&Value>> = (0..9).map(|i| arg(bound, i)).collect();
             account::payflow_import_plan(db, env, &args)
         }
         _ => Err(OdooError::new(
