@@ -82,3 +82,63 @@ class TestPartners(TransactionCase):
         self.assertEqual(answer["partners"], {})
         move = self.env["account.move"].search([("payflow_import_key", "=", "partners:k1")])
         self.assertFalse(move.line_ids.partner_id)
+
+
+PREVIEWED = {
+    "id": 9101,
+    "dossier": "100300",
+    "period": "2026-10",
+    "status": "previewed",
+    "error_kind": None,
+    "message": "dry run: ...",
+    "moves": [],
+    "dry_run": True,
+    "outcome": {
+        "status": "previewed",
+        "error_kind": None,
+        "action": "none",
+        "facts": {
+            "case": "previewed",
+            "odoo": {
+                "company": "Ma Société",
+                "create": 2,
+                "replace": 0,
+                "already": 0,
+                "addon_missing": None,
+                "unseparated": [
+                    {
+                        "odoo_account": "437000",
+                        "silae": ["43730000", "43740000", "43750000"],
+                        "without_partner": ["43740000", "43750000"],
+                    }
+                ],
+            },
+        },
+        "totals": {"moves": 2, "lines": 28, "debit_cents": 20668601, "credit_cents": 20668601},
+        "moves": [],
+        "dossier": "100300",
+        "period": "2026-10",
+    },
+}
+
+
+@tagged("post_install", "-at_install")
+class TestPartnersWarning(TransactionCase):
+    """The preview's warning of Silae accounts sharing an Odoo account without partners."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("fr_FR")
+
+    def test_the_preview_warns_in_french_and_in_english(self):
+        run = self.env["payflow.run"]._payflow_store([PREVIEWED])
+        french = run.with_context(lang="fr_FR").outcome_text
+        self.assertIn(
+            "Attention : les comptes Silae 43730000, 43740000, 43750000 arrivent tous sur le "
+            "compte Odoo 437000 et 43740000, 43750000 n'ont pas de partenaire",
+            french,
+        )
+        self.assertIn("onglet Partenaires", french)
+        english = run.with_context(lang="en_US").outcome_text
+        self.assertIn("Warning: the Silae accounts 43730000, 43740000, 43750000", english)
