@@ -213,6 +213,7 @@ async fn agent_for(dir: &std::path::Path, silae: &SilaeSim, odoo: &Odoo) -> Agen
                 large: false,
                 target: "default".into(),
                 corrections: Default::default(),
+                partner_map: Default::default(),
             },
             "t",
         )

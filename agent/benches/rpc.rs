@@ -58,6 +58,7 @@ async fn main() {
             large: false,
             target: "default".into(),
             corrections: Default::default(),
+            partner_map: Default::default(),
         };
         store.upsert_dossier(&dossier, "2026-11-01T06:00:00+01:00").unwrap();
     }

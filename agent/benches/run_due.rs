@@ -78,6 +78,7 @@ async fn main() {
                     large: false,
                     target: "default".into(),
                     corrections: Default::default(),
+                    partner_map: Default::default(),
                 },
                 "t",
             )

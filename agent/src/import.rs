@@ -419,6 +419,7 @@ pub fn decide(plan: &ImportPlan, held: &Resolved, dry_run: bool) -> Decision {
             already: (plan.moves.len() - pending.len()) as i64,
             adjust: 0,
             addon_missing: held.addon_missing.as_ref().map(|e| e.to_string()),
+            unseparated: Vec::new(),
         });
     }
     Decision::Write { pending }
@@ -551,6 +552,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         analytic: &dossier.analytic,
         payments_journal: dossier.payments_journal.as_deref().filter(|_| dossier.payments),
         corrections: dossier.corrections,
+        partner_map: &dossier.partner_map,
     };
     // A payment move carries its own Silae answer and says what it pays.
     let messages: Vec<String> = plan
@@ -660,8 +662,11 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
         Decision::AlreadyImported { moves } => {
             return Ok(done(Status::AlreadyImported, Facts::AlreadyImported, moves, plan))
         }
-        Decision::Preview(check) => {
-            return Ok(done(Status::Previewed, Facts::Previewed { odoo: Some(check) }, Vec::new(), plan))
+        Decision::Preview(mut check) => {
+            // Silae accounts sharing an Odoo account without partners: a warning (issue 19).
+            let landing = resolved.accounts.iter().map(|(silae, (_, odoo))| (silae.as_str(), odoo.as_str()));
+            check.unseparated = crate::partners::unseparated(landing, &dossier.partner_map);
+            return Ok(done(Status::Previewed, Facts::Previewed { odoo: Some(check) }, Vec::new(), plan));
         }
         Decision::Write { pending } => pending,
     };
@@ -798,6 +803,7 @@ async fn written(
         payments_journal_id: None,
         accounts: Default::default(),
         analytic: Default::default(),
+        partners: Default::default(),
         existing: Default::default(),
         period_keys: Vec::new(),
         addon_missing: None,
@@ -924,6 +930,7 @@ mod tests {
             payments_journal_id: None,
             accounts: HashMap::new(),
             analytic: HashMap::new(),
+            partners: HashMap::new(),
             period_keys: existing.keys().cloned().collect(),
             existing,
             addon_missing: None,
@@ -1013,6 +1020,7 @@ mod tests {
                 already: *already,
                 adjust: 0,
                 addon_missing: None,
+                unseparated: Vec::new(),
             };
             match decide(&p, &held(&p, odoo), true) {
                 Decision::Preview(found) => assert_eq!(found, check, "{odoo:?}"),

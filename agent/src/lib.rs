@@ -10,6 +10,7 @@ pub mod journal;
 pub mod money;
 pub mod odoo;
 pub mod outcome;
+pub mod partners;
 pub mod payments;
 pub mod period;
 pub mod retry;

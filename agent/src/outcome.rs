@@ -486,6 +486,9 @@ pub struct OdooCheck {
     pub adjust: i64,
     /// The addon is missing: a preview works, an import would not.
     pub addon_missing: Option<String>,
+    /// Odoo accounts several Silae accounts land on, some without a partner (a warning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unseparated: Vec<crate::partners::UnseparatedAccount>,
 }
 
 /// The facts behind a status, by case.
@@ -694,7 +697,7 @@ impl Outcome {
                     n => format!(", create {n} draft adjustment(s) of posted move(s) Silae corrected"),
                 },
                 c.addon_missing.as_ref().map(|e| format!(". Warning: {e}")).unwrap_or_default()
-            ),
+            ) + &c.unseparated.iter().map(|u| format!(". Warning: {}", u.english())).collect::<String>(),
             Facts::NoData => format!("Silae has no payroll entries for dossier {} in {}", self.dossier, self.period),
             Facts::Waiting { in_progress } => format!(
                 "the payroll of {} is not closed in Silae yet (period in progress: {in_progress}); it will be imported once closed",
@@ -745,7 +748,7 @@ impl Outcome {
                 format!("Aperçu : {summary} ; Odoo non vérifié ; rien n'a été écrit.")
             }
             Facts::Previewed { odoo: Some(c) } => format!(
-                "Aperçu : {summary} ; vérifié dans Odoo ({}) : {} à créer, {} brouillon(s) à remplacer, {} déjà importée(s){} ; rien n'a été écrit.",
+                "Aperçu : {summary} ; vérifié dans Odoo ({}) : {} à créer, {} brouillon(s) à remplacer, {} déjà importée(s){} ; rien n'a été écrit.{}",
                 c.company,
                 c.create,
                 c.replace,
@@ -753,7 +756,8 @@ impl Outcome {
                 match c.adjust {
                     0 => String::new(),
                     n => format!(", {n} régularisation(s) à créer"),
-                }
+                },
+                c.unseparated.iter().map(|u| format!(" Attention : {}", u.french())).collect::<String>()
             ),
             Facts::NoData => format!("Silae n'a aucune écriture de paie pour {mois}."),
             Facts::Waiting { in_progress } => format!(

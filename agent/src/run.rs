@@ -69,7 +69,9 @@ impl From<ResolveError> for Failure {
         }
         let kind = match &e {
             ResolveError::Odoo(o) => return o.clone().into(),
-            ResolveError::Company { .. } | ResolveError::AddonMissing { .. } => ErrorKind::Config,
+            ResolveError::Company { .. } | ResolveError::AddonMissing { .. } | ResolveError::Partners(_) => {
+                ErrorKind::Config
+            }
             ResolveError::Journal(_) => ErrorKind::MissingJournal,
             ResolveError::Accounts(..) => ErrorKind::MissingAccounts,
             ResolveError::Locked(_) | ResolveError::Refused(_) => ErrorKind::OdooRejected,

@@ -786,6 +786,7 @@ async fn moves_contract_inner(t: &Target, p: Proto, f: &Fixture, created: &mut V
     payflow_import(t, p, f, created).await;
     payflow_import_plan(t, p, f, created).await;
     corrections(t, p, f, created).await;
+    payflow_import_plan_partners(t, p, f, created).await;
 
     // A posted move cannot be deleted; button_draft returns None, which each protocol shows its
     // way: no `result` (JSON-RPC), `null` (JSON-2), a TypeError fault although done (XML-RPC).
@@ -1252,6 +1253,72 @@ async fn payflow_import_plan(t: &Target, p: Proto, f: &Fixture, created: &mut Ve
     assert_eq!(r["written"], json!(false));
     let hash = t.ok(p, "account.move", "read", Some(json!([id])), json!({"fields": ["payflow_payload_hash"]})).await;
     assert_eq!(hash[0]["payflow_payload_hash"], "p1", "the draft was not replaced");
+}
+
+/// `payflow_import_plan`'s partners (`partner_map`): the partner of a Silae account found by its
+/// reference and put on that account's lines (the others without); one Odoo lacks is a `partner`
+/// problem with nothing written.
+async fn payflow_import_plan_partners(t: &Target, p: Proto, f: &Fixture, created: &mut Vec<i64>) {
+    let codes =
+        t.ok(p, "account.account", "read", Some(json!([f.expense, f.payable])), json!({"fields": ["code"]})).await;
+    let code_of = |id: i64| {
+        codes.as_array().unwrap().iter().find(|a| a["id"] == id).unwrap()["code"].as_str().unwrap().to_owned()
+    };
+    let (expense, payable) = (format!("{}00", code_of(f.expense)), format!("{}00", code_of(f.payable)));
+    let key = format!("{}-partners", f.run);
+    let reference = format!("PF-{}", f.run);
+    let name = format!("PayFlow contrat {}", f.run);
+    let partner = t.create(p, "res.partner", json!({"name": name, "ref": reference})).await;
+    let line = |account: &str, debit: f64, credit: f64| json!({"account": account, "name": "Paie", "debit": debit, "credit": credit});
+    let moves = json!([{"import_key": key, "payload_hash": "p1", "date": "2019-01-31", "ref": f.run,
+        "lines": [line(&expense, 14.0, 0.0), line(&payable, 0.0, 14.0)], "message": "<p>PayFlow : partenaires</p>"}]);
+    let plan = |partner_map: Value, dry_run: bool| {
+        t.call(
+            p,
+            "account.move",
+            "payflow_import_plan",
+            None,
+            json!({
+                "company_id": 1, "journal_code": f.journal_code, "moves": moves, "account_map": {}, "analytic_map": {},
+                "dry_run": dry_run, "key_prefix": key, "partner_map": partner_map,
+            }),
+        )
+    };
+    match plan(json!({}), true).await {
+        Ok(_) => {}
+        Err(e) if e.message.contains("does not exist on the model") || e.message.contains("partner_map") => {
+            println!("skipped: {} over {p:?}: payflow_import_plan has no partners step", t.label);
+            return;
+        }
+        Err(e) => panic!("{}: payflow_import_plan(partner_map={{}}): {e:?}", t.label),
+    }
+    let missing = format!("nope-{}", f.run);
+    let r = plan(json!({payable.clone(): missing}), false).await.unwrap();
+    assert_eq!(
+        r["problems"],
+        json!([{"kind": "partner", "silae_code": payable, "partner": missing, "found": []}]),
+        "{}: {r}",
+        t.label
+    );
+    assert_eq!(r["written"], json!(false));
+    let r = plan(json!({payable.clone(): reference, "99999999": "not in this plan"}), false).await.unwrap();
+    assert_eq!(r["problems"], json!([]), "{}: {r}", t.label);
+    assert_eq!(r["partners"], json!({payable.clone(): {"id": partner, "name": name}}), "{}: {r}", t.label);
+    let id = r["moves"][0]["id"].as_i64().unwrap();
+    created.push(id);
+    let lines = t
+        .ok(
+            p,
+            "account.move.line",
+            "search_read",
+            None,
+            json!({"domain": [["move_id", "=", id]], "fields": ["account_id", "partner_id"]}),
+        )
+        .await;
+    for l in lines.as_array().unwrap() {
+        let expected = if l["account_id"][0].as_i64() == Some(f.payable) { json!(partner) } else { json!(null) };
+        assert_eq!(l["partner_id"].get(0).cloned().unwrap_or(Value::Null), expected, "{}: {lines}", t.label);
+    }
 }
 
 /// Corrections (docs/odoo-protocol.md): a draft changed in Odoo is a `changed_in_odoo` problem

@@ -76,6 +76,14 @@ impl Cmd {
                 Err(e) => r.fail(&format!("secret {name}"), e),
             }
         }
+        // Silae accounts a dossier maps onto one Odoo account without partners: their balances
+        // mix there (a warning; the preview also finds those the normalisation joins).
+        for d in agent.store().dossiers().unwrap_or_default() {
+            let landing = d.account_map.iter().map(|(silae, odoo)| (silae.as_str(), odoo.as_str()));
+            for u in crate::partners::unseparated(landing, &d.partner_map) {
+                r.warn(&format!("dossier {} partners", d.silae_number), u.english());
+            }
+        }
         // What the administrator must fix on this machine (config, state, secrets): exit 78.
         let setup_failures = r.failures;
         if !self.offline {

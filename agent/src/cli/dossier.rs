@@ -61,6 +61,11 @@ pub struct Add {
     /// `codeJournal` go to that Odoo journal (default: --journal); repeat for several.
     #[arg(long = "journal-map", value_name = "SILAE=ODOO", value_parser = parse_pair)]
     journal_map: Vec<(String, String)>,
+    /// A partner entry SILAE_CODE=PARTNER: the lines of that Silae account carry that Odoo
+    /// partner (its reference, else its VAT number, else its exact name), e.g.
+    /// `--partner 43100000=URSSAF`; repeat for several.
+    #[arg(long = "partner", value_name = "SILAE=PARTNER", value_parser = parse_pair)]
+    partner: Vec<(String, String)>,
     /// Import the salary payments too (transfer batches and advances, docs/payments.md) into
     /// this Odoo journal (a bank or general journal of the company).
     #[arg(long, value_name = "CODE")]
@@ -136,6 +141,7 @@ impl Cmd {
                     large: a.large,
                     target: a.target,
                     corrections: a.corrections,
+                    partner_map: a.partner.into_iter().collect::<BTreeMap<_, _>>(),
                 };
                 let saved = agent.save_dossier(&d)?;
                 outln!(

@@ -61,6 +61,9 @@ pub struct Target<'a> {
     pub payments_journal: Option<&'a str>,
     /// What to do with a posted move Silae corrected (`payflow_import_plan`'s `corrections`).
     pub corrections: crate::store::Corrections,
+    /// Silae account code -> Odoo partner (reference, VAT number or exact name): the partner of
+    /// that account's lines (`crate::partners`).
+    pub partner_map: &'a BTreeMap<String, String>,
 }
 
 /// A move already carrying one of the import keys.
@@ -139,6 +142,9 @@ pub struct Resolved {
     pub accounts: HashMap<String, (i64, String)>,
     /// Repartition index -> analytic account id.
     pub analytic: HashMap<i32, i64>,
+    /// Silae account code -> the id of the Odoo partner its lines carry (the dossier's
+    /// `partner_map`, for the codes the plan uses).
+    pub partners: HashMap<String, i64>,
     pub existing: HashMap<String, Existing>,
     /// Every import key Odoo holds for this dossier and period (to tell a renamed rupture).
     pub period_keys: Vec<String>,
@@ -163,6 +169,8 @@ pub struct Problems {
     pub analytic: Vec<String>,
     /// Moves held under another payload that cannot be replaced (`crate::corrections`).
     pub corrected: Vec<crate::outcome::CorrectedMove>,
+    /// The dossier's partner map entries without exactly one Odoo partner.
+    pub partners: Vec<String>,
 }
 
 impl Problems {
@@ -172,6 +180,7 @@ impl Problems {
             && self.accounts.is_empty()
             && self.analytic.is_empty()
             && self.corrected.is_empty()
+            && self.partners.is_empty()
     }
 
     /// The error telling every problem: its kind is the lock date's, else the journal's, else
@@ -185,6 +194,13 @@ impl Problems {
         if !self.accounts.is_empty() || !self.analytic.is_empty() {
             parts.push(describe_missing(&self.accounts, &self.analytic, company));
         }
+        if !self.partners.is_empty() {
+            parts.push(format!(
+                "{} partner map problem(s) in {company}; nothing was written:\n- {}",
+                self.partners.len(),
+                self.partners.join("\n- ")
+            ));
+        }
         if !self.corrected.is_empty() {
             parts.push(crate::outcome::corrected_english(&self.corrected));
         }
@@ -196,7 +212,11 @@ impl Problems {
         } else if !self.accounts.is_empty() || !self.analytic.is_empty() {
             ResolveError::Accounts(text, self.accounts)
         } else {
-            ResolveError::Corrected(text, self.corrected)
+            if !self.partners.is_empty() {
+                ResolveError::Partners(text)
+            } else {
+                ResolveError::Corrected(text, self.corrected)
+            }
         })
     }
 }
@@ -261,6 +281,9 @@ pub enum ResolveError {
     /// Drafts a person changed, or posted moves, that Silae corrected (docs/odoo-protocol.md).
     #[error("{0}")]
     Corrected(String, Vec<crate::outcome::CorrectedMove>),
+    /// The dossier's partner map names partners Odoo does not have (or has twice).
+    #[error("{0}")]
+    Partners(String),
     #[error("the payflow_silae addon is not installed in the Odoo database {database} ({detail}): install it from odoo_addon/payflow_silae (Apps > PayFlow (Silae)), or write without it with odoo.write_mode = \"standard\" (or \"auto\"); previews (--dry-run) work without it")]
     AddonMissing { database: String, detail: String },
 }
@@ -713,7 +736,9 @@ impl OdooClient {
             .collect();
         let prefix = format!("{}%", plan.key_prefix());
         let company_ctx = json!({"allowed_company_ids": [cid]});
-        let (companies, journals, accounts, analytic, existing, period) = tokio::join!(
+        let wanted_partners = used_partners(plan, target.partner_map);
+        let partner_texts: BTreeSet<&str> = wanted_partners.values().copied().collect();
+        let (companies, journals, accounts, analytic, existing, period, partner_rows) = tokio::join!(
             self.search_read("res.company", json!([]), lock_fields, json!({})),
             self.search_read(
                 "account.journal",
@@ -755,6 +780,25 @@ impl OdooClient {
                     json!([["payflow_import_key", "=like", prefix], ["company_id", "=", cid]]),
                     &["payflow_import_key"],
                     json!({}),
+                )
+                .await
+            },
+            async {
+                if partner_texts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.search_read(
+                    "res.partner",
+                    json!([
+                        "|",
+                        "|",
+                        ["ref", "in", partner_texts],
+                        ["vat", "in", partner_texts],
+                        ["name", "in", partner_texts],
+                        ["company_id", "in", [cid, false]]
+                    ]),
+                    &["id", "name", "ref", "vat"],
+                    company_ctx.clone(),
                 )
                 .await
             },
@@ -879,6 +923,16 @@ impl OdooClient {
         }
         problems.accounts = missing;
         problems.analytic = missing_analytic;
+        let partner_rows = partner_rows?;
+        let mut partners = HashMap::new();
+        for (silae_code, wanted) in &wanted_partners {
+            match pick_partner(&partner_rows, wanted) {
+                Ok(id) => {
+                    partners.insert((*silae_code).to_owned(), id);
+                }
+                Err(found) => problems.partners.push(partner_problem(silae_code, wanted, &found)),
+            }
+        }
         problems.into_result(&company_name)?;
         let existing = existing_by_key(&existing);
         Ok(Resolved {
@@ -888,6 +942,7 @@ impl OdooClient {
             payments_journal_id,
             accounts: resolved_accounts,
             analytic: analytic_ids,
+            partners,
             existing,
             period_keys,
             addon_missing,
@@ -964,6 +1019,10 @@ impl OdooClient {
         if let Some(a) = attachment {
             kwargs.insert("attachment".into(), a);
         }
+        // Sent only when set: an addon older than the partners step takes no such argument.
+        if !target.partner_map.is_empty() {
+            kwargs.insert("partner_map".into(), json!(target.partner_map));
+        }
         let answer = match self.call("account.move", "payflow_import_plan", None, kwargs, dry_run).await {
             Ok(a) => a,
             Err(OdooError::Rejected { message, .. })
@@ -1035,6 +1094,9 @@ pub fn parse_plan_answer(
         accounts: HashMap<String, WireRecord>,
         #[serde(default)]
         analytic: HashMap<String, i64>,
+        /// Silae account code -> its partner (`partner_map`).
+        #[serde(default)]
+        partners: HashMap<String, WirePartner>,
         #[serde(default)]
         problems: Vec<WireProblem>,
         #[serde(default)]
@@ -1048,6 +1110,10 @@ pub fn parse_plan_answer(
     struct WireRecord {
         id: i64,
         code: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct WirePartner {
+        id: i64,
     }
     #[derive(serde::Deserialize)]
     #[serde(tag = "kind", rename_all = "snake_case")]
@@ -1073,6 +1139,14 @@ pub fn parse_plan_answer(
         Locked {
             date: String,
             lock_date: String,
+        },
+        /// A `partner_map` entry without exactly one partner (`found`: [id, name] of those
+        /// matching, when several).
+        Partner {
+            silae_code: String,
+            partner: String,
+            #[serde(default)]
+            found: Vec<(i64, Value)>,
         },
         /// The plan's keys against the period's (`period_keys`): the agent words it.
         Renamed {},
@@ -1196,6 +1270,11 @@ pub fn parse_plan_answer(
                 let date = date.parse().map_err(|e| malformed(format!("the date {date:?}: {e}")))?;
                 problems.locked.push(locked_text(&plan.period, date, &company_name, &lock_date));
             }
+            WireProblem::Partner { silae_code, partner, found } => {
+                let found: Vec<(i64, String)> =
+                    found.into_iter().map(|(id, n)| (id, n.as_str().unwrap_or("?").to_owned())).collect();
+                problems.partners.push(partner_problem(&silae_code, &partner, &found));
+            }
             WireProblem::Renamed {} => renamed = true,
             WireProblem::ChangedInOdoo(w) | WireProblem::PostedChanged(w) => problems.corrected.push(corrected(w)),
         }
@@ -1307,6 +1386,7 @@ pub fn parse_plan_answer(
     }
     let accounts = wire.accounts.into_iter().map(|(k, a)| (k, (a.id, a.code))).collect();
     let analytic = wire.analytic.into_iter().filter_map(|(k, id)| Some((k.parse().ok()?, id))).collect();
+    let partners = wire.partners.into_iter().map(|(k, p)| (k, p.id)).collect();
     Ok(PlanAnswer {
         resolved: Resolved {
             company_name,
@@ -1315,6 +1395,7 @@ pub fn parse_plan_answer(
             payments_journal_id,
             accounts,
             analytic,
+            partners,
             existing,
             period_keys: wire.period_keys,
             addon_missing: None,
@@ -1452,6 +1533,50 @@ fn describe_missing(missing: &[MissingAccount], analytic: &[String], company: &s
     text
 }
 
+/// The partner map entries (of the Silae codes the plan uses) Odoo must resolve.
+fn used_partners<'a>(plan: &ImportPlan, map: &'a BTreeMap<String, String>) -> BTreeMap<&'a str, &'a str> {
+    let used: BTreeSet<&str> = plan.moves.iter().flat_map(|m| m.lines.iter().map(|l| l.account.as_str())).collect();
+    map.iter().filter(|(k, _)| used.contains(k.as_str())).map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The one partner `wanted` names among `rows` (`id`, `name`, `ref`, `vat`), as the addon picks
+/// it: the partners with that exact reference, else that VAT number, else that exact name;
+/// exactly one, else those found (none, or several: [id, name]).
+pub fn pick_partner(rows: &[Value], wanted: &str) -> Result<i64, Vec<(i64, String)>> {
+    for field in ["ref", "vat", "name"] {
+        let hits: Vec<(i64, String)> = rows
+            .iter()
+            .filter(|r| r[field].as_str() == Some(wanted))
+            .filter_map(|r| Some((r["id"].as_i64()?, r["name"].as_str().unwrap_or("?").to_owned())))
+            .collect();
+        match hits.as_slice() {
+            [] => continue,
+            [(id, _)] => return Ok(*id),
+            _ => return Err(hits),
+        }
+    }
+    Err(Vec::new())
+}
+
+/// What to fix for a partner map entry without exactly one partner.
+fn partner_problem(silae_code: &str, partner: &str, found: &[(i64, String)]) -> String {
+    if found.is_empty() {
+        format!(
+            "Silae account {silae_code}: no Odoo partner has the reference, VAT number or name {partner:?}; create it in Contacts, or change the dossier's partner (--partner {silae_code}=PARTNER)"
+        )
+    } else {
+        // By id: both paths list them alike, whatever order Odoo read them in.
+        let mut found = found.to_vec();
+        found.sort();
+        let listed: Vec<String> = found.iter().map(|(id, name)| format!("{name} (id {id})")).collect();
+        format!(
+            "Silae account {silae_code}: {} Odoo partners match {partner:?}: {}; give the right one its own reference (Internal Reference) and use it (--partner {silae_code}=REFERENCE)",
+            found.len(),
+            listed.join(", ")
+        )
+    }
+}
+
 /// The `payflow_import` entry of one move plan.
 pub fn move_entry(m: &MovePlan, resolved: &Resolved, company_id: i64, attachment: &Value, message: &str) -> Value {
     let lines: Vec<Value> = m
@@ -1467,6 +1592,9 @@ pub fn move_entry(m: &MovePlan, resolved: &Resolved, company_id: i64, attachment
             });
             if let Some(id) = l.repartition.and_then(|r| resolved.analytic.get(&r.index)) {
                 vals["analytic_distribution"] = json!({ id.to_string(): 100.0 });
+            }
+            if let Some(id) = resolved.partners.get(&l.account) {
+                vals["partner_id"] = json!(id);
             }
             json!([0, 0, vals])
         })

@@ -24,6 +24,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0008_large_dossiers_key_notices.sql")),
         M::up(include_str!("migrations/0009_payments.sql")),
         M::up(include_str!("migrations/0010_corrections.sql")),
+        M::up(include_str!("migrations/0011_partner_map.sql")),
         M::up(include_str!("migrations/0013_targets.sql")),
     ])
 });
@@ -102,6 +103,10 @@ pub struct Dossier {
     /// (docs/odoo-protocol.md, "Corrections").
     #[serde(default)]
     pub corrections: Corrections,
+    /// Silae account code -> Odoo partner (its `ref`, else VAT number, else exact name): the
+    /// partner put on the lines of that account (docs/odoo-protocol.md).
+    #[serde(default)]
+    pub partner_map: BTreeMap<String, String>,
 }
 
 pub fn default_target() -> String {
@@ -226,14 +231,28 @@ impl Dossier {
             }
             _ => {}
         }
+        for (k, v) in &self.partner_map {
+            if k.trim().is_empty() || k.len() > limits::CODE || v.trim().is_empty() || v.chars().count() > limits::CODE
+            {
+                return bad(format!(
+                    "partner_map {:?} -> {:?}: expected SILAE_CODE=PARTNER (the Odoo partner's reference, VAT number or exact name), both non-empty, at most {} characters",
+                    limits::shown(k),
+                    limits::shown(v),
+                    limits::CODE
+                ));
+            }
+        }
         if self.account_map.len() > limits::MAP_ENTRIES
             || self.analytic.len() > limits::MAP_ENTRIES
             || self.journal_map.len() > limits::MAP_ENTRIES
+            || self.partner_map.len() > limits::MAP_ENTRIES
         {
             return bad(format!(
-                "account_map, analytic: {} and {} entries, expected at most {} each",
+                "account_map, analytic, journal_map, partner_map: {}, {}, {} and {} entries, expected at most {} each",
                 self.account_map.len(),
                 self.analytic.len(),
+                self.journal_map.len(),
+                self.partner_map.len(),
                 limits::MAP_ENTRIES
             ));
         }
@@ -474,15 +493,15 @@ impl Store {
         conn.execute(
             "INSERT INTO dossiers (silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
                                    account_map, analytic, start_period, wait_closed, created_at, updated_at, journal_map,
-                                   payments, payments_journal, large, target, corrections)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                                   payments, payments_journal, large, target, corrections, partner_map)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
              ON CONFLICT (silae_number) DO UPDATE SET
                 name = excluded.name, company_id = excluded.company_id, journal_code = excluded.journal_code,
                 transfer_day = excluded.transfer_day, alert_emails = excluded.alert_emails, enabled = excluded.enabled,
                 account_map = excluded.account_map, analytic = excluded.analytic, start_period = excluded.start_period,
                 wait_closed = excluded.wait_closed, updated_at = excluded.updated_at, journal_map = excluded.journal_map,
                 payments = excluded.payments, payments_journal = excluded.payments_journal,
-                large = excluded.large, target = excluded.target, corrections = excluded.corrections",
+                large = excluded.large, target = excluded.target, corrections = excluded.corrections, partner_map = excluded.partner_map",
             params![
                 d.silae_number,
                 d.name,
@@ -502,6 +521,7 @@ impl Store {
                 d.large,
                 d.target,
                 d.corrections,
+                serde_json::to_string(&d.partner_map).expect("json"),
             ],
         )?;
         self.dossier(&d.silae_number)
@@ -989,7 +1009,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 const DOSSIER_SELECT: &str = "SELECT silae_number, name, company_id, journal_code, transfer_day, alert_emails, enabled,
-    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal, large, target, corrections FROM dossiers";
+    account_map, analytic, start_period, wait_closed, journal_map, payments, payments_journal, large, target, corrections, partner_map FROM dossiers";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
@@ -1034,6 +1054,7 @@ fn dossier_from_row(row: &Row) -> rusqlite::Result<Dossier> {
         large: row.get(14)?,
         target: row.get(15)?,
         corrections: row.get(16)?,
+        partner_map: json_col(row, 17)?,
     })
 }
 
@@ -1104,6 +1125,7 @@ mod tests {
             large: false,
             target: "default".into(),
             corrections: Corrections::Alert,
+            partner_map: BTreeMap::from([("43100000".into(), "URSSAF".into())]),
         }
     }
 
@@ -1242,12 +1264,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db")).unwrap();
         type Change = fn(&mut Dossier);
-        let cases: [(Change, &str); 5] = [
+        let cases: [(Change, &str); 7] = [
             (|d| d.transfer_day = 32, "transfer_day 32"),
             (|d| d.company_id = 0, "company_id 0"),
             (|d| d.alert_emails = vec!["a@example.com".parse().unwrap(); 21], "alert_emails: 21 addresses"),
             (|d| d.silae_number = "10 02".into(), "silae_number"),
             (|d| d.analytic = BTreeMap::from([("0".into(), "X".into())]), "analytic \"0\""),
+            (|d| d.partner_map = BTreeMap::from([("43100000".into(), " ".into())]), "partner_map \"43100000\""),
+            (|d| d.partner_map = BTreeMap::from([("43100000".into(), "U".repeat(129))]), "SILAE_CODE=PARTNER"),
         ];
         for (change, expected) in cases {
             let mut d = dossier("1");

@@ -558,7 +558,7 @@ async fn the_addon_and_the_agent_resolve_the_same_accounts_and_problems() {
     type Case = (&'static str, Setup, bool, fn(&mut ImportPlan));
     const LYON: &str = "silae:100300:2026-10:etablissement-lyon";
     const PARIS: &str = "silae:100300:2026-10:etablissement-paris";
-    let cases: [Case; 11] = [
+    let cases: [Case; 13] = [
         ("everything found", |_, _| {}, false, |_| {}),
         ("missing accounts", |_, d| d.account_map.clear(), false, |_| {}),
         (
@@ -611,6 +611,31 @@ async fn the_addon_and_the_agent_resolve_the_same_accounts_and_problems() {
             },
         ),
         ("a rupture renamed", |_, _| {}, true, |p| p.moves[1].import_key = format!("{LYON}-part-dieu")),
+        (
+            "partners by reference, VAT number and name",
+            |o, d| {
+                o.add_partner("URSSAF Île-de-France", Some("URSSAF"), None, None);
+                o.add_partner("AGIRC-ARRCO", None, Some("FR11223344556"), Some(1));
+                o.add_partner("SIE Paris 8e", None, None, None);
+                d.partner_map.insert("43100000".into(), "URSSAF".into());
+                d.partner_map.insert("43730000".into(), "FR11223344556".into());
+                d.partner_map.insert("44210000".into(), "SIE Paris 8e".into());
+                d.partner_map.insert("99990000".into(), "not in this payroll".into());
+            },
+            false,
+            |_| {},
+        ),
+        (
+            "a partner missing and one twice",
+            |o, d| {
+                o.add_partner("Malakoff Humanis", None, None, None);
+                o.add_partner("Malakoff Humanis", None, None, Some(1));
+                d.partner_map.insert("43100000".into(), "URSAF".into());
+                d.partner_map.insert("43740000".into(), "Malakoff Humanis".into());
+            },
+            false,
+            |_| {},
+        ),
     ];
     for version in [17, 18] {
         for (case, setup, imported_first, rekey) in cases {
@@ -637,6 +662,7 @@ async fn the_addon_and_the_agent_resolve_the_same_accounts_and_problems() {
                 analytic: &d.analytic,
                 payments_journal: None,
                 corrections: Default::default(),
+                partner_map: &d.partner_map,
             };
             let label = format!("Odoo {version}, {case}");
             let own = odoo.resolve(&target, &plan).await;
@@ -669,6 +695,11 @@ async fn the_addon_and_the_agent_resolve_the_same_accounts_and_problems() {
                         r.existing.iter().map(|(k, e)| (k.clone(), (e.id, e.state))).collect::<BTreeMap<_, _>>()
                     };
                     assert_eq!(found(&own), found(addon), "{label}");
+                    let partners =
+                        |r: &Resolved| r.partners.iter().map(|(k, v)| (k.clone(), *v)).collect::<BTreeMap<_, _>>();
+                    assert_eq!(partners(&own), partners(addon), "{label}");
+                    let expected_partners = if case.starts_with("partners") { 3 } else { 0 };
+                    assert_eq!(own.partners.len(), expected_partners, "{label}");
                     assert_eq!(decide(&own), decide(addon), "{label}");
                     assert_eq!(answer.renamed, decide(&own).1.is_some(), "{label}");
                     let expected = match case {

@@ -5,6 +5,7 @@ mod alert;
 mod cli;
 mod hardening;
 mod import;
+mod partners;
 mod payments;
 mod real_odoo;
 mod reliability;

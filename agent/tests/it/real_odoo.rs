@@ -654,6 +654,33 @@ async fn scenario(series: u32) {
     }
     real.cleanup().await;
 
+    // Partners on the liability lines (docs/odoo-protocol.md): by reference and by exact name.
+    let mut partner_ids = Vec::new();
+    for (name, reference) in [("PayFlow test URSSAF", Some("PF-URSSAF")), ("PayFlow test SIE", None)] {
+        let found = real.search("res.partner", json!([["name", "=", name]]), &["id"]).await;
+        let id = match found.first() {
+            Some(p) => p["id"].as_i64().unwrap(),
+            None => real.create("res.partner", json!({"name": name, "ref": reference.unwrap_or_default()})).await,
+        };
+        partner_ids.push(id);
+    }
+    let mut d = dossier("100200", 5);
+    d.partner_map.insert("43100000".into(), "PF-URSSAF".into());
+    d.partner_map.insert("44210000".into(), "PayFlow test SIE".into());
+    add_dossier(&agent, &d);
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let moves = real.moves().await;
+    let lines = real
+        .search("account.move.line", json!([["move_id", "=", moves[0]["id"]]]), &["partner_id", "account_id"])
+        .await;
+    let with =
+        |partner: i64| lines.iter().filter(|l| l["partner_id"].get(0).and_then(Value::as_i64) == Some(partner)).count();
+    assert_eq!((with(partner_ids[0]), with(partner_ids[1])), (1, 1), "Odoo {series}: {lines:?}");
+    assert_eq!(lines.iter().filter(|l| l["partner_id"] == json!(false)).count(), lines.len() - 2);
+    add_dossier(&agent, &dossier("100200", 5));
+    real.cleanup().await;
+
     // The protocol the agent found and remembered for this series.
     let session = agent.store().odoo_session(&real.url, &real.db, "admin").unwrap().unwrap();
     let protocol = if series >= 19 { "json2" } else { "jsonrpc" };

@@ -301,6 +301,7 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         large: false,
         target: "default".into(),
         corrections: Default::default(),
+        partner_map: Default::default(),
     }
 }
 

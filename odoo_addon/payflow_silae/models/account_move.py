@@ -141,6 +141,7 @@ class AccountMove(models.Model):
         attachment=None,
         key_prefix=None,
         corrections="alert",
+        partner_map=None,
     ):
         """The whole import of one period in one call and one transaction.
 
@@ -150,8 +151,10 @@ class AccountMove(models.Model):
         ``ref``, ``lines`` (``account`` = Silae's code, ``name``, ``debit``, ``credit``,
         ``analytic`` = Silae's repartition index or None) and ``message``; ``attachment``
         (Silae's JSON) is attached to each move created; ``key_prefix`` is the prefix of every
-        key of this dossier and period. One step each, in this order: the company, the
-        journals, the accounts, the analytic accounts, Odoo's own lock dates, the moves already
+        key of this dossier and period; ``partner_map`` (Silae code -> partner reference, VAT
+        number or exact name) puts a partner on that account's lines. One step each, in this
+        order: the company, the journals, the accounts, the analytic accounts, the partners,
+        Odoo's own lock dates, the moves already
         there (under their key or their legacy key) and the period's keys (a rupture that looks
         renamed is refused). Then either every problem is answered at once and nothing is
         written, or each move is created / its draft replaced / left as it is (see
@@ -168,6 +171,7 @@ class AccountMove(models.Model):
             "journals": {},
             "accounts": {},
             "analytic": {},
+            "partners": {},
             "problems": problems,
             "moves": [],
             "period_keys": [],
@@ -193,6 +197,8 @@ class AccountMove(models.Model):
         answer["accounts"] = {code: {"id": a.id, "code": a.code} for code, a in accounts.items()}
         analytic = self._payflow_analytic(company, moves, analytic_map or {}, problems)
         answer["analytic"] = analytic
+        partners = self._payflow_partners(company, moves, partner_map or {}, problems)
+        answer["partners"] = {code: {"id": p.id, "name": p.name} for code, p in partners.items()}
         self._payflow_lock_problems(company, moves, journals, problems)
         existing = self._payflow_existing(company, moves)
         answer["moves"] = [self._payflow_planned(entry, existing.get(entry["import_key"])) for entry in moves]
@@ -205,6 +211,7 @@ class AccountMove(models.Model):
             self._payflow_entry(company, entry, journals, accounts, analytic, entry.get("attachment") or attachment)
             for entry in moves
         ]
+        self._payflow_set_partners(entries, moves, partners)
         answer["moves"] = self._payflow_write(entries, check_locks=False, found=existing)
         answer["moves"] += self._payflow_write_adjustments(company, adjustments, attachment)
         answer["written"] = True
@@ -302,6 +309,51 @@ class AccountMove(models.Model):
             else:
                 problems.append({"kind": "analytic", "index": index, "name": name})
         return analytic
+
+    def _payflow_partners(self, company, moves, partner_map, problems):
+        """Each used Silae code's partner from ``partner_map``, in one search: the partners (of
+        the company or shared) with that exact reference, else that VAT number, else that exact
+        name; exactly one, else a problem (none found, or several: ``found`` lists them)."""
+        used = {line.get("account") for entry in moves for line in entry.get("lines") or []}
+        wanted = {code: text for code, text in partner_map.items() if code in used and text}
+        if not wanted:
+            return {}
+        texts = sorted(set(wanted.values()))
+        Partner = self.env["res.partner"].with_company(company)
+        rows = Partner.search(
+            ["|", "|", ("ref", "in", texts), ("vat", "in", texts), ("name", "in", texts)]
+            + [("company_id", "in", [company.id, False])]
+        )
+        partners = {}
+        for code, text in sorted(wanted.items()):
+            hits = Partner
+            for field in ("ref", "vat", "name"):
+                hits = rows.filtered(lambda p, f=field, t=text: p[f] == t)
+                if hits:
+                    break
+            if len(hits) == 1:
+                partners[code] = hits
+            else:
+                problems.append(
+                    {
+                        "kind": "partner",
+                        "silae_code": code,
+                        "partner": text,
+                        "found": [[p.id, p.name] for p in hits],
+                    }
+                )
+        return partners
+
+    @api.model
+    def _payflow_set_partners(self, entries, moves, partners):
+        """Puts each line's partner (``_payflow_partners``) on the resolved move values."""
+        if not partners:
+            return
+        for entry, plan in zip(entries, moves):
+            for command, line in zip(entry["vals"]["line_ids"], plan.get("lines") or []):
+                partner = partners.get(line.get("account"))
+                if partner:
+                    command[2]["partner_id"] = partner.id
 
     def _payflow_lock_problems(self, company, moves, journals, problems):
         """Odoo's own lock date rules, once per date (over the journals of that date's moves)."""

@@ -145,7 +145,14 @@ class PayflowDossier(models.Model):
         domain=[("kind", "=", "analytic")],
         context={"default_kind": "analytic"},
     )
-    # All the lines, both kinds: what the sync writes.
+    partner_map_ids = fields.One2many(
+        "payflow.dossier.mapping",
+        "dossier_id",
+        string="Partners",
+        domain=[("kind", "=", "partner")],
+        context={"default_kind": "partner"},
+    )
+    # All the lines, every kind: what the sync writes.
     mapping_ids = fields.One2many("payflow.dossier.mapping", "dossier_id", string="Mappings")
     smtp_missing = fields.Boolean(
         string="No SMTP in the agent",
@@ -300,6 +307,11 @@ class PayflowDossier(models.Model):
                 for m in self.mapping_ids
                 if m.kind == "analytic"
             },
+            "partner_map": {
+                m.source.strip(): m.target.strip()
+                for m in self.mapping_ids
+                if m.kind == "partner"
+            },
             "start_period": self.start_period or None,
             "wait_closed": self.wait_closed,
             "payments": self.payments,
@@ -332,7 +344,11 @@ class PayflowDossier(models.Model):
             )
         mappings = [Command.clear()]
         accounts = self._payflow_accounts_by_code(company, (data.get("account_map") or {}).values())
-        for kind, key in (("account", "account_map"), ("analytic", "analytic")):
+        for kind, key in (
+            ("account", "account_map"),
+            ("analytic", "analytic"),
+            ("partner", "partner_map"),
+        ):
             for source, target in sorted((data.get(key) or {}).items()):
                 values = {"kind": kind, "source": source, "target": target}
                 if kind == "account":
@@ -597,21 +613,22 @@ class PayflowDossierMapping(models.Model):
     dossier_id = fields.Many2one("payflow.dossier", required=True, ondelete="cascade")
     company_id = fields.Many2one(related="dossier_id.company_id", store=True)
     kind = fields.Selection(
-        [("account", "Account"), ("analytic", "Analytic")],
+        [("account", "Account"), ("analytic", "Analytic"), ("partner", "Partner")],
         required=True,
         default="account",
     )
     source = fields.Char(
         string="Silae",
         required=True,
-        help="Account map: the Silae account code (e.g. 43730000). Analytic setting: the "
-        "Silae repartition index (1, 2…).",
+        help="Account map and partners: the Silae account code (e.g. 43730000). Analytic "
+        "setting: the Silae repartition index (1, 2…).",
     )
     target = fields.Char(
         string="Odoo",
         required=True,
         help="Account map: the Odoo account code (e.g. 437000). Analytic setting: the "
-        "analytic account's code or name.",
+        "analytic account's code or name. Partners: the partner's internal reference, else "
+        "its VAT number, else its exact name.",
     )
     # The account map's picker: what the agent stores is its code (``target``).
     account_id = fields.Many2one(
@@ -621,6 +638,22 @@ class PayflowDossierMapping(models.Model):
         domain=lambda self: self._payflow_account_domain(),
         help="The company's account the Silae account goes to; the agent receives its code.",
     )
+
+    # The partners' picker: what the agent stores is the partner's reference, else its VAT
+    # number, else its name (``target``), matched by the import in that order.
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Odoo partner",
+        ondelete="set null",
+        help="The partner put on the lines of this Silae account (the URSSAF, a retirement "
+        "fund, the tax office); the agent receives its internal reference, else its VAT "
+        "number, else its name.",
+    )
+
+    @api.onchange("partner_id")
+    def _onchange_partner_id(self):
+        if self.partner_id:
+            self.target = self.partner_id.ref or self.partner_id.vat or self.partner_id.name
 
     @api.model
     def _payflow_account_domain(self):
@@ -683,7 +716,11 @@ class PayflowDossierMapping(models.Model):
         chatter (not for what the sync with the agent rewrites)."""
         if self.env.context.get("payflow_from_agent") or not self.dossier_id:
             return
-        name = _("Account map") if self.kind == "account" else _("Analytic setting")
+        name = {
+            "account": _("Account map"),
+            "analytic": _("Analytic setting"),
+            "partner": _("Partners"),
+        }.get(self.kind)
         self.dossier_id.message_post(
             body=text % dict(map=name, source=self.source, target=self.target, **more),
             subtype_xmlid="mail.mt_note",

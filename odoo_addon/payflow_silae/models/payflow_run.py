@@ -239,6 +239,15 @@ class PayflowRun(models.Model):
             )
             if check.get("addon_missing"):
                 text += "\n" + _("The PayFlow module is missing in this database: an import would fail.")
+            for shared in check.get("unseparated") or []:
+                text += "\n" + _(
+                    "Warning: the Silae accounts %(silae)s all land on the Odoo account %(account)s "
+                    "and %(missing)s have no partner: their balances mix there. Give each its "
+                    "partner on the dossier (Partners tab).",
+                    silae=", ".join(shared.get("silae") or []),
+                    account=shared.get("odoo_account"),
+                    missing=", ".join(shared.get("without_partner") or []),
+                )
             return text
         if case == "no_data":
             return _("Silae has no payroll entries for %(period)s.", period=period)

@@ -10,3 +10,4 @@ from . import test_dossier_checks
 from . import test_journey
 from . import test_payments
 from . import test_corrections
+from . import test_partners

@@ -365,6 +365,7 @@ fn normalize_line(line: &mut Record) {
     line.insert("credit".into(), super::fmt::amount((-balance).max(0)));
     line.entry("name").or_insert(json!(false));
     line.entry("analytic_distribution").or_insert(json!(false));
+    line.entry("partner_id").or_insert(json!(false));
 }
 
 /// The checks of a line's account: it exists, is not deprecated, belongs to the move's company.
@@ -379,6 +380,11 @@ fn check_line(db: &Db, m: &Record, line: &Record) -> OdooResult<()> {
     let Some(account) = db.get("account.account", account_id) else {
         return Err(fk_error(&model, "account_id"));
     };
+    if let Some(partner) = line.get("partner_id").and_then(as_id) {
+        if db.get("res.partner", partner).is_none() {
+            return Err(fk_error(&model, "partner_id"));
+        }
+    }
     let text = |f: &str| account.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
     if db.version <= 18 && account.get("deprecated") == Some(&json!(true)) {
         return Err(OdooError::user(format!("The account {} ({}) is deprecated.", text("name"), text("code"))));
@@ -965,10 +971,11 @@ pub fn payflow_import_plan(db: &mut Db, env: &Env, args: &[Option<&Value>]) -> O
     let attachment = args[6].cloned().unwrap_or(Value::Null);
     let key_prefix = args.get(7).copied().flatten().and_then(Value::as_str).unwrap_or("").to_owned();
     let corrections = args.get(8).copied().flatten().and_then(Value::as_str).unwrap_or("alert").to_owned();
+    let partner_map = args.get(9).copied().flatten().and_then(Value::as_object).unwrap_or(&empty).clone();
     let mut problems: Vec<Value> = Vec::new();
     let mut answer = json!({
         "series": db.version, "company": false, "journal": false, "journals": {}, "accounts": {},
-        "analytic": {}, "problems": [], "moves": [], "period_keys": [], "written": false,
+        "analytic": {}, "partners": {}, "problems": [], "moves": [], "period_keys": [], "written": false,
     });
     let allowed = db.user_companies(env.uid);
     let company = db.get("res.company", company_id).filter(|_| allowed.contains(&company_id)).cloned();
@@ -1004,6 +1011,8 @@ pub fn payflow_import_plan(db: &mut Db, env: &Env, args: &[Option<&Value>]) -> O
         account_ids.iter().map(|(k, (id, code))| (k.clone(), json!({"id": id, "code": code}))).collect();
     let analytic = plan_analytic(db, &moves, &analytic_map, &mut problems);
     answer["analytic"] = Value::Object(analytic.clone());
+    let partners = plan_partners(db, company_id, &moves, &partner_map, &mut problems);
+    answer["partners"] = partners.iter().map(|(k, (id, name))| (k.clone(), json!({"id": id, "name": name}))).collect();
     plan_locks(db, company_id, &moves, &journals, &mut problems);
     let existing = plan_existing(db, company_id, &mut moves);
     answer["moves"] = moves.iter().map(|m| planned(m, existing.get(m["import_key"].as_str().unwrap_or("")))).collect();
@@ -1044,6 +1053,9 @@ pub fn payflow_import_plan(db: &mut Db, env: &Env, args: &[Option<&Value>]) -> O
                     });
                     if let Some(id) = analytic_index(l).and_then(|i| analytic.get(&i)) {
                         vals["analytic_distribution"] = json!({ id.to_string(): 100.0 });
+                    }
+                    if let Some((id, _)) = partners.get(code) {
+                        vals["partner_id"] = json!(id);
                     }
                     json!([0, 0, vals])
                 })
@@ -1199,6 +1211,51 @@ fn plan_analytic(
         }
     }
     analytic
+}
+
+/// Each used Silae code's partner from `partner_map`: the partners (of the company or shared,
+/// active) with that exact reference, else VAT number, else exact name; exactly one, else a
+/// `partner` problem (`found`: the several matching). Silae code -> (id, name).
+fn plan_partners(
+    db: &Db,
+    company_id: i64,
+    moves: &[Value],
+    partner_map: &Map<String, Value>,
+    problems: &mut Vec<Value>,
+) -> std::collections::BTreeMap<String, (i64, String)> {
+    let used: std::collections::BTreeSet<&str> = moves
+        .iter()
+        .flat_map(|m| m.get("lines").and_then(Value::as_array).into_iter().flatten())
+        .filter_map(|l| l.get("account").and_then(Value::as_str))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for (code, wanted) in partner_map.iter().filter(|(k, _)| used.contains(k.as_str())) {
+        let Some(wanted) = wanted.as_str().filter(|w| !w.is_empty()) else { continue };
+        let visible = || {
+            db.all("res.partner").filter(|p| {
+                let company = p.get("company_id").and_then(as_id);
+                p.get("active") != Some(&json!(false))
+                    && (matches!(company, None | Some(0)) || company == Some(company_id))
+            })
+        };
+        let mut hits: Vec<&Record> = Vec::new();
+        for field in ["ref", "vat", "name"] {
+            hits = visible().filter(|p| p.get(field).and_then(Value::as_str) == Some(wanted)).collect();
+            if !hits.is_empty() {
+                break;
+            }
+        }
+        match hits.as_slice() {
+            [one] => {
+                out.insert(code.clone(), (one["id"].as_i64().unwrap_or(0), text(one, "name")));
+            }
+            _ => {
+                let found: Vec<Value> = hits.iter().map(|p| json!([p["id"], text(p, "name")])).collect();
+                problems.push(json!({"kind": "partner", "silae_code": code, "partner": wanted, "found": found}));
+            }
+        }
+    }
+    out
 }
 
 /// Odoo's own lock date rules, once per date (over the journals of that date's moves).

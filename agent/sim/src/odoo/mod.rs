@@ -369,6 +369,18 @@ impl OdooSim {
         Ok(())
     }
 
+    /// Adds a contact (res.partner) directly: `company_id` `None` = shared by all companies.
+    pub fn add_partner(&self, name: &str, reference: Option<&str>, vat: Option<&str>, company_id: Option<i64>) -> i64 {
+        let mut db = self.shared.db.lock().unwrap();
+        let text = |v: Option<&str>| v.map_or(json!(false), |v| json!(v));
+        let record = json!({
+            "name": name, "ref": text(reference), "vat": text(vat),
+            "company_id": company_id.map_or(json!(false), |c| json!(c)), "active": true,
+        });
+        let Value::Object(record) = record else { unreachable!("a JSON object") };
+        db.insert("res.partner", record)
+    }
+
     /// Every ir.attachment (`name`, `datas`, `mimetype`, `res_model`, `res_id`…), by id.
     pub fn attachments(&self) -> Vec<Value> {
         self.table("ir.attachment")

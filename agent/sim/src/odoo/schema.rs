@@ -184,6 +184,16 @@ pub fn model(name: &str, version: u32, addon: bool) -> Option<Model> {
             ]);
             ("res.users", "User", "name, login", CompanyRule::None)
         }
+        "res.partner" => {
+            fields.extend([
+                req("name", "Name", Char),
+                f("ref", "Reference", Char),
+                f("vat", "Tax ID", Char),
+                f("company_id", "Company", Many2one("res.company")),
+                f("active", "Active", Boolean),
+            ]);
+            ("res.partner", "Contact", "name ASC, id DESC", CompanyRule::CompanyOrShared)
+        }
         "account.journal" => {
             fields.extend([
                 req("name", "Journal Name", Char),
@@ -264,6 +274,7 @@ pub fn model(name: &str, version: u32, addon: bool) -> Option<Model> {
                 f("credit", "Credit", Monetary),
                 computed("balance", "Balance", Monetary),
                 f("analytic_distribution", "Analytic Distribution", Json),
+                f("partner_id", "Partner", Many2one("res.partner")),
                 computed("company_id", "Company", Many2one("res.company")),
                 computed("journal_id", "Journal", Many2one("account.journal")),
                 computed("date", "Date", Date),
@@ -313,6 +324,7 @@ pub const MODELS: &[&str] = &[
     "res.currency",
     "res.country",
     "res.users",
+    "res.partner",
     "account.journal",
     "account.account",
     "account.analytic.plan",

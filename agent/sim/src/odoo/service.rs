@@ -267,6 +267,7 @@ fn signature(db: &Db, model: &str, method: &str) -> Option<Sig> {
                 "attachment",
                 "key_prefix",
                 "corrections",
+                "partner_map",
             ],
             3,
             true,
