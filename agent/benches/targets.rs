@@ -90,6 +90,8 @@ async fn main() {
             payments_journal: None,
             large: false,
             target: name(i % targets),
+            corrections: Default::default(),
+            partner_map: BTreeMap::new(),
         };
         store.upsert_dossier(&d, "t").unwrap();
     }

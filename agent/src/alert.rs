@@ -177,10 +177,15 @@ pub fn key_notices_due(
 }
 
 /// The addresses of an alert: `to`, then the firm's (`[alerts] firm_emails`), once each.
-fn with_firm(agent: &Agent, mut to: Vec<String>) -> Vec<String> {
+fn with_firm(agent: &Agent, mut to: Vec<AlertEmail>) -> Vec<AlertEmail> {
     for address in &agent.config.alerts.firm_emails {
-        if !to.iter().any(|a| a.eq_ignore_ascii_case(address)) {
-            to.push(address.clone());
+        // Checked on load (`Config::validate`); one that fails here is left out, logged.
+        let Ok(firm) = address.parse::<AlertEmail>() else {
+            tracing::warn!("alerts.firm_emails: {address:?} is not an e-mail address; left out");
+            continue;
+        };
+        if !to.iter().any(|a| a.as_str().eq_ignore_ascii_case(firm.as_str())) {
+            to.push(firm);
         }
     }
     to

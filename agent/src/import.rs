@@ -641,6 +641,7 @@ async fn attempt(agent: &Agent, dossier_number: &str, period: Period, opts: &Imp
                 already: plan.moves.len() as i64,
                 adjust,
                 addon_missing: None,
+                unseparated: Vec::new(),
             }),
             other => other,
         };

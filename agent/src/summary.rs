@@ -151,6 +151,8 @@ mod tests {
             payments_journal: None,
             large: false,
             target: target.into(),
+            corrections: Default::default(),
+            partner_map: BTreeMap::new(),
         }
     }
 

@@ -227,13 +227,19 @@ async fn check_odoo(agent: &Agent, r: &mut Report, target: &str) {
         }
         Err(e) => return r.fail(label, format_args!("{e} (remembered session: Odoo {})", session.major)),
     }
-    match odoo.addon_installed().await {
-        Ok(true) => r.ok(&format!("{label} addon"), "payflow_silae installed"),
-        Ok(false) => r.fail(
+    use crate::config::WriteMode;
+    match (odoo.addon_installed().await, config.write_mode) {
+        (Ok(true), WriteMode::Standard) => r.ok(&format!("{label} addon"), "payflow_silae installed, not used: odoo.write_mode = \"standard\""),
+        (Ok(true), _) => r.ok(&format!("{label} addon"), "payflow_silae installed"),
+        (Ok(false), WriteMode::Auto | WriteMode::Standard) => r.warn(
             &format!("{label} addon"),
-            "payflow_silae is not installed: install odoo_addon/payflow_silae (Apps > PayFlow (Silae)); without it nothing can be written",
+            "payflow_silae is not installed: moves are written in standard mode (Odoo's stock methods, the key in each move's note); what that cannot guarantee: docs/reliability.md",
         ),
-        Err(e) => r.fail(&format!("{label} addon"), e),
+        (Ok(false), WriteMode::Addon) => r.fail(
+            &format!("{label} addon"),
+            "payflow_silae is not installed and odoo.write_mode = \"addon\": install odoo_addon/payflow_silae (Apps > PayFlow (Silae)), or set write_mode = \"standard\"; until then nothing can be written",
+        ),
+        (Err(e), _) => r.fail(&format!("{label} addon"), e),
     }
     let companies = match odoo.companies().await {
         Ok(c) => c,

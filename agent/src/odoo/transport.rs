@@ -210,12 +210,13 @@ impl Transport {
         let body = json!({"jsonrpc": "2.0", "method": "call", "params": {}, "id": id});
         let response = self.http.post(&url).json(&body).send().await.map_err(|e| transport_error(&e, &url))?;
         let status = response.status();
+        let wait = self.note_retry_after(&response);
         let bytes = read_body(response, &url).await?;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(http_error(status, &bytes, &url));
+            return Err(http_error(status, &bytes, &url, wait));
         }
         Ok(serde_json::from_slice::<Value>(&bytes)
             .ok()

@@ -333,6 +333,9 @@ async fn real_odoo_19_imports_exactly_once_over_json_2() {
     scenario(19).await;
 }
 
+/// The two tests on the database without the addon clean it: one at a time.
+static STANDARD_DB: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Whether the standard-mode database's test may not skip (`PAYFLOW_REQUIRE_REAL_ODOO` names
 /// `18std`, or is `1` / `all`).
 fn standard_required() -> bool {
@@ -345,6 +348,7 @@ fn standard_required() -> bool {
 /// analytic, attachment), a re-run creating nothing, a key edited away refused, not doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_odoo_18_without_the_addon_imports_exactly_once_in_standard_mode() {
+    let _one_at_a_time = STANDARD_DB.lock().await;
     let real = match Real::find_standard().await {
         Ok(r) => r,
         Err(why) => {
@@ -443,6 +447,7 @@ async fn real_odoo_18_without_the_addon_imports_exactly_once_in_standard_mode() 
 async fn real_odoo_18_without_the_addon_survives_kill_9_in_standard_mode() {
     use rand::{Rng, SeedableRng};
     use std::time::{Duration, Instant};
+    let _one_at_a_time = STANDARD_DB.lock().await;
     let real = match Real::find_standard().await {
         Ok(r) => r,
         Err(why) => {
