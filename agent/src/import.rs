@@ -703,14 +703,14 @@ async fn standard_write(
     let grace = odoo.in_flight_grace();
     let found = |moves, error: String, plan, resolved| {
         in_flight.end();
-        Ok(Done {
+        Done {
             status: Status::AlreadyImported,
             facts: Facts::FoundAfterWriteError { error },
             moves,
             plan: Some(plan),
             journal: journal_code.clone(),
             resolved: Some(resolved),
-        })
+        }
     };
     if let Some(age) = in_flight.age().filter(|age| *age < grace) {
         tracing::info!(
@@ -720,7 +720,7 @@ async fn standard_write(
         let now = odoo.standard_wait_found(company_id, &plan, &resolved, grace - age).await;
         if let Some(moves) = now.and_then(|now| found_after_write_error(&plan, &now)) {
             let why = "an earlier run sent these moves and did not see Odoo's answer".to_owned();
-            return found(moves, why, plan, resolved);
+            return Ok(found(moves, why, plan, resolved));
         }
     }
     let mut replace = Vec::new();
@@ -740,7 +740,7 @@ async fn standard_write(
             // before anything else; never sent again in this run.
             let now = odoo.standard_wait_found(company_id, &plan, &resolved, grace).await;
             if let Some(moves) = now.and_then(|now| found_after_write_error(&plan, &now)) {
-                return found(moves, e.to_string(), plan, resolved);
+                return Ok(found(moves, e.to_string(), plan, resolved));
             }
             in_flight.end();
             return Err(e.into());

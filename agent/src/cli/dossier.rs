@@ -9,6 +9,8 @@ use crate::outcome::Facts;
 use crate::period::Period;
 use crate::store::Dossier;
 
+// Parsed once per process: the size of its biggest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Add a dossier, or update the one with this Silae number.
