@@ -8,3 +8,4 @@ from . import test_missing_accounts
 from . import test_french_screens
 from . import test_dossier_checks
 from . import test_journey
+from . import test_targets
