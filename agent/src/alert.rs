@@ -69,7 +69,7 @@ pub async fn after_run(agent: &Agent, dossier: &Dossier, report: &RunReport) {
         return;
     }
     let (subject, body) = compose(agent, dossier, report, &decision);
-    let to = with_firm(agent, dossier.alert_emails.clone());
+    let to = with_firm(&agent.config.alerts.firm_emails, dossier.alert_emails.clone());
     let outcome = send(agent, &to, &subject, &body).await;
     let note = match &outcome {
         Ok(to) => format!("{} sent to {to}", describe(&decision)),
@@ -177,8 +177,8 @@ pub fn key_notices_due(
 }
 
 /// The addresses of an alert: `to`, then the firm's (`[alerts] firm_emails`), once each.
-fn with_firm(agent: &Agent, mut to: Vec<AlertEmail>) -> Vec<AlertEmail> {
-    for address in &agent.config.alerts.firm_emails {
+fn with_firm(firm: &[String], mut to: Vec<AlertEmail>) -> Vec<AlertEmail> {
+    for address in firm {
         // Checked on load (`Config::validate`); one that fails here is left out, logged.
         let Ok(firm) = address.parse::<AlertEmail>() else {
             tracing::warn!("alerts.firm_emails: {address:?} is not an e-mail address; left out");
@@ -223,7 +223,7 @@ async fn key_expiry_notices(agent: &Agent) {
     if due.is_empty() {
         return;
     }
-    let to = with_firm(agent, instance_addresses(&dossiers));
+    let to = with_firm(&agent.config.alerts.firm_emails, instance_addresses(&dossiers));
     for notice in due {
         let now = agent.now();
         let (claim, stamp, dest) =
@@ -528,6 +528,15 @@ mod tests {
         assert_eq!(due(&announced(far), &sent(&["announced", "week_before"], near))[0].0, KeyNotice::Announced);
         // A text without a date: the announcement only.
         assert_eq!(due(&announced("bientôt"), &[]), [(KeyNotice::Announced, vec![KeyNotice::Announced], None)]);
+    }
+
+    #[test]
+    fn the_firm_s_addresses_come_after_the_dossier_s_once_each() {
+        let firm = ["paie@cabinet.fr".to_owned(), "Compta@Client.fr".to_owned()];
+        let text = |to: Vec<AlertEmail>| to.iter().map(|a| a.as_str().to_owned()).collect::<Vec<_>>();
+        let to = with_firm(&firm, vec!["compta@client.fr".parse().unwrap()]);
+        assert_eq!(text(to), ["compta@client.fr", "paie@cabinet.fr"]);
+        assert_eq!(text(with_firm(&firm, vec![])), ["paie@cabinet.fr", "Compta@Client.fr"]);
     }
 
     #[test]

@@ -139,6 +139,12 @@ async fn a_failing_database_fails_only_its_dossiers_and_the_summary_says_where()
     assert_eq!(shape, [("default", 1, 0, 0), ("client_b", 1, 1, 1)]);
     assert_eq!(summary[1].dossiers[0].late, ["2026-10"]);
     assert_eq!(summary[1].database.as_deref(), Some("client_b"));
+    // Its French alert names the client database, in the subject and where to look.
+    let d = agent.store().dossier("100200").unwrap();
+    let (subject, body) =
+        payflow_agent::alert::compose(&agent, &d, failed, &payflow_agent::alert::Decision::Failure { reminder: false });
+    assert!(subject.contains("base client « client_b »"), "{subject}");
+    assert!(body.contains("Base client : « client_b » — base Odoo « client_b »"), "{body}");
     keep_for_scan("targets summary", &serde_json::to_string(&summary).unwrap());
 }
 

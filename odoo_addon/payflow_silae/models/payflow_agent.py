@@ -22,6 +22,9 @@ _logger = logging.getLogger(__name__)
 
 PARAM_URL = "payflow_silae.agent_url"
 PARAM_TOKEN = "payflow_silae.agent_token"
+# A PEM file of the CA that signed the agent's certificate (an https URL to an agent with the
+# firm's own CA); else the system's roots verify it. Never a switch to stop verifying.
+PARAM_CA = "payflow_silae.agent_ca_file"
 DEFAULT_URL = "http://127.0.0.1:8390"
 TIMEOUT = 30
 # Methods that reach Silae or Odoo before answering get more time.
@@ -46,13 +49,16 @@ class AgentError(Exception):
         self.code = code
 
 
-def rpc_call(url, token, method, params=None, timeout=TIMEOUT):
-    """Calls ``method`` on the agent at ``url``; returns its result or raises AgentError."""
+def rpc_call(url, token, method, params=None, timeout=TIMEOUT, verify=True):
+    """Calls ``method`` on the agent at ``url``; returns its result or raises AgentError.
+
+    An https URL's certificate is verified (``verify``: True for the system's roots, or the
+    path of a CA file)."""
     payload = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params or {}}
     headers = {"Authorization": f"Bearer {token or ''}", "Content-Type": "application/json"}
     try:
         response = requests.post(
-            url.rstrip("/") + "/", json=payload, headers=headers, timeout=timeout
+            url.rstrip("/") + "/", json=payload, headers=headers, timeout=timeout, verify=verify
         )
     except requests.exceptions.Timeout as e:
         raise AgentError("timeout") from e
@@ -102,8 +108,9 @@ class PayflowAgent(models.AbstractModel):
     @api.model
     def _call_at(self, url, token, method, **params):
         timeout = SLOW_TIMEOUT if method in SLOW_METHODS else TIMEOUT
+        ca_file = (self.env["ir.config_parameter"].sudo().get_param(PARAM_CA) or "").strip()
         try:
-            return rpc_call(url, token, method, params, timeout=timeout)
+            return rpc_call(url, token, method, params, timeout=timeout, verify=ca_file or True)
         except AgentError as e:
             _logger.warning(
                 "PayFlow agent call %s to %s failed: %s %s", method, url, e.kind, e.detail

@@ -27,6 +27,11 @@ PARAM_SMTP = "payflow_silae.smtp_configured"
 PARAM_SECRET_EXPIRY = "payflow_silae.silae_secret_expiry"
 
 
+def _is_remote(target):
+    """Whether a target is another Odoo database than this one ("default" is this one)."""
+    return bool(target) and target.strip() != "default"
+
+
 class PayflowDossier(models.Model):
     _name = "payflow.dossier"
     _inherit = ["mail.thread"]
@@ -159,6 +164,26 @@ class PayflowDossier(models.Model):
         compute="_compute_smtp_missing",
         help="Alert e-mails are set but the agent has no SMTP server to send them.",
     )
+    target = fields.Char(
+        string="Client database",
+        default="default",
+        required=True,
+        tracking=True,
+        help="The Odoo database the agent writes this dossier's entries in: \"default\" is this "
+        "database (the agent's [odoo]), another name one of its [odoo.targets.<name>].",
+    )
+    target_company_id = fields.Integer(
+        string="Company in the client database",
+        help="The id of the company in the client database (another target than this one).",
+    )
+    payments_journal_code = fields.Char(
+        string="Payments journal code",
+        help="The code of the payments journal in the client database (another target).",
+    )
+    is_remote = fields.Boolean(
+        compute="_compute_is_remote",
+        help="The entries go to another Odoo database than this one.",
+    )
     run_ids = fields.One2many("payflow.run", "dossier_id", string="Imports")
     run_count = fields.Integer(compute="_compute_run_count")
     last_run_status = fields.Selection(STATUSES, string="Last run", compute="_compute_run_count")
@@ -262,10 +287,15 @@ class PayflowDossier(models.Model):
                 rows.append(f"{period} : {status}")
             dossier.payments_status = "\n".join(rows) or False
 
+    @api.depends("target")
+    def _compute_is_remote(self):
+        for dossier in self:
+            dossier.is_remote = _is_remote(dossier.target)
+
     @api.constrains("payments", "payments_journal_id")
     def _check_payments_journal(self):
         for dossier in self:
-            if dossier.payments and not dossier.payments_journal_id:
+            if dossier.payments and not dossier.payments_journal_id and not dossier.is_remote:
                 raise ValidationError(
                     _("The salary payments need their journal: choose the payments journal.")
                 )
@@ -289,10 +319,13 @@ class PayflowDossier(models.Model):
     def _payflow_payload(self):
         self.ensure_one()
         emails = [e.strip() for e in (self.alert_emails or "").replace(";", ",").split(",")]
+        remote = _is_remote(self.target)
         return {
             "silae_number": (self.silae_number or "").strip(),
             "name": self.name,
-            "company_id": self.company_id.id,
+            "target": (self.target or "default").strip(),
+            # Another database's company and journals are not this one's: kept as given.
+            "company_id": self.target_company_id if remote else self.company_id.id,
             "journal_code": self.journal_code or self.journal_id.code or "",
             "transfer_day": self.transfer_day,
             "alert_emails": [e for e in emails if e],
@@ -315,7 +348,10 @@ class PayflowDossier(models.Model):
             "start_period": self.start_period or None,
             "wait_closed": self.wait_closed,
             "payments": self.payments,
-            "payments_journal": self.payments_journal_id.code or None,
+            "payments_journal": (
+                self.payments_journal_code if remote else self.payments_journal_id.code
+            )
+            or None,
             "large": self.large,
             "corrections": self.corrections or "alert",
             "journal_map": self._payflow_journal_map(),
@@ -330,8 +366,14 @@ class PayflowDossier(models.Model):
 
     @api.model
     def _payflow_values(self, data):
-        """The field values of an agent dossier."""
-        company = self.env["res.company"].sudo().browse(data.get("company_id") or 0).exists()
+        """The field values of an agent dossier.
+
+        A dossier of another target (another Odoo database: an accounting firm's client) keeps
+        that database's company id and journal codes as given, under this database's company."""
+        remote = _is_remote(data.get("target"))
+        company = self.env["res.company"]
+        if not remote:
+            company = company.sudo().browse(data.get("company_id") or 0).exists()
         journal = self.env["account.journal"]
         if company and data.get("journal_code"):
             journal = journal.sudo().search(
@@ -371,6 +413,9 @@ class PayflowDossier(models.Model):
             "mapping_ids": mappings,
             "payments": bool(data.get("payments")),
             "payments_journal_id": payments_journal.id or False,
+            "target": data.get("target") or "default",
+            "target_company_id": (data.get("company_id") or 0) if remote else 0,
+            "payments_journal_code": data.get("payments_journal") or False,
         }
 
     @api.model
@@ -459,6 +504,15 @@ class PayflowDossier(models.Model):
                 self.env["payflow.silae.dossier"]._payflow_sync()
         except UserError as e:
             return self._payflow_notice(str(e), action)
+        return self._payflow_group_by_target(action)
+
+    @api.model
+    def _payflow_group_by_target(self, action):
+        """Lists grouped by client database by default when the agent serves several."""
+        mirror = self.sudo().with_context(active_test=False)
+        targets = {g["target"] for g in mirror.search_read([], ["target"])}
+        if len(targets) > 1:
+            action["context"] = {"search_default_group_target": 1}
         return action
 
     @api.model

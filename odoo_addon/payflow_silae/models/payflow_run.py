@@ -66,6 +66,12 @@ class PayflowRun(models.Model):
     dossier_id = fields.Many2one("payflow.dossier", index=True, ondelete="set null", readonly=True)
     dossier_number = fields.Char(string="Silae Number", required=True, index=True, readonly=True)
     company_id = fields.Many2one("res.company", index=True, readonly=True)
+    target = fields.Char(
+        string="Client database",
+        index=True,
+        readonly=True,
+        help="The Odoo database the run wrote in: \"default\" is this one.",
+    )
     period = fields.Char(required=True, index=True, readonly=True)
     trigger = fields.Selection(TRIGGERS, readonly=True)
     triggered_by = fields.Char(readonly=True)
@@ -401,7 +407,11 @@ class PayflowRun(models.Model):
         dossier = dossiers.get(str(data.get("dossier")))
         # Moves the agent wrote a moment ago may not be visible in this transaction yet: their
         # ids and names are kept from the outcome, the links are made as soon as they are.
-        moves = self.env["account.move"].sudo().browse(data.get("moves") or []).exists()
+        target = data.get("target") or "default"
+        moves = self.env["account.move"]
+        # Another database's move ids are not this one's: only the ids and names are kept.
+        if target == "default":
+            moves = moves.sudo().browse(data.get("moves") or []).exists()
         outcome = data.get("outcome")
         debit = data.get("total_debit_cents")
         credit = data.get("total_credit_cents")
@@ -411,6 +421,7 @@ class PayflowRun(models.Model):
             "agent_run_id": data["id"],
             "dossier_id": dossier.id if dossier else False,
             "dossier_number": str(data.get("dossier") or ""),
+            "target": target,
             "company_id": dossier.company_id.id if dossier else (moves[:1].company_id.id or False),
             "period": data.get("period") or "",
             "trigger": data.get("trigger") if data.get("trigger") in dict(TRIGGERS) else False,
@@ -519,7 +530,7 @@ class PayflowRun(models.Model):
                 self._payflow_sync()
         except UserError as e:
             return self.env["payflow.dossier"]._payflow_notice(str(e), action)
-        return action
+        return self.env["payflow.dossier"]._payflow_group_by_target(action)
 
     def action_payflow_refresh(self):
         self._payflow_sync()
@@ -537,6 +548,15 @@ class PayflowRun(models.Model):
 
     def action_payflow_open_moves(self):
         self.ensure_one()
+        if self.target and self.target != "default":
+            raise UserError(
+                _(
+                    "These entries (%(moves)s) are in the client database \"%(target)s\", not in "
+                    "this one: open them there.",
+                    moves=self.move_names or "-",
+                    target=self.target,
+                )
+            )
         action = {
             "type": "ir.actions.act_window",
             "name": _("Journal entries"),

@@ -11,3 +11,4 @@ from . import test_journey
 from . import test_payments
 from . import test_corrections
 from . import test_partners
+from . import test_targets
