@@ -204,6 +204,7 @@ impl Transport {
     }
 
     async fn webclient_version_inner(&self) -> Result<Option<Value>, OdooError> {
+        self.paced().await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}/web/webclient/version_info", self.base);

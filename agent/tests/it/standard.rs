@@ -108,9 +108,8 @@ async fn a_draft_of_another_payload_is_replaced_and_a_posted_move_left_alone() {
     assert_eq!(import(&agent, "100300", "2026-10", false).await.status, Status::Imported);
     let moves = w.odoo().moves();
     let (paris, lyon) = (moves[0]["id"].as_i64().unwrap(), moves[1]["id"].as_i64().unwrap());
-    // Paris: a draft of another payroll (its fingerprint differs); Lyon: posted, of another one too.
+    // Paris: a draft of another payroll (its fingerprint differs); Lyon: posted, the same one.
     w.odoo().edit_move(paris, "narration", json!(narration(&key_of(&moves[0]), &"b".repeat(64), "")));
-    w.odoo().edit_move(lyon, "narration", json!(narration(&key_of(&moves[1]), &"c".repeat(64), "")));
     w.odoo().post_move(lyon);
     w.odoo().reset_calls();
     let r = import(&agent, "100300", "2026-10", false).await;
@@ -123,6 +122,14 @@ async fn a_draft_of_another_payload_is_replaced_and_a_posted_move_left_alone() {
     assert_eq!(writes(&w), [("account.move".into(), "unlink".into()), ("account.move".into(), "create".into())]);
     // The replaced draft's attachment went with it: one per move.
     assert_eq!(w.odoo().attachments().len(), 2);
+    // A posted move of another payroll (Silae corrected it): never touched, the run fails
+    // `posted_changed` (issue 19: standard mode cannot compute the difference; nothing written).
+    w.odoo().edit_move(lyon, "narration", json!(narration(&key_of(&moves[1]), &"c".repeat(64), "")));
+    w.odoo().reset_calls();
+    let r = import(&agent, "100300", "2026-10", false).await;
+    assert_eq!((r.status, r.error_kind), (Status::Failed, Some(ErrorKind::PostedChanged)), "{}", r.message);
+    assert!(writes(&w).is_empty(), "nothing written: {:?}", writes(&w));
+    assert!(w.odoo().moves().iter().any(|m| m["id"] == lyon && m["state"] == "posted"));
 }
 
 #[tokio::test]

@@ -575,7 +575,7 @@ fn run(
         }
         "payflow_import" => account::payflow_import(db, env, arg(bound, 0).unwrap_or(&Value::Null)),
         "payflow_import_plan" => {
-            let args: Vec<Option<&Value>> = (0..9).map(|i| arg(bound, i)).collect();
+            let args: Vec<Option<&Value>> = (0..10).map(|i| arg(bound, i)).collect();
             account::payflow_import_plan(db, env, &args)
         }
         _ => Err(OdooError::new(
