@@ -25,7 +25,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0009_payments.sql")),
         M::up(include_str!("migrations/0010_corrections.sql")),
         M::up(include_str!("migrations/0011_partner_map.sql")),
-        M::up(include_str!("migrations/0013_targets.sql")),
+        M::up(include_str!("migrations/0012_targets.sql")),
     ])
 });
 
