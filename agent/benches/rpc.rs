@@ -46,19 +46,7 @@ async fn main() {
             company_id: 1,
             journal_code: "SAL".into(),
             transfer_day: 5,
-            alert_emails: vec![],
-            enabled: true,
-            account_map: Default::default(),
-            analytic: Default::default(),
-            start_period: None,
-            wait_closed: true,
-            journal_map: Default::default(),
-            payments: false,
-            payments_journal: None,
-            large: false,
-            target: "default".into(),
-            corrections: Default::default(),
-            partner_map: Default::default(),
+            ..Default::default()
         };
         store.upsert_dossier(&dossier, "2026-11-01T06:00:00+01:00").unwrap();
     }

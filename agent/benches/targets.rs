@@ -79,19 +79,10 @@ async fn main() {
             company_id: 1,
             journal_code: "SAL".into(),
             transfer_day: 5,
-            alert_emails: vec![],
-            enabled: true,
             account_map: map.clone(),
-            analytic: BTreeMap::new(),
             start_period: Some("2026-10".parse().unwrap()),
-            wait_closed: true,
-            journal_map: Default::default(),
-            payments: false,
-            payments_journal: None,
-            large: false,
             target: name(i % targets),
-            corrections: Default::default(),
-            partner_map: BTreeMap::new(),
+            ..Default::default()
         };
         store.upsert_dossier(&d, "t").unwrap();
     }

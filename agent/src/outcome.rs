@@ -364,63 +364,61 @@ fn reason_fr(reason: &str) -> &str {
     }
 }
 
-/// The English text of corrected moves (the run's message, the refusal's text).
-pub fn corrected_english(moves: &[CorrectedMove]) -> String {
-    let drafts: Vec<&CorrectedMove> = moves.iter().filter(|m| m.state == "draft").collect();
-    let posted: Vec<&CorrectedMove> = moves.iter().filter(|m| m.state != "draft").collect();
+/// The words of a corrected moves' text in one language (`corrected_text`).
+struct CorrectedWords {
+    drafts: fn(usize) -> String,
+    drafts_todo: &'static str,
+    posted: fn(usize) -> String,
+    posted_todo: &'static str,
+    line: fn(&CorrectedMove) -> String,
+}
+
+/// Drafts a person changed, then posted moves Silae corrected: each group's head, one line per
+/// move, what to do.
+fn corrected_text(moves: &[CorrectedMove], w: &CorrectedWords) -> String {
+    let (drafts, posted): (Vec<&CorrectedMove>, Vec<&CorrectedMove>) = moves.iter().partition(|m| m.state == "draft");
     let mut parts = Vec::new();
-    if !drafts.is_empty() {
-        let mut text = format!(
-            "nothing was written: Silae now gives another payroll for {} draft(s) a person changed in Odoo, which PayFlow never replaces:",
-            drafts.len()
-        );
-        for m in drafts {
-            text.push_str(&format!("\n{}", m.english()));
+    for (group, head, todo) in [(drafts, w.drafts, w.drafts_todo), (posted, w.posted, w.posted_todo)] {
+        if group.is_empty() {
+            continue;
         }
-        text.push_str("\nWhat to do: report Silae's differences on the draft by hand (then the next runs leave it), or delete the draft so that the next run imports Silae's payroll again.");
-        parts.push(text);
-    }
-    if !posted.is_empty() {
-        let mut text = format!(
-            "nothing was written: Silae corrected {} payroll move(s) already posted in Odoo (never touched):",
-            posted.len()
-        );
-        for m in posted {
-            text.push_str(&format!("\n{}", m.english()));
+        let mut text = head(group.len());
+        for m in group {
+            text.push('\n');
+            text.push_str(&(w.line)(m));
         }
-        text.push_str("\nWhat to do: book the difference by hand, or let PayFlow book it as a draft adjustment move: payflow-agent dossier add ... --corrections adjust (the dossier's form in Odoo: Corrections = Adjust).");
+        text.push('\n');
+        text.push_str(todo);
         parts.push(text);
     }
     parts.join("\n")
 }
 
+/// The English text of corrected moves (the run's message, the refusal's text).
+pub fn corrected_english(moves: &[CorrectedMove]) -> String {
+    corrected_text(
+        moves,
+        &CorrectedWords {
+            drafts: |n| format!("nothing was written: Silae now gives another payroll for {n} draft(s) a person changed in Odoo, which PayFlow never replaces:"),
+            drafts_todo: "What to do: report Silae's differences on the draft by hand (then the next runs leave it), or delete the draft so that the next run imports Silae's payroll again.",
+            posted: |n| format!("nothing was written: Silae corrected {n} payroll move(s) already posted in Odoo (never touched):"),
+            posted_todo: "What to do: book the difference by hand, or let PayFlow book it as a draft adjustment move: payflow-agent dossier add ... --corrections adjust (the dossier's form in Odoo: Corrections = Adjust).",
+            line: CorrectedMove::english,
+        },
+    )
+}
+
 fn corrected_french(moves: &[CorrectedMove]) -> String {
-    let drafts: Vec<&CorrectedMove> = moves.iter().filter(|m| m.state == "draft").collect();
-    let posted: Vec<&CorrectedMove> = moves.iter().filter(|m| m.state != "draft").collect();
-    let mut parts = Vec::new();
-    if !drafts.is_empty() {
-        let mut text = format!(
-            "Rien n'a été écrit : Silae donne une autre paie pour {} brouillon(s) modifié(s) dans Odoo, que PayFlow ne remplace jamais :",
-            drafts.len()
-        );
-        for m in drafts {
-            text.push_str(&format!("\n{}", m.french()));
-        }
-        text.push_str("\nÀ faire : reportez à la main les écarts de Silae sur le brouillon, ou supprimez le brouillon pour que le prochain import reprenne la paie de Silae.");
-        parts.push(text);
-    }
-    if !posted.is_empty() {
-        let mut text = format!(
-            "Rien n'a été écrit : Silae a corrigé {} pièce(s) de paie déjà comptabilisée(s) dans Odoo (jamais modifiées) :",
-            posted.len()
-        );
-        for m in posted {
-            text.push_str(&format!("\n{}", m.french()));
-        }
-        text.push_str("\nÀ faire : passez l'écart à la main, ou choisissez « Régulariser » (Corrections) sur le dossier pour que PayFlow crée une pièce de régularisation en brouillon.");
-        parts.push(text);
-    }
-    parts.join("\n")
+    corrected_text(
+        moves,
+        &CorrectedWords {
+            drafts: |n| format!("Rien n'a été écrit : Silae donne une autre paie pour {n} brouillon(s) modifié(s) dans Odoo, que PayFlow ne remplace jamais :"),
+            drafts_todo: "À faire : reportez à la main les écarts de Silae sur le brouillon, ou supprimez le brouillon pour que le prochain import reprenne la paie de Silae.",
+            posted: |n| format!("Rien n'a été écrit : Silae a corrigé {n} pièce(s) de paie déjà comptabilisée(s) dans Odoo (jamais modifiées) :"),
+            posted_todo: "À faire : passez l'écart à la main, ou choisissez « Régulariser » (Corrections) sur le dossier pour que PayFlow crée une pièce de régularisation en brouillon.",
+            line: CorrectedMove::french,
+        },
+    )
 }
 
 /// One move in Odoo, by id and by name (SAL/2026/10/0001).

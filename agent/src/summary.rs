@@ -140,19 +140,9 @@ mod tests {
             company_id: 1,
             journal_code: "SAL".into(),
             transfer_day: 5,
-            alert_emails: vec![],
-            enabled: true,
-            account_map: BTreeMap::new(),
-            analytic: BTreeMap::new(),
             start_period: Some("2026-10".parse().unwrap()),
-            wait_closed: true,
-            journal_map: BTreeMap::new(),
-            payments: false,
-            payments_journal: None,
-            large: false,
             target: target.into(),
-            corrections: Default::default(),
-            partner_map: BTreeMap::new(),
+            ..Default::default()
         }
     }
 

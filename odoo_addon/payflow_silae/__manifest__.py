@@ -2,7 +2,7 @@
     "name": "PayFlow (Silae)",
     "summary": "Silae payroll journals imported into Accounting, exactly once, by the PayFlow agent",
     # No series prefix here: scripts/addon-build writes one build per series (17.0.1.2.0, …).
-    "version": "1.2.0",
+    "version": "1.3.0",
     "category": "Accounting/Accounting",
     "author": "PayFlow",
     "maintainers": [],

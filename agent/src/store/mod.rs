@@ -109,6 +109,34 @@ pub struct Dossier {
     pub partner_map: BTreeMap<String, String>,
 }
 
+/// A dossier with every optional setting at its default, for building one field by field
+/// (`Dossier { silae_number, name, …, ..Default::default() }`); its required fields are empty
+/// until set, and `validate` refuses them so.
+impl Default for Dossier {
+    fn default() -> Dossier {
+        Dossier {
+            silae_number: String::new(),
+            name: String::new(),
+            company_id: 0,
+            journal_code: String::new(),
+            transfer_day: 0,
+            alert_emails: Vec::new(),
+            enabled: true,
+            account_map: BTreeMap::new(),
+            analytic: BTreeMap::new(),
+            start_period: None,
+            wait_closed: true,
+            journal_map: BTreeMap::new(),
+            payments: false,
+            payments_journal: None,
+            large: false,
+            target: default_target(),
+            corrections: Corrections::Alert,
+            partner_map: BTreeMap::new(),
+        }
+    }
+}
+
 pub fn default_target() -> String {
     crate::config::DEFAULT_TARGET.to_owned()
 }
@@ -1114,18 +1142,11 @@ mod tests {
             journal_code: "SAL".into(),
             transfer_day: 5,
             alert_emails: vec!["paie@example.com".parse().unwrap()],
-            enabled: true,
             account_map: BTreeMap::from([("42100000".into(), "421100".into())]),
             analytic: BTreeMap::from([("1".into(), "PARIS".into())]),
             start_period: Some("2026-01".parse().unwrap()),
-            wait_closed: true,
-            journal_map: BTreeMap::new(),
-            payments: false,
-            payments_journal: None,
-            large: false,
-            target: "default".into(),
-            corrections: Corrections::Alert,
             partner_map: BTreeMap::from([("43100000".into(), "URSSAF".into())]),
+            ..Default::default()
         }
     }
 

@@ -285,23 +285,13 @@ pub fn dossier(number: &str, day: u8) -> Dossier {
         journal_code: "SAL".into(),
         transfer_day: day,
         alert_emails: vec!["paie@example.com".parse().unwrap()],
-        enabled: true,
         // The demo chart has 437000 but not 437300/437400/437500: mapped explicitly.
         account_map: BTreeMap::from([
             ("43730000".into(), "437000".into()),
             ("43740000".into(), "437000".into()),
             ("43750000".into(), "437000".into()),
         ]),
-        analytic: BTreeMap::new(),
-        start_period: None,
-        wait_closed: true,
-        journal_map: BTreeMap::new(),
-        payments: false,
-        payments_journal: None,
-        large: false,
-        target: "default".into(),
-        corrections: Default::default(),
-        partner_map: Default::default(),
+        ..Default::default()
     }
 }
 

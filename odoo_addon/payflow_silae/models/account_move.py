@@ -110,24 +110,29 @@ class AccountMove(models.Model):
                 .create(vals)
             )
             move._payflow_stamp()
-            attachment = entry.get("attachment")
-            if attachment:
-                self.env["ir.attachment"].create(
-                    {
-                        "name": attachment.get("name") or "silae.json",
-                        "datas": attachment.get("datas"),
-                        "mimetype": attachment.get("mimetype") or "application/json",
-                        "res_model": "account.move",
-                        "res_id": move.id,
-                    }
-                )
-            if entry.get("message"):
-                move._message_log(body=Markup(entry["message"]))
+            move._payflow_evidence(entry)
             results.append(self._payflow_result(key, move, result))
         self._payflow_link_payments(results)
         # Constraint violations surface here, inside the call, not at commit time.
         self.env.flush_all()
         return results
+
+    def _payflow_evidence(self, entry):
+        """Attaches Silae's answer of ``entry`` to this move and logs its PayFlow note."""
+        self.ensure_one()
+        attachment = entry.get("attachment")
+        if attachment:
+            self.env["ir.attachment"].create(
+                {
+                    "name": attachment.get("name") or "silae.json",
+                    "datas": attachment.get("datas"),
+                    "mimetype": attachment.get("mimetype") or "application/json",
+                    "res_model": "account.move",
+                    "res_id": self.id,
+                }
+            )
+        if entry.get("message"):
+            self._message_log(body=Markup(entry["message"]))
 
     @api.model
     def payflow_import_plan(

@@ -388,17 +388,5 @@ class AccountMove(models.Model):
         new["line_ids"] = [Command.delete(line.id) for line in self.line_ids] + list(vals.get("line_ids") or [])
         self.write(new)
         self._payflow_stamp()
-        attachment = entry.get("attachment")
-        if attachment:
-            self.env["ir.attachment"].create(
-                {
-                    "name": attachment.get("name") or "silae.json",
-                    "datas": attachment.get("datas"),
-                    "mimetype": attachment.get("mimetype") or "application/json",
-                    "res_model": "account.move",
-                    "res_id": self.id,
-                }
-            )
-        if entry.get("message"):
-            self._message_log(body=Markup(entry["message"]))
+        self._payflow_evidence(entry)
         return True
