@@ -475,6 +475,24 @@ async fn real_odoo_18_without_the_addon_imports_exactly_once_in_standard_mode() 
         r.message
     );
     assert_eq!(real.moves().await.len(), 4, "a re-run creates nothing");
+    // One cent short, all posted: the 421 lines left open, the difference named.
+    real.cleanup().await;
+    let mut short = dossier("100300", 5);
+    short.payments = true;
+    short.payments_journal = d.payments_journal.clone();
+    short.account_map.insert("51200000".into(), d.account_map["51200000"].clone());
+    add_dossier(&agent, &short);
+    assert_eq!(import(&agent, "100300", "2026-10", false).await.status, Status::Imported);
+    let all: Vec<i64> = real.moves().await.iter().filter_map(|m| m["id"].as_i64()).collect();
+    assert_eq!(all.len(), 3, "two establishments' payroll moves and the batch");
+    real.post(&all).await;
+    let r = import(&agent, "100300", "2026-10", false).await;
+    let lines = real.net_pay_lines(&all).await;
+    let open = Some(InOdoo::Open { lines: lines.len() as i64, difference_cents: -1 });
+    assert_eq!((r.status, in_odoo(&r)), (Status::AlreadyImported, open), "{}", r.message);
+    assert!(r.message.contains("not matched, difference -0.01"), "{}", r.message);
+    assert!(lines.iter().all(|(_, full)| !full), "left open: {lines:?}");
+    assert_eq!(lines.iter().map(|(b, _)| b).sum::<i64>(), -1);
     // Only stock models and methods: the agent never asked for an addon's method again once
     // auto found it absent (one refused payflow_import_plan per process at most).
     real.cleanup().await;
