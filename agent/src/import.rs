@@ -237,8 +237,12 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
                 plans =
                     plan.moves.iter().map(|m| plan_json(m, done.journal.as_ref(), done.resolved.as_ref())).collect();
                 outcome.totals = Some(totals(plan));
-                if done.journal.as_ref().is_some_and(|d| d.payments) {
-                    outcome.net_pay = Some(crate::payments::net_pay(plan));
+                if let Some(d) = done.journal.as_ref().filter(|d| d.payments) {
+                    let mut net = crate::payments::net_pay(plan);
+                    if !opts.dry_run && matches!(done.status, Status::Imported | Status::AlreadyImported) {
+                        net.odoo = reconcile_standard(agent, d, plan).await;
+                    }
+                    outcome.net_pay = Some(net);
                 }
                 plan_text = Some(Value::Array(plans.clone()).to_string());
                 // The moves' rupture labels, in the plan's order.
@@ -280,6 +284,21 @@ async fn record_period(agent: &Agent, dossier: &str, period: Period, opts: &Impo
         }
     }
     report
+}
+
+/// Standard write mode (no addon) reconciles a period's 421 lines itself, once its moves are
+/// all posted (the addon does it on posting): where they stand after the run (docs/payments.md).
+async fn reconcile_standard(
+    agent: &Agent,
+    d: &crate::store::Dossier,
+    plan: &ImportPlan,
+) -> Option<crate::payments::InOdoo> {
+    let odoo = agent.odoo_for(&d.target).await.ok()?;
+    if !odoo.writes_standard() {
+        return None;
+    }
+    let state = odoo.standard_reconcile(d.company_id, &plan.key_prefix()).await;
+    Some(state.unwrap_or_else(|e| crate::payments::InOdoo::Failed { detail: e.to_string() }))
 }
 
 /// Silae's totals of a plan, per rupture, in cents.

@@ -566,12 +566,18 @@ pub struct Outcome {
 
 /// Net pay due by the payroll and paid by the imported batches and advances, in cents;
 /// `difference` = paid − due (0: the 421 lines match to the cent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetPay {
     pub due_cents: i64,
     pub paid_cents: i64,
     pub difference_cents: i64,
+    /// In standard write mode (no addon), where the period's 421 lines stand in Odoo after the
+    /// run, which reconciles them once all posted (with the addon, posting does it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub odoo: Option<crate::payments::InOdoo>,
 }
+
+use crate::payments::InOdoo;
 
 impl NetPay {
     fn english(&self) -> String {
@@ -579,7 +585,24 @@ impl NetPay {
             0 => "matched to the cent".to_owned(),
             d => format!("not matched, difference {}", en_amount(d)),
         };
-        format!("; net pay (421): due {}, paid {}: {state}", en_amount(self.due_cents), en_amount(self.paid_cents))
+        let odoo = match &self.odoo {
+            None => String::new(),
+            Some(InOdoo::NotPosted { drafts }) => format!(
+                "; not reconciled in Odoo yet: {drafts} of the period's moves not posted (the first run after they are posted reconciles)"
+            ),
+            Some(InOdoo::Reconciled { lines: 0 }) => "; already reconciled in Odoo".to_owned(),
+            Some(InOdoo::Reconciled { lines }) => format!("; {lines} lines on 421 reconciled in Odoo"),
+            Some(InOdoo::Open { lines, difference_cents }) => format!(
+                "; {lines} lines on 421 left open in Odoo (their balance {})",
+                en_amount(*difference_cents)
+            ),
+            Some(InOdoo::Failed { detail }) => format!("; not reconciled in Odoo: {detail}"),
+        };
+        format!(
+            "; net pay (421): due {}, paid {}: {state}{odoo}",
+            en_amount(self.due_cents),
+            en_amount(self.paid_cents)
+        )
     }
 
     fn french(&self) -> String {
@@ -587,7 +610,24 @@ impl NetPay {
             0 => "soldé au centime".to_owned(),
             d => format!("non soldé, écart {}", fr_amount(d)),
         };
-        format!(" Net à payer (421) : dû {}, payé {} : {state}.", fr_amount(self.due_cents), fr_amount(self.paid_cents))
+        let odoo = match &self.odoo {
+            None => String::new(),
+            Some(InOdoo::NotPosted { drafts }) => format!(
+                " Lettrage dans Odoo en attente : {drafts} écriture(s) de la période non validée(s) ; fait à la première exécution après leur validation."
+            ),
+            Some(InOdoo::Reconciled { lines: 0 }) => " Déjà lettré dans Odoo.".to_owned(),
+            Some(InOdoo::Reconciled { lines }) => format!(" {lines} lignes du 421 lettrées dans Odoo."),
+            Some(InOdoo::Open { lines, difference_cents }) => format!(
+                " {lines} lignes du 421 laissées ouvertes dans Odoo (solde {}).",
+                fr_amount(*difference_cents)
+            ),
+            Some(InOdoo::Failed { detail }) => format!(" Non lettré dans Odoo : {detail}."),
+        };
+        format!(
+            " Net à payer (421) : dû {}, payé {} : {state}.{odoo}",
+            fr_amount(self.due_cents),
+            fr_amount(self.paid_cents)
+        )
     }
 }
 
@@ -862,15 +902,36 @@ mod tests {
     fn the_net_pay_is_told_matched_or_with_its_difference() {
         let mut o = Outcome::failed("100300", "2026-10", ErrorKind::Config, Facts::AlreadyImported);
         o.status = Status::AlreadyImported;
-        o.net_pay = Some(NetPay { due_cents: 11_854_378, paid_cents: 11_854_377, difference_cents: -1 });
+        o.net_pay = Some(NetPay { due_cents: 11_854_378, paid_cents: 11_854_377, difference_cents: -1, odoo: None });
         assert!(
             o.english().ends_with("; net pay (421): due 118543.78, paid 118543.77: not matched, difference -0.01"),
             "{}",
             o.english()
         );
         assert!(o.french().ends_with(" Net à payer (421) : dû 118\u{a0}543,78\u{a0}€, payé 118\u{a0}543,77\u{a0}€ : non soldé, écart -0,01\u{a0}€."), "{}", o.french());
-        o.net_pay = Some(NetPay { due_cents: 5, paid_cents: 5, difference_cents: 0 });
+        o.net_pay = Some(NetPay { due_cents: 5, paid_cents: 5, difference_cents: 0, odoo: None });
         assert!(o.english().ends_with("matched to the cent") && o.french().ends_with("soldé au centime."));
+        // Standard write mode: where the 421 lines stand in Odoo, said after.
+        for (odoo, en, fr) in [
+            (InOdoo::Reconciled { lines: 7 }, "; 7 lines on 421 reconciled in Odoo", " 7 lignes du 421 lettrées dans Odoo."),
+            (
+                InOdoo::Open { lines: 7, difference_cents: -1 },
+                "; 7 lines on 421 left open in Odoo (their balance -0.01)",
+                " 7 lignes du 421 laissées ouvertes dans Odoo (solde -0,01\u{a0}€).",
+            ),
+            (
+                InOdoo::NotPosted { drafts: 2 },
+                "; not reconciled in Odoo yet: 2 of the period's moves not posted (the first run after they are posted reconciles)",
+                " Lettrage dans Odoo en attente : 2 écriture(s) de la période non validée(s) ; fait à la première exécution après leur validation.",
+            ),
+        ] {
+            o.net_pay.as_mut().unwrap().odoo = Some(odoo);
+            assert!(o.english().ends_with(en), "{}", o.english());
+            assert!(o.french().ends_with(fr), "{}", o.french());
+            let back: Outcome = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
+            assert_eq!(back, o);
+        }
+        o.net_pay.as_mut().unwrap().odoo = None;
         // Stored and read back; an outcome without it (every run before) reads as before.
         let back: Outcome = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
         assert_eq!(back, o);

@@ -536,3 +536,50 @@ async fn the_login_is_the_configured_one() {
     let e = c.rpc("common", "authenticate", json!(["elsewhere", "paie@payflow.example", "admin", {}])).await;
     assert_eq!(e["error"]["data"]["name"], "psycopg2.OperationalError");
 }
+
+#[tokio::test]
+async fn reconcile_is_odoo_s_own_refusals_then_one_full_reconciliation() {
+    let c = Client::start(18).await;
+    let payroll = c.vals("2026-10-31", 10.0).await;
+    let mut payment = payroll.clone();
+    // The same amount back: 421 debited, the other side credited.
+    for line in payment["line_ids"].as_array_mut().unwrap() {
+        let (d, cr) = (line[2]["debit"].clone(), line[2]["credit"].clone());
+        line[2]["debit"] = cr;
+        line[2]["credit"] = d;
+    }
+    let ids = c.ok("account.move", "create", json!([[payroll, payment]]), json!({})).await;
+    let net_pay = || async {
+        c.ok(
+            "account.move.line",
+            "search_read",
+            json!([[["move_id", "in", ids.clone()], ["account_id.code", "=like", "421%"]]]),
+            json!({"fields": ["reconciled", "full_reconcile_id", "balance"]}),
+        )
+        .await
+    };
+    let lines: Vec<i64> = net_pay().await.as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    let err = c.err("account.move.line", "reconcile", json!([lines]), json!({})).await;
+    assert_eq!(err, ("odoo.exceptions.UserError".into(), "You can only reconcile posted entries.".into()));
+    c.ok("account.move", "action_post", json!([ids]), json!({})).await;
+    let (name, message) = c.err("account.move.line", "reconcile", json!([lines]), json!({})).await;
+    assert_eq!(
+        (name.as_str(), message.as_str()),
+        (
+            "odoo.exceptions.UserError",
+            "Account 421000 Personnel - Rémunérations dues does not allow reconciliation. First change the configuration of this account to allow it."
+        )
+    );
+    assert!(net_pay().await.as_array().unwrap().iter().all(|l| l["reconciled"] == false), "nothing done");
+    c.sim.set_account_reconcile("421000", true);
+    assert_eq!(c.ok("account.move.line", "reconcile", json!([lines]), json!({})).await, Value::Null);
+    let after = net_pay().await;
+    let full = &after[0]["full_reconcile_id"];
+    assert!(full[0].as_i64().is_some(), "{after}");
+    for l in after.as_array().unwrap() {
+        assert_eq!((&l["reconciled"], &l["full_reconcile_id"]), (&json!(true), full), "{after}");
+    }
+    let err = c.err("account.move.line", "reconcile", json!([lines]), json!({})).await;
+    assert_eq!(err.1, "You are trying to reconcile some entries that are already reconciled.");
+}

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::config::WriteMode;
 use crate::journal::ImportPlan;
+use crate::payments::{InOdoo, OpenLine};
 
 /// What precedes the key, and the fingerprint, in the move's note (accountants read it).
 const KEY_MARK: &str = "Clé d'import PayFlow : ";
@@ -235,6 +236,65 @@ impl OdooClient {
                 }
             })
             .collect())
+    }
+}
+
+impl OdooClient {
+    /// Standard mode's reconciliation of a period's net pay (docs/payments.md), the addon's
+    /// posting hook done by the next run instead: when every move of the period (keyed
+    /// `prefix` in its note) is posted, its open lines on 421 accounts are reconciled with
+    /// Odoo's own `account.move.line.reconcile` if they balance to the cent
+    /// ([`crate::payments::to_reconcile`]); else left open. Never posts, never writes a line.
+    /// Two reads, then one `reconcile` per 421 account (one in a French chart), whatever the
+    /// number of lines.
+    pub async fn standard_reconcile(&self, company_id: i64, prefix: &str) -> Result<InOdoo, OdooError> {
+        let moves = self
+            .search_read(
+                "account.move",
+                json!([["narration", "ilike", prefix], ["company_id", "=", company_id]]),
+                &["id", "state", "narration"],
+                json!({}),
+            )
+            .await?;
+        let keyed: Vec<(i64, MoveState)> = moves
+            .iter()
+            .filter(|m| m["narration"].as_str().and_then(parse_narration).is_some_and(|(k, _)| k.starts_with(prefix)))
+            .filter_map(|m| Some((m["id"].as_i64()?, MoveState::from_odoo(m["state"].as_str().unwrap_or_default()))))
+            .collect();
+        let drafts = keyed.iter().filter(|(_, s)| *s != MoveState::Posted).count() as i64;
+        if keyed.is_empty() || drafts > 0 {
+            return Ok(InOdoo::NotPosted { drafts });
+        }
+        let ids: Vec<i64> = keyed.iter().map(|(id, _)| *id).collect();
+        let rows = self
+            .search_read(
+                "account.move.line",
+                json!([["move_id", "in", ids], ["account_id.code", "=like", "421%"], ["reconciled", "=", false]]),
+                &["id", "account_id", "balance"],
+                json!({}),
+            )
+            .await?;
+        let mut lines = Vec::with_capacity(rows.len());
+        for r in &rows {
+            // Each amount to exact cents from its text; no float is summed.
+            let balance = crate::money::parse_cents(&r["balance"].to_string());
+            let (Some(id), Some(account_id), Ok(balance)) =
+                (r["id"].as_i64(), r["account_id"].get(0).and_then(Value::as_i64), balance)
+            else {
+                let detail = format!("Odoo answered a 421 line PayFlow cannot read: {r}");
+                return Ok(InOdoo::Failed { detail });
+            };
+            lines.push(OpenLine { id, account_id, balance });
+        }
+        let groups = match crate::payments::to_reconcile(&lines) {
+            Ok(groups) => groups,
+            Err(open) => return Ok(open),
+        };
+        for group in groups {
+            let kwargs = params(json!({"context": {"allowed_company_ids": [company_id]}}));
+            self.call("account.move.line", "reconcile", Some(group), kwargs, false).await?;
+        }
+        Ok(InOdoo::Reconciled { lines: lines.len() as i64 })
     }
 }
 

@@ -128,10 +128,10 @@ pub fn net_pay(plan: &journal::ImportPlan) -> crate::outcome::NetPay {
         plan.moves.iter().partition(|m| is_payment_key(&m.import_key));
     match reconciliation(&payroll, &paid) {
         Reconciliation::Balanced { amount } => {
-            crate::outcome::NetPay { due_cents: amount.0, paid_cents: amount.0, difference_cents: 0 }
+            crate::outcome::NetPay { due_cents: amount.0, paid_cents: amount.0, difference_cents: 0, odoo: None }
         }
         Reconciliation::Open { due, paid, difference } => {
-            crate::outcome::NetPay { due_cents: due.0, paid_cents: paid.0, difference_cents: difference.0 }
+            crate::outcome::NetPay { due_cents: due.0, paid_cents: paid.0, difference_cents: difference.0, odoo: None }
         }
     }
 }
@@ -200,6 +200,51 @@ pub fn reconciliation(payroll: &[&MovePlan], payments: &[&MovePlan]) -> Reconcil
     } else {
         Reconciliation::Open { due, paid, difference: Cents(paid.0 - due.0) }
     }
+}
+
+/// Where a period's net pay (421) stands in Odoo after a run in standard write mode (no addon),
+/// where the agent reconciles it itself once everything is posted (docs/payments.md). In a run's
+/// outcome as `net_pay.odoo`: `{"state":"reconciled","lines":7}`…
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum InOdoo {
+    /// `drafts` of the period's moves are not posted: nothing done (Odoo reconciles posted lines
+    /// only, and posting is the accountant's); the first run after they are posted does it.
+    NotPosted { drafts: i64 },
+    /// `lines` open lines on 421 reconciled by this run with Odoo's `reconcile` (0: none was
+    /// left open, the period was already reconciled).
+    Reconciled { lines: i64 },
+    /// Left open: the `lines` open 421 lines balance to `difference_cents` (paid − due), or to
+    /// zero but not account by account (`difference_cents` 0).
+    Open { lines: i64, difference_cents: i64 },
+    /// Odoo could not be read or refused the reconciliation (`detail`, its message); nothing
+    /// done, the next run tries again.
+    Failed { detail: String },
+}
+
+/// An open line on a 421 account in Odoo: its id, its account's id, its balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenLine {
+    pub id: i64,
+    pub account_id: i64,
+    pub balance: Cents,
+}
+
+/// What to reconcile among a period's open 421 lines (all its moves posted): the lines of
+/// each account (Odoo reconciles one account at a time), when they balance to the cent, in
+/// total and per account; else what stays open. No line open: nothing to do (`Ok(empty)`).
+pub fn to_reconcile(lines: &[OpenLine]) -> Result<Vec<Vec<i64>>, InOdoo> {
+    let total: Cents = lines.iter().map(|l| l.balance).sum();
+    let mut by_account: BTreeMap<i64, (Cents, Vec<i64>)> = BTreeMap::new();
+    for l in lines {
+        let (sum, ids) = by_account.entry(l.account_id).or_insert((Cents(0), Vec::new()));
+        *sum = *sum + l.balance;
+        ids.push(l.id);
+    }
+    if total != Cents(0) || by_account.values().any(|(sum, _)| *sum != Cents(0)) {
+        return Err(InOdoo::Open { lines: lines.len() as i64, difference_cents: total.0 });
+    }
+    Ok(by_account.into_values().map(|(_, ids)| ids).collect())
 }
 
 #[cfg(test)]
@@ -362,5 +407,22 @@ mod tests {
             reconciliation(&pay.moves.iter().collect::<Vec<_>>(), &[&short]),
             Reconciliation::Open { due: Cents(11_854_378), paid: Cents(11_854_377), difference: Cents(-1) }
         );
+    }
+
+    #[test]
+    fn open_421_lines_are_reconciled_per_account_only_when_they_balance_to_the_cent() {
+        let line = |id, account_id, cents| OpenLine { id, account_id, balance: Cents(cents) };
+        let balanced = [line(1, 7, -4_609_576), line(2, 7, 3_646_031), line(3, 7, 813_545), line(4, 7, 150_000)];
+        assert_eq!(to_reconcile(&balanced), Ok(vec![vec![1, 2, 3, 4]]));
+        let short = [line(1, 7, -11_854_378), line(2, 7, 11_854_377)];
+        assert_eq!(to_reconcile(&short), Err(InOdoo::Open { lines: 2, difference_cents: -1 }));
+        // Two 421 accounts: one reconcile each, when each balances.
+        let two = [line(1, 7, -100), line(2, 8, -50), line(3, 7, 100), line(4, 8, 50)];
+        assert_eq!(to_reconcile(&two), Ok(vec![vec![1, 3], vec![2, 4]]));
+        let crossed = [line(1, 7, -100), line(2, 8, 100)];
+        assert_eq!(to_reconcile(&crossed), Err(InOdoo::Open { lines: 2, difference_cents: 0 }));
+        assert_eq!(to_reconcile(&[]), Ok(vec![]));
+        let json = serde_json::to_value(InOdoo::Open { lines: 7, difference_cents: -1 }).unwrap();
+        assert_eq!(json, serde_json::json!({"state": "open", "lines": 7, "difference_cents": -1}));
     }
 }

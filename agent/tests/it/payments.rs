@@ -3,7 +3,7 @@
 //! by the next daily run; the Odoo calls of an import the same whatever the number of lines.
 
 use payflow_agent::import::{run_due, Status};
-use payflow_agent::payments::Source;
+use payflow_agent::payments::{InOdoo, Source};
 use payflow_agent::store::Dossier;
 use serde_json::{json, Value};
 
@@ -106,7 +106,7 @@ async fn a_batch_one_cent_short_is_imported_and_the_difference_named() {
     let r = import(&agent, "100300", "2026-10", false).await;
     assert_eq!(r.status, Status::Imported, "{}", r.message);
     assert_eq!(w.odoo().moves().len(), 3, "two establishments' payroll moves and the batch");
-    let net = r.outcome.net_pay.unwrap();
+    let net = r.outcome.net_pay.clone().unwrap();
     assert_eq!((net.due_cents, net.paid_cents, net.difference_cents), (11_854_378, 11_854_377, -1));
     assert!(r.outcome.french().contains("non soldé, écart -0,01\u{a0}€"), "{}", r.outcome.french());
 }
@@ -177,6 +177,144 @@ async fn the_odoo_calls_of_an_import_do_not_grow_with_the_payment_lines() {
     );
     assert_eq!(counts[0], counts[1], "Odoo calls with batches of 2 and of 1,001 lines: {counts:?}");
     assert_eq!(counts[0], 1, "one payflow_import_plan call, payments included: {counts:?}");
+}
+
+/// Issue 20 without the addon (standard write mode): a simulated Odoo 18 without payflow_silae.
+async fn without_addon() -> World {
+    let mut cfg = payflow_sim::odoo::OdooSimConfig::demo(18);
+    cfg.password = ODOO_SECRET.into();
+    cfg.addon_installed = false;
+    let w = World::start_with(cfg).await;
+    w.write_config("write_mode = \"standard\"");
+    w
+}
+
+/// The period's lines on these accounts: (line id, balance in cents, full_reconcile_id).
+fn net_pay_lines(w: &World, accounts: &[i64]) -> Vec<(i64, i64, Value)> {
+    w.odoo()
+        .moves()
+        .iter()
+        .flat_map(|m| m["line_ids"].as_array().cloned().unwrap_or_default())
+        .filter(|l| l["account_id"].as_i64().is_some_and(|a| accounts.contains(&a)))
+        .map(|l| {
+            let full = l.get("full_reconcile_id").cloned().unwrap_or(Value::Null);
+            (l["id"].as_i64().unwrap(), cents(&l["debit"]) - cents(&l["credit"]), full)
+        })
+        .collect()
+}
+
+fn reconcile_calls(w: &World) -> usize {
+    w.odoo().calls().iter().filter(|(m, f)| m == "account.move.line" && f == "reconcile").count()
+}
+
+fn in_odoo(r: &payflow_agent::run::RunReport) -> Option<InOdoo> {
+    r.outcome.net_pay.as_ref().and_then(|n| n.odoo.clone())
+}
+
+#[tokio::test]
+async fn without_the_addon_the_run_that_finds_the_period_posted_reconciles_its_421_lines() {
+    let w = without_addon().await;
+    let agent = w.agent();
+    add_dossier(&agent, &paying("100200"));
+    w.silae.publish_late_batches("100200", "2026-10");
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let moves = w.odoo().moves();
+    assert_eq!(moves.len(), 4, "the payroll, two batches, the advances");
+    // Drafts: nothing reconciled (Odoo reconciles posted lines only; posting is the accountant's).
+    assert_eq!(in_odoo(&r), Some(InOdoo::NotPosted { drafts: 4 }), "{}", r.message);
+    assert!(r.message.contains("4 of the period's moves not posted"), "{}", r.message);
+    let ids: Vec<i64> = moves.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    let payroll = moves.iter().find(|m| m["journal_id"] != moves[1]["journal_id"]).unwrap()["id"].as_i64().unwrap();
+    for id in ids.iter().filter(|id| **id != payroll) {
+        w.odoo().post_move(*id);
+    }
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!((r.status, in_odoo(&r)), (Status::AlreadyImported, Some(InOdoo::NotPosted { drafts: 1 })));
+    assert_eq!(reconcile_calls(&w), 0);
+    // All posted, 421000 without "Allow Reconciliation": Odoo's refusal told, nothing done.
+    w.odoo().post_move(payroll);
+    let r = import(&agent, "100200", "2026-10", false).await;
+    match in_odoo(&r) {
+        Some(InOdoo::Failed { detail }) => assert!(detail.contains("does not allow reconciliation"), "{detail}"),
+        other => panic!("{other:?}: {}", r.message),
+    }
+    let net_pay = w.odoo().set_account_reconcile("421000", true);
+    assert!(net_pay_lines(&w, &net_pay).iter().all(|(_, _, full)| full.is_null() || *full == json!(false)));
+    // The next run reconciles every 421 line, in one reconcile call, the balance 0.00.
+    w.odoo().reset_calls();
+    let r = import(&agent, "100200", "2026-10", false).await;
+    let lines = net_pay_lines(&w, &net_pay);
+    assert_eq!(lines.len(), 8, "the payroll's 421 line and the payments' (one per employee): {lines:?}");
+    assert_eq!(
+        (r.status, in_odoo(&r)),
+        (Status::AlreadyImported, Some(InOdoo::Reconciled { lines: 8 })),
+        "{}",
+        r.message
+    );
+    assert_eq!(lines.iter().map(|(_, b, _)| b).sum::<i64>(), 0);
+    assert!(lines.iter().all(|(_, _, full)| full.as_i64().is_some() && *full == lines[0].2), "{lines:?}");
+    assert!(r.message.ends_with("matched to the cent; 8 lines on 421 reconciled in Odoo"), "{}", r.message);
+    assert!(r.outcome.french().ends_with(" 8 lignes du 421 lettrées dans Odoo."), "{}", r.outcome.french());
+    assert_eq!(reconcile_calls(&w), 1);
+    assert_eq!(w.odoo().moves().len(), 4, "nothing written, nothing posted");
+    // Again: nothing left open, nothing asked.
+    w.odoo().reset_calls();
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(in_odoo(&r), Some(InOdoo::Reconciled { lines: 0 }), "{}", r.message);
+    assert_eq!(reconcile_calls(&w), 0);
+}
+
+#[tokio::test]
+async fn without_the_addon_one_cent_short_leaves_the_421_lines_open_and_names_the_difference() {
+    let w = without_addon().await;
+    let agent = w.agent();
+    add_dossier(&agent, &paying("100300"));
+    let net_pay = w.odoo().set_account_reconcile("421000", true);
+    assert_eq!(import(&agent, "100300", "2026-10", false).await.status, Status::Imported);
+    for m in w.odoo().moves() {
+        w.odoo().post_move(m["id"].as_i64().unwrap());
+    }
+    let r = import(&agent, "100300", "2026-10", false).await;
+    let lines = net_pay_lines(&w, &net_pay);
+    let open = lines.len() as i64;
+    assert_eq!(in_odoo(&r), Some(InOdoo::Open { lines: open, difference_cents: -1 }), "{}", r.message);
+    assert!(r.message.contains("not matched, difference -0.01"), "{}", r.message);
+    assert!(
+        r.message.ends_with(&format!("{open} lines on 421 left open in Odoo (their balance -0.01)")),
+        "{}",
+        r.message
+    );
+    assert_eq!(reconcile_calls(&w), 0);
+    assert!(lines.iter().all(|(_, _, full)| full.as_i64().is_none()), "{lines:?}");
+}
+
+#[tokio::test]
+async fn without_the_addon_reconciling_takes_the_same_odoo_calls_whatever_the_lines() {
+    let w = without_addon().await;
+    let agent = w.agent();
+    add_dossier(&agent, &paying("100200"));
+    w.odoo().set_account_reconcile("421000", true);
+    let mut counts = Vec::new();
+    for (i, employees) in [2usize, 500].into_iter().enumerate() {
+        let period = ["2026-10", "2026-11"][i];
+        w.silae.set_payload("100200", period, payroll_of(period, employees));
+        w.silae.set_payments("100200", period, payments_of(period, employees));
+        w.silae.set_periode_en_cours("100200", "2027-01");
+        assert_eq!(import(&agent, "100200", period, false).await.status, Status::Imported);
+        for m in w.odoo().moves().iter().filter(|m| m["state"] == "draft") {
+            w.odoo().post_move(m["id"].as_i64().unwrap());
+        }
+        w.odoo().reset_calls();
+        let r = import(&agent, "100200", period, false).await;
+        assert_eq!(in_odoo(&r), Some(InOdoo::Reconciled { lines: employees as i64 * 2 }), "{}", r.message);
+        counts.push(w.odoo().calls());
+    }
+    assert_eq!(counts[0], counts[1], "the same calls with 4 and with 1,000 lines on 421");
+    // On the lines: one read of the open 421 lines, one reconcile (one 421 account).
+    let on_lines: Vec<&str> =
+        counts[0].iter().filter(|(m, _)| m == "account.move.line").map(|(_, f)| f.as_str()).collect();
+    assert_eq!(on_lines, ["search_read", "reconcile"], "{:?}", counts[0]);
 }
 
 /// A payroll of `n` employees, each paid 1,000.01: one 421 credit line per employee.

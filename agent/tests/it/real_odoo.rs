@@ -16,6 +16,7 @@
 
 use payflow_agent::import::{ErrorKind, Status};
 use payflow_agent::odoo::standard::parse_narration;
+use payflow_agent::payments::InOdoo;
 use serde_json::{json, Value};
 
 use crate::util::*;
@@ -435,6 +436,63 @@ async fn real_odoo_18_without_the_addon_imports_exactly_once_in_standard_mode() 
     assert_eq!(r.error_kind, Some(ErrorKind::OdooRejected), "{}", r.message);
     assert!(real.moves().await.is_empty(), "nothing written");
     assert_eq!(import(&agent, "100200", "2026-08", false).await.status, Status::NoData);
+
+    // Issue 20 without the addon: a period with its salary payments, imported as drafts, posted
+    // as an accountant would, then reconciled by the next run (Odoo's own `reconcile`).
+    real.cleanup().await;
+    let bank = real.payments_journal().await;
+    let mut d = dossier("100200", 5);
+    d.payments = true;
+    d.payments_journal = Some(payments::JOURNAL.into());
+    d.account_map.insert("51200000".into(), bank);
+    add_dossier(&agent, &d);
+    w.silae.publish_late_batches("100200", "2026-10");
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(r.status, Status::Imported, "{}", r.message);
+    let moves = real.moves().await;
+    assert_eq!(moves.len(), 4, "the payroll, two batches, the advances: {moves:?}");
+    let all: Vec<i64> = moves.iter().filter_map(|m| m["id"].as_i64()).collect();
+    let in_odoo = |r: &payflow_agent::run::RunReport| r.outcome.net_pay.as_ref().and_then(|n| n.odoo.clone());
+    assert_eq!(in_odoo(&r), Some(InOdoo::NotPosted { drafts: 4 }), "{}", r.message);
+    real.post(&all).await;
+    assert!(real.net_pay_lines(&all).await.iter().all(|(_, full)| !full), "posting alone reconciles nothing here");
+    let r = import(&agent, "100200", "2026-10", false).await;
+    let lines = real.net_pay_lines(&all).await;
+    assert_eq!(
+        (r.status, in_odoo(&r)),
+        (Status::AlreadyImported, Some(InOdoo::Reconciled { lines: 8 })),
+        "{}",
+        r.message
+    );
+    assert_eq!(lines.len(), 8, "the payroll's 421 line and the payments' 7: {lines:?}");
+    assert!(lines.iter().all(|(_, full)| *full), "every 421 line has full_reconcile_id: {lines:?}");
+    assert_eq!(lines.iter().map(|(b, _)| b).sum::<i64>(), 0);
+    let r = import(&agent, "100200", "2026-10", false).await;
+    assert_eq!(
+        (r.status, in_odoo(&r)),
+        (Status::AlreadyImported, Some(InOdoo::Reconciled { lines: 0 })),
+        "{}",
+        r.message
+    );
+    assert_eq!(real.moves().await.len(), 4, "a re-run creates nothing");
+    // One cent short, all posted: the 421 lines left open, the difference named.
+    real.cleanup().await;
+    let mut short = dossier("100300", 5);
+    short.payments = true;
+    short.payments_journal = d.payments_journal.clone();
+    short.account_map.insert("51200000".into(), d.account_map["51200000"].clone());
+    add_dossier(&agent, &short);
+    assert_eq!(import(&agent, "100300", "2026-10", false).await.status, Status::Imported);
+    let all: Vec<i64> = real.moves().await.iter().filter_map(|m| m["id"].as_i64()).collect();
+    assert_eq!(all.len(), 3, "two establishments' payroll moves and the batch");
+    real.post(&all).await;
+    let r = import(&agent, "100300", "2026-10", false).await;
+    let lines = real.net_pay_lines(&all).await;
+    let open = Some(InOdoo::Open { lines: lines.len() as i64, difference_cents: -1 });
+    assert_eq!((r.status, in_odoo(&r)), (Status::AlreadyImported, open), "{}", r.message);
+    assert!(r.message.contains("not matched, difference -0.01"), "{}", r.message);
+    assert!(lines.iter().all(|(_, full)| !full), "left open: {lines:?}");
+    assert_eq!(lines.iter().map(|(b, _)| b).sum::<i64>(), -1);
     // Only stock models and methods: the agent never asked for an addon's method again once
     // auto found it absent (one refused payflow_import_plan per process at most).
     real.cleanup().await;

@@ -1426,3 +1426,59 @@ fn not_iterable(v: &Value) -> OdooError {
         other => OdooError::type_error(format!("'{}' object is not iterable", python_type(other))),
     }
 }
+
+/// `account.move.line.reconcile()` (Odoo 18's `_reconcile_plan([self])`, answering None) for
+/// lines that balance to the cent: one full reconciliation, each line `reconciled` with its
+/// `full_reconcile_id`. Odoo's checks first, with its messages
+/// (`_check_amls_exigibility_for_reconciliation`). Lines that do not balance, which Odoo would
+/// reconcile partly, are not simulated: refused, saying so.
+pub fn reconcile(db: &mut Db, env: &Env, ids: &[i64]) -> OdooResult<()> {
+    let model = db.model("account.move.line")?;
+    db.ensure_exist(env, &model, ids)?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<Record> = ids.iter().filter_map(|id| db.get("account.move.line", *id).cloned()).collect();
+    if lines.iter().any(|l| l.get("reconciled").is_some_and(truthy)) {
+        return Err(OdooError::user("You are trying to reconcile some entries that are already reconciled."));
+    }
+    let posted = |l: &Record| {
+        let m = l.get("move_id").and_then(as_id).and_then(|m| db.get("account.move", m));
+        m.and_then(|m| m.get("state")?.as_str()) == Some("posted")
+    };
+    if !lines.iter().all(posted) {
+        return Err(OdooError::user("You can only reconcile posted entries."));
+    }
+    let mut accounts: Vec<i64> = lines.iter().filter_map(|l| l.get("account_id").and_then(as_id)).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let account_name = |id: i64| db.get("account.account", id).map(|a| db.display_name("account.account", a));
+    if accounts.len() > 1 {
+        let names: Vec<String> = accounts.iter().filter_map(|a| account_name(*a)).collect();
+        return Err(OdooError::user(format!("Entries are not from the same account: {}", names.join(", "))));
+    }
+    let account = db.get("account.account", accounts[0]).cloned().unwrap_or_default();
+    let kind = account.get("account_type").and_then(Value::as_str).unwrap_or("");
+    if !account.get("reconcile").is_some_and(truthy) && !matches!(kind, "asset_cash" | "liability_credit_card") {
+        return Err(OdooError::user(format!(
+            "Account {} does not allow reconciliation. First change the configuration of this account to allow it.",
+            account_name(accounts[0]).unwrap_or_default()
+        )));
+    }
+    let amount = |l: &Record, f: &str| cents(l.get(f).and_then(Value::as_f64).unwrap_or(0.0));
+    let balance: i64 = lines.iter().map(|l| amount(l, "debit") - amount(l, "credit")).sum();
+    if balance != 0 {
+        return Err(OdooError::new(
+            Kind::Exception,
+            format!("simulator: partial reconciliation is not simulated (the lines balance to {} cents)", balance),
+        ));
+    }
+    let full = db.insert("account.full.reconcile", Map::new());
+    for id in ids {
+        if let Some(l) = db.get_mut("account.move.line", *id) {
+            l.insert("reconciled".into(), json!(true));
+            l.insert("full_reconcile_id".into(), json!(full));
+        }
+    }
+    Ok(())
+}

@@ -315,6 +315,22 @@ impl OdooSim {
         }
     }
 
+    /// Sets "Allow Reconciliation" (`reconcile`) on every account of this code, directly: their ids.
+    pub fn set_account_reconcile(&self, code: &str, yes: bool) -> Vec<i64> {
+        let mut db = self.shared.db.lock().unwrap();
+        let ids: Vec<i64> = db
+            .all("account.account")
+            .filter(|a| a.get("code").and_then(Value::as_str) == Some(code))
+            .filter_map(|a| a.get("id").and_then(Value::as_i64))
+            .collect();
+        for id in &ids {
+            if let Some(a) = db.get_mut("account.account", *id) {
+                a.insert("reconcile".into(), json!(yes));
+            }
+        }
+        ids
+    }
+
     /// Changes the admin's password: the old one is refused from now on (the API key stays).
     pub fn set_password(&self, password: &str) {
         self.shared.cfg.lock().unwrap().password = password.into();

@@ -220,7 +220,7 @@ impl Db {
                     .join(" ")
             }
             "ir.module.module" => s("shortdesc"),
-            "mail.message" | "ir.attachment" if s("name").is_empty() => {
+            "mail.message" | "ir.attachment" | "account.full.reconcile" if s("name").is_empty() => {
                 format!("{model},{}", rec.get("id").and_then(Value::as_i64).unwrap_or(0))
             }
             _ => s("name"),

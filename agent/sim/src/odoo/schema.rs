@@ -279,6 +279,8 @@ pub fn model(name: &str, version: u32, addon: bool) -> Option<Model> {
                 computed("journal_id", "Journal", Many2one("account.journal")),
                 computed("date", "Date", Date),
                 computed("parent_state", "Status", Selection(MOVE_STATES)),
+                f("reconciled", "Reconciled", Boolean),
+                f("full_reconcile_id", "Matching", Many2one("account.full.reconcile")),
             ]);
             ("account.move.line", "Journal Item", "date desc, move_id desc, id", CompanyRule::Company)
         }
@@ -305,6 +307,8 @@ pub fn model(name: &str, version: u32, addon: bool) -> Option<Model> {
             ]);
             ("mail.message", "Message", "id desc", CompanyRule::None)
         }
+        // Odoo's full reconciliation: its lines point to it (`full_reconcile_id`).
+        "account.full.reconcile" => ("account.full.reconcile", "Full Reconcile", "id desc", CompanyRule::None),
         "ir.module.module" => {
             fields.extend([
                 req("name", "Technical Name", Char),
@@ -331,6 +335,7 @@ pub const MODELS: &[&str] = &[
     "account.analytic.account",
     "account.move",
     "account.move.line",
+    "account.full.reconcile",
     "ir.attachment",
     "mail.message",
     "ir.module.module",

@@ -254,6 +254,7 @@ fn signature(db: &Db, model: &str, method: &str) -> Option<Sig> {
         "name_search" if db.version >= 18 => sig("BaseModel", &["name", "domain", "operator", "limit"], 0, true, false),
         "name_search" => sig("BaseModel", &["name", "args", "operator", "limit"], 0, true, false),
         "action_post" | "button_draft" if model == "account.move" => sig("AccountMove", &[], 0, false, false),
+        "reconcile" if model == "account.move.line" => sig("AccountMoveLine", &[], 0, false, false),
         "payflow_import" if model == "account.move" && db.addon => sig("AccountMove", &["moves"], 1, true, false),
         "payflow_import_plan" if model == "account.move" && db.addon && db.addon_plan => sig(
             "AccountMove",
@@ -571,6 +572,11 @@ fn run(
         "button_draft" => {
             account::button_draft(db, env, ids)?;
             // Returns None: JSON-RPC answers without `result`, XML-RPC cannot marshal it.
+            Ok(Value::Null)
+        }
+        "reconcile" => {
+            account::reconcile(db, env, ids)?;
+            // `_reconcile_plan` returns None: JSON-RPC answers `null`.
             Ok(Value::Null)
         }
         "payflow_import" => account::payflow_import(db, env, arg(bound, 0).unwrap_or(&Value::Null)),

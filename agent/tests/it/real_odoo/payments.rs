@@ -11,12 +11,12 @@ use super::Real;
 use crate::util::*;
 
 /// The payments journal the scenario writes in: a bank journal of company 1.
-const JOURNAL: &str = "PFVIR";
+pub(super) const JOURNAL: &str = "PFVIR";
 
 impl Real {
     /// The payments journal (created once) and the code of its bank account; 421000 allows
     /// reconciliation (Odoo reconciles only such accounts).
-    async fn payments_journal(&self) -> String {
+    pub(super) async fn payments_journal(&self) -> String {
         let found = self
             .search("account.journal", json!([["code", "=", JOURNAL], ["company_id", "=", 1]]), &["default_account_id"])
             .await;
@@ -59,7 +59,7 @@ impl Real {
     }
 
     /// The 421 lines of these moves: (balance in cents, fully reconciled).
-    async fn net_pay_lines(&self, moves: &[i64]) -> Vec<(i64, bool)> {
+    pub(super) async fn net_pay_lines(&self, moves: &[i64]) -> Vec<(i64, bool)> {
         self.search(
             "account.move.line",
             json!([["move_id", "in", moves], ["account_id.code", "=like", "421%"]]),
@@ -80,7 +80,7 @@ impl Real {
             .collect()
     }
 
-    async fn post(&self, ids: &[i64]) {
+    pub(super) async fn post(&self, ids: &[i64]) {
         self.ok("account.move", "action_post", Some(json!(ids)), json!({})).await;
     }
 }
